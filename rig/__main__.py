@@ -1,0 +1,3 @@
+from rig.cli.main import main
+
+main()

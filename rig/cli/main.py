@@ -1,0 +1,96 @@
+"""Entry point of the `rig` console script: a group whose subcommands load lazily.
+
+Each subcommand lives in `rig.cli.<name>` and exposes a click command named
+`cli`. Loading lazily keeps `rig host setup` usable before libvirt-python is
+installed, and keeps start-up fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from rig.config import Home, default_home
+from rig.errors import RigError
+
+COMMANDS: dict[str, str] = {
+    "host": "Prepare this machine: packages, libvirt daemons, KVM or TCG.",
+    "doctor": "Check every prerequisite and print the fix for each failure.",
+    "image": "Build guest images (kernel, initramfs, driver).",
+    "vm": "Boot, inspect and smoke-test VMs.",
+    "run": "Run one program file in a VM and print its results.",
+    "fuzz": "Run a fuzzing campaign on a fleet of VMs.",
+    "crashes": "List and show crash buckets.",
+    "repro": "Reproduce, minimise and export a crash.",
+    "spec": "Import and check interface specs.",
+    "bench": "Benchmarks that print their figures as JSON.",
+}
+
+
+def available() -> list[str]:
+    return [n for n in COMMANDS if importlib.util.find_spec(f"rig.cli.{n}") is not None]
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return available()
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in available():
+            return None
+        module = importlib.import_module(f"rig.cli.{cmd_name}")
+        command: click.Command = module.cli
+        command.help = command.help or COMMANDS[cmd_name]
+        return command
+
+
+home_option = click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Directory for all rig state (default: $RIG_HOME or ~/.local/share/rig).",
+)
+
+
+@click.group(cls=LazyGroup)
+@home_option
+@click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
+@click.pass_context
+def cli(ctx: click.Context, home: Path | None, verbose: int) -> None:
+    """A fuzzing and robustness test rig for Linux kernel drivers."""
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s: %(message)s")
+    ctx.obj = Home(home or default_home())
+
+
+def home_of(ctx: click.Context, override: Path | None = None) -> Home:
+    """The Home in force: a subcommand's own --home wins over the group's."""
+    if override is not None:
+        return Home(override)
+    obj: Any = ctx.find_root().obj
+    return obj if isinstance(obj, Home) else Home()
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=False)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except RigError as e:
+        click.echo(f"rig: error: {e}", err=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)

@@ -1,0 +1,150 @@
+"""Every path, limit and count the rig relies on, in one place.
+
+The guest's limits are ordered so that the kernel's own detectors report a
+problem before the rig gives up on a VM:
+
+    call limit (5 s)
+      < hung-task timeout (10 s; reported 10-20 s after a task blocks)
+        and soft-lockup threshold (2 * watchdog_thresh = 10 s)
+      < console quiet limit (45 s: twice the worst hung-task delay plus a margin)
+      < boot limit (60 s)
+
+`Limits.check()` enforces that order, so a change to one number that breaks
+it is refused instead of silently turning hangs into "no output".
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rig.errors import ConfigError
+
+READY_MARKER = "RIG-READY"
+MODULE_FAILED_MARKER = "RIG-MODULE-FAILED"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Time and size limits, in seconds and bytes."""
+
+    call_s: float = 5.0
+    hung_task_s: int = 10
+    watchdog_thresh_s: int = 5
+    quiet_s: float = 45.0
+    boot_s: float = 60.0
+    report_grace_s: float = 10.0
+    console_cap_bytes: int = 16 * 1024 * 1024
+
+    @property
+    def hung_task_worst_s(self) -> float:
+        # khungtaskd wakes every timeout seconds, so a task blocked just after
+        # a check is reported almost two periods later.
+        return 2.0 * self.hung_task_s
+
+    @property
+    def soft_lockup_s(self) -> float:
+        return 2.0 * self.watchdog_thresh_s
+
+    def check(self) -> None:
+        detectors = max(self.hung_task_worst_s, self.soft_lockup_s)
+        if not self.call_s < self.hung_task_s:
+            raise ConfigError(f"call limit {self.call_s}s must be below hung-task {self.hung_task_s}s")
+        if not detectors < self.quiet_s:
+            raise ConfigError(f"quiet limit {self.quiet_s}s must exceed detectors' {detectors}s")
+        if not self.quiet_s < self.boot_s:
+            raise ConfigError(f"quiet limit {self.quiet_s}s must be below boot limit {self.boot_s}s")
+
+
+@dataclass(frozen=True)
+class GuestShape:
+    """The virtual machine every image is booted in."""
+
+    vcpus: int = 1
+    ram_mib: int = 256
+    machine: str = "pc"
+
+
+def guest_cmdline(limits: Limits) -> str:
+    """The kernel command line: crashes are loud and the detectors fire early.
+
+    - console=ttyS0: the 8250 UART is built in, so output starts at once.
+    - loglevel=6: prints WARNING (level 4) and NOTICE but not the INFO chatter
+      that slows an emulated UART at boot.
+    - oops=panic panic=-1: an oops ends the guest; libvirt's on_reboot=destroy
+      turns the reboot into a vanished domain after the report is printed.
+    - panic_on_warn=0: WARNING and SLUB reports let the guest run on; the rig
+      destroys it itself after collecting the report.
+    - softlockup_panic, hung_task_panic and the lowered timeouts make hangs
+      end in a report well inside the rig's quiet limit.
+    - slub_debug=FZPU: redzones, poisoning and free-pointer checks, since the
+      Debian kernel has no KASAN.
+    - printk.devkmsg=on: the agent writes program markers to /dev/kmsg.
+    """
+    return " ".join(
+        [
+            "console=ttyS0,115200",
+            "loglevel=6",
+            "oops=panic",
+            "panic=-1",
+            "panic_on_warn=0",
+            "softlockup_panic=1",
+            "hung_task_panic=1",
+            f"sysctl.kernel.hung_task_timeout_secs={limits.hung_task_s}",
+            f"watchdog_thresh={limits.watchdog_thresh_s}",
+            "slub_debug=FZPU",
+            "printk.devkmsg=on",
+        ]
+    )
+
+
+def default_home() -> Path:
+    env = os.environ.get("RIG_HOME")
+    if env:
+        return Path(env).expanduser()
+    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data) / "rig"
+
+
+def runtime_dir() -> Path:
+    """Short directory for unix sockets (sun_path holds only 108 bytes)."""
+    if os.geteuid() == 0:
+        return Path("/run/rig")
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    return Path(xdg) / "rig" if xdg else Path(f"/tmp/rig-{os.geteuid()}")
+
+
+@dataclass(frozen=True)
+class Home:
+    """The one directory under which the rig keeps all of its state."""
+
+    root: Path = field(default_factory=default_home)
+
+    @property
+    def host_file(self) -> Path:
+        return self.root / "host.json"
+
+    @property
+    def kernels(self) -> Path:
+        return self.root / "cache" / "kernels"
+
+    @property
+    def images(self) -> Path:
+        return self.root / "images"
+
+    @property
+    def campaigns(self) -> Path:
+        return self.root / "campaigns"
+
+    @property
+    def crash_db(self) -> Path:
+        return self.root / "crashes.db"
+
+    def campaign(self, name: str) -> Path:
+        return self.campaigns / name
+
+    def ensure(self) -> Home:
+        for d in (self.root, self.kernels, self.images, self.campaigns):
+            d.mkdir(parents=True, exist_ok=True)
+        return self

@@ -1,0 +1,1 @@
+"""Kernel reports: the format table, the parser, buckets and the crash store."""

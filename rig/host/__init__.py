@@ -1,0 +1,1 @@
+"""Host preparation: packages, libvirt daemons and the KVM-or-TCG verdict."""
