@@ -50,11 +50,15 @@ class Limits:
     def check(self) -> None:
         detectors = max(self.hung_task_worst_s, self.soft_lockup_s)
         if not self.call_s < self.hung_task_s:
-            raise ConfigError(f"call limit {self.call_s}s must be below hung-task {self.hung_task_s}s")
+            raise ConfigError(
+                f"call limit {self.call_s}s must be below hung-task {self.hung_task_s}s"
+            )
         if not detectors < self.quiet_s:
             raise ConfigError(f"quiet limit {self.quiet_s}s must exceed detectors' {detectors}s")
         if not self.quiet_s < self.boot_s:
-            raise ConfigError(f"quiet limit {self.quiet_s}s must be below boot limit {self.boot_s}s")
+            raise ConfigError(
+                f"quiet limit {self.quiet_s}s must be below boot limit {self.boot_s}s"
+            )
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ def probe(sys_module: Path = Path("/sys/module"), dev_kvm: Path = Path("/dev/kvm
 def parse_accel(value: str) -> Accel:
     if value not in ACCELS:
         raise ConfigError(f"unknown accel {value!r}: use one of {', '.join(ACCELS)}")
-    return value  # type: ignore[return-value]
+    return value
 
 
 def save(path: Path, verdict: AccelVerdict) -> None:

@@ -69,9 +69,7 @@ def _wait_socket(path: Path, seconds: float) -> None:
 
 
 def mask_script(mask: Path, libvirtd: str) -> str:
-    return (
-        f"mount --bind {mask} {KVM} && exec {libvirtd} -d"
-    )
+    return f"mount --bind {mask} {KVM} && exec {libvirtd} -d"
 
 
 def start_libvirtd(accel: Accel, runtime: Path) -> str:
@@ -85,7 +83,15 @@ def start_libvirtd(accel: Accel, runtime: Path) -> str:
         if not mask.exists():
             st = KVM.stat()
             os.mknod(mask, 0o600 | 0o020000, st.st_rdev)
-        argv = ["unshare", "-m", "--propagation", "private", "sh", "-c", mask_script(mask, libvirtd)]
+        argv = [
+            "unshare",
+            "-m",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            mask_script(mask, libvirtd),
+        ]
         how = "started libvirtd with /dev/kvm masked (TCG)"
     else:
         argv = [libvirtd, "-d"]
@@ -104,7 +110,9 @@ def ensure(accel: Accel, runtime: Path) -> list[str]:
         return ["asked systemd to start virtlogd and libvirtd"]
     if os.geteuid() != 0:
         if running("libvirtd") is None:
-            raise InfraError("libvirtd is not running and only root can start it: run `rig host setup` as root")
+            raise InfraError(
+                "libvirtd is not running and only root can start it: run `rig host setup` as root"
+            )
         return done
     if running("virtlogd") is None:
         Path("/var/log/libvirt").mkdir(parents=True, exist_ok=True)

@@ -119,7 +119,7 @@ def extract_vmlinux(bzimage: Path, out: Path) -> None:
 
 def has_pvh_note(elf: bytes) -> bool:
     """Scan the ELF64 program headers' PT_NOTE segments for Xen's PHYS32_ENTRY note."""
-    phoff, = struct.unpack_from("<Q", elf, 0x20)
+    (phoff,) = struct.unpack_from("<Q", elf, 0x20)
     phentsize, phnum = struct.unpack_from("<HH", elf, 0x36)
     for i in range(phnum):
         p_type, _flags, p_offset, _va, _pa, p_filesz = struct.unpack_from(
@@ -165,8 +165,12 @@ def fetch(version: str, cache: Path) -> Kernel:
         extract_vmlinux(staged / "boot" / f"vmlinuz-{version}", staged / "vmlinux")
         depmod = shutil.which("depmod") or "/sbin/depmod"
         subprocess.run([depmod, "-b", str(staged), version], check=True, capture_output=True)
-        info = {"version": version, "package": package, "package_version": pkg_version,
-                "deb_sha256": sha256_file(debs[0])}
+        info = {
+            "version": version,
+            "package": package,
+            "package_version": pkg_version,
+            "deb_sha256": sha256_file(debs[0]),
+        }
         (staged / "kernel.json").write_text(json.dumps(info, indent=2) + "\n")
         if root.exists():
             shutil.rmtree(root)

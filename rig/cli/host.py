@@ -1,0 +1,52 @@
+"""`rig host setup`: install what the rig needs, start libvirt, decide KVM or TCG."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from rig.cli.main import home_of, home_option
+from rig.config import runtime_dir
+from rig.host import accel as accelmod
+from rig.host import daemons, packages
+
+
+@click.group()
+def cli() -> None:
+    """Prepare this machine for the rig."""
+
+
+@cli.command()
+@home_option
+@click.option(
+    "--accel",
+    type=click.Choice(accelmod.ACCELS),
+    default=None,
+    help="Force KVM or TCG instead of probing.",
+)
+@click.option(
+    "--restart", is_flag=True, help="Restart libvirtd (e.g. to apply a new accel verdict)."
+)
+@click.pass_context
+def setup(ctx: click.Context, home: Path | None, accel: str | None, restart: bool) -> None:
+    """Idempotent: installs missing packages, starts virtlogd and libvirtd, saves the accel verdict."""
+    started = time.monotonic()
+    h = home_of(ctx, home)
+    missing = packages.missing()
+    packages.install(missing)
+    verdict = (
+        accelmod.AccelVerdict(accelmod.parse_accel(accel), "set by --accel")
+        if accel
+        else accelmod.current(h.host_file)
+    )
+    accelmod.save(h.host_file, verdict)
+    if restart:
+        daemons.stop_libvirtd()
+    done = daemons.ensure(verdict.accel, runtime_dir())
+    for line in [f"installed: {' '.join(missing)}" if missing else "packages: all present", *done]:
+        click.echo(line)
+    click.echo(f"accel: {verdict.accel} ({verdict.reason})")
+    click.echo(f"home: {h.root}")
+    click.echo(f"host ready in {time.monotonic() - started:.1f}s")

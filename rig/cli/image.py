@@ -1,0 +1,87 @@
+"""`rig image build|show|prune`: guest images for a driver."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from rig.cli.main import home_of, home_option
+from rig.host import accel as accelmod
+from rig.image import build as imgbuild
+
+REPO_DRIVER = imgbuild.REPO / "driver"
+
+driver_option = click.option(
+    "--driver",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=REPO_DRIVER,
+    show_default="the bundled driver/",
+    help="Out-of-tree kernel module source directory (with a Kbuild or Makefile).",
+)
+module_option = click.option(
+    "--module", default=None, help="Module to load when the driver builds several."
+)
+params_option = click.option("--params", default="", help='Module parameters, e.g. "bugs=all".')
+kernel_option = click.option(
+    "--kernel",
+    "kernel_version",
+    default=None,
+    help="Kernel version with installed headers (default: what linux-headers-amd64 resolves to).",
+)
+
+
+@click.group()
+def cli() -> None:
+    """Build and inspect guest images."""
+
+
+@cli.command()
+@home_option
+@driver_option
+@module_option
+@params_option
+@kernel_option
+@click.option("--force", is_flag=True, help="Rebuild even if a cached image matches.")
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
+@click.pass_context
+def build(
+    ctx: click.Context,
+    home: Path | None,
+    driver: Path,
+    module: str | None,
+    params: str,
+    kernel_version: str | None,
+    force: bool,
+    as_json: bool,
+) -> None:
+    """Build (or reuse) the image for DRIVER, MODULE and PARAMS."""
+    h = home_of(ctx, home)
+    req = imgbuild.ImageRequest(
+        driver=driver,
+        module=module,
+        params=params,
+        kernel_version=kernel_version,
+        accel=accelmod.current(h.host_file).accel,
+    )
+    image = imgbuild.build(h, req, force=force)
+    if as_json:
+        click.echo(json.dumps(image.manifest, indent=2, sort_keys=True))
+    else:
+        m = image.manifest
+        click.echo(
+            f"image {image.id}: kernel {m['kernel']['version']}, module {m['module']['name']} "
+            f"{' '.join(m['module']['params'])}".rstrip()
+        )
+        click.echo(f"  {image.dir}")
+
+
+@cli.command()
+@home_option
+@click.option("--keep", default=3, show_default=True, help="Newest images to keep regardless.")
+@click.pass_context
+def prune(ctx: click.Context, home: Path | None, keep: int) -> None:
+    """Delete images no crash record references (keeping the newest few)."""
+    removed = imgbuild.prune(home_of(ctx, home), keep)
+    click.echo(f"removed {len(removed)} image(s)")

@@ -1,0 +1,1 @@
+"""Serial consoles: recording what the guest prints and watching it for reports."""

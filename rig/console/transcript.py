@@ -1,0 +1,50 @@
+"""A bounded recorder of console bytes, with cleaned text lines for matching."""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass, field
+
+ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|[@-Z\\-_])")
+HEAD_BYTES = 256 * 1024
+
+
+def clean(raw: bytes) -> str:
+    """One console line as text: escapes and carriage returns removed, undecodable bytes replaced."""
+    text = raw.decode("utf-8", errors="replace")
+    return ANSI.sub("", text).replace("\r", "").rstrip("\n")
+
+
+@dataclass
+class Transcript:
+    """Keeps the first HEAD_BYTES and the newest `cap` bytes; counts what it dropped."""
+
+    cap: int
+    head: bytearray = field(default_factory=bytearray)
+    tail: deque[bytes] = field(default_factory=deque)
+    tail_bytes: int = 0
+    dropped: int = 0
+    total: int = 0
+
+    def feed(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        room = HEAD_BYTES - len(self.head)
+        if room > 0:
+            self.head += chunk[:room]
+            chunk = chunk[room:]
+        if not chunk:
+            return
+        self.tail.append(chunk)
+        self.tail_bytes += len(chunk)
+        while self.tail_bytes > self.cap and self.tail:
+            old = self.tail.popleft()
+            self.tail_bytes -= len(old)
+            self.dropped += len(old)
+
+    def data(self) -> bytes:
+        gap = f"\n[rig: {self.dropped} console bytes dropped]\n".encode() if self.dropped else b""
+        return bytes(self.head) + gap + b"".join(self.tail)
+
+    def text(self) -> str:
+        return ANSI.sub("", self.data().decode("utf-8", errors="replace")).replace("\r", "")

@@ -1,0 +1,1 @@
+"""The VM fleet: domain XML, the libvirt backend, instances and the pool."""

@@ -1,0 +1,39 @@
+"""The seam between instances and a hypervisor: what tests can fake."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from rig.fleet.domain_xml import Owner
+
+
+@dataclass(frozen=True)
+class DomainInfo:
+    name: str
+    owner: Owner | None
+    active: bool
+
+
+class Backend(Protocol):
+    def start_paused(self, xml: str) -> str:
+        """Create a transient domain, paused; returns its name."""
+        ...
+
+    def console_pty(self, name: str) -> str:
+        """Path of the pty behind the domain's serial console."""
+        ...
+
+    def resume(self, name: str) -> None: ...
+
+    def suspend(self, name: str) -> None: ...
+
+    def destroy(self, name: str) -> bool:
+        """Destroy if it still exists; True if it did exist."""
+        ...
+
+    def is_active(self, name: str) -> bool: ...
+
+    def domains(self) -> list[DomainInfo]:
+        """Every domain on the connection, with the rig owner when it has one."""
+        ...

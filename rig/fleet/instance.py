@@ -1,0 +1,159 @@
+"""One VM's lifecycle: boot paused, attach the console, resume, wait ready, watch, destroy."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from rig.config import Limits, runtime_dir
+from rig.console.watcher import ConsoleWatcher, Ending, Outcome
+from rig.deadline import Deadline
+from rig.errors import BootError, ConfigError
+from rig.fleet.backend import Backend
+from rig.fleet.domain_xml import InstanceSpec, Owner, render
+from rig.image.build import Image
+
+log = logging.getLogger(__name__)
+UPTIME = re.compile(r"uptime=([0-9.]+)")
+
+
+@dataclass
+class BootTiming:
+    """Seconds from resuming the paused domain; `kernel_s` is the guest's own uptime at ready."""
+
+    create_s: float = 0.0
+    ready_s: float = 0.0
+    kernel_s: float | None = None
+
+    @property
+    def before_kernel_s(self) -> float | None:
+        return None if self.kernel_s is None else max(0.0, self.ready_s - self.kernel_s)
+
+
+@dataclass
+class Instance:
+    """A booted guest. Use as a context manager so it is destroyed however the block ends."""
+
+    backend: Backend
+    image: Image
+    boots_dir: Path
+    owner: Owner
+    limits: Limits = field(default_factory=Limits)
+    accel: str = "tcg"
+    slot: int = 0
+    name: str = ""
+    dir: Path = field(default_factory=Path)
+    watcher: ConsoleWatcher | None = None
+    timing: BootTiming = field(default_factory=BootTiming)
+    destroyed: bool = False
+
+    @property
+    def console_log(self) -> Path:
+        return self.dir / "console.log"
+
+    @property
+    def agent_socket(self) -> Path:
+        return runtime_dir() / f"{self.name}.sock"
+
+    def spec(self) -> InstanceSpec:
+        m = self.image.manifest
+        return InstanceSpec(
+            name=self.name,
+            kernel=self.image.vmlinux,
+            initrd=self.image.initramfs,
+            cmdline=self.image.cmdline,
+            console_log=self.console_log,
+            agent_socket=self.agent_socket,
+            owner=self.owner,
+            accel=self.accel,
+            vcpus=int(m["vcpus"]),
+            ram_mib=int(m["ram_mib"]),
+            machine=str(m["machine"]),
+            uid=os.geteuid(),
+            gid=os.getegid(),
+        )
+
+    def boot(self) -> Outcome:
+        """Start the guest and wait for its ready marker; raises BootError if it never comes."""
+        if self.accel != self.image.manifest.get("accel", self.accel):
+            log.debug(
+                "image built for %s, booting with %s", self.image.manifest["accel"], self.accel
+            )
+        self.name = f"rig-{self.owner.campaign[:24]}-{self.slot}-{secrets.token_hex(3)}"
+        self.dir = self.boots_dir / self.name
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.agent_socket.parent.mkdir(parents=True, exist_ok=True)
+        deadline = Deadline(self.limits.boot_s)
+        t0 = time.monotonic()
+        self.backend.start_paused(render(self.spec()))
+        try:
+            pty = self.backend.console_pty(self.name)
+            self.watcher = ConsoleWatcher.open_pty(pty, self.limits, self.console_log)
+            t1 = time.monotonic()
+            self.backend.resume(self.name)
+            outcome = self.watcher.wait_ready(deadline)
+        except BaseException:
+            self.destroy()
+            raise
+        self.timing = BootTiming(create_s=t1 - t0, ready_s=time.monotonic() - t1)
+        if outcome.ending is Ending.READY:
+            m = UPTIME.search(outcome.first_line)
+            self.timing.kernel_s = float(m.group(1)) if m else None
+            log.info("%s ready in %.2fs", self.name, self.timing.ready_s)
+            return outcome
+        tail = self.console_tail()
+        self.destroy()
+        if outcome.ending is Ending.MODULE_FAILED:
+            reason = _module_failure(tail) or outcome.first_line
+            raise ConfigError(f"driver {self.image.module} failed to load in the guest: {reason}")
+        raise BootError(
+            f"{self.name} did not boot: {outcome.ending.value} {outcome.detail}".strip(), tail
+        )
+
+    def watch(self, deadline: Deadline) -> Outcome:
+        """Watch the console until something happens or the deadline passes."""
+        if self.watcher is None:
+            raise BootError(f"{self.name} was not booted")
+        return self.watcher.watch(deadline)
+
+    def console_text(self) -> str:
+        return self.watcher.transcript.text() if self.watcher else ""
+
+    def console_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.console_text().splitlines()[-lines:])
+
+    def destroy(self) -> None:
+        if self.destroyed or not self.name:
+            return
+        self.destroyed = True
+        self.backend.destroy(self.name)
+        if self.watcher is not None:
+            self.watcher.close()
+        with contextlib.suppress(OSError):
+            self.agent_socket.unlink()
+
+    def __enter__(self) -> Instance:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.destroy()
+
+
+def _module_failure(console: str) -> str | None:
+    """The kernel's own words on why insmod failed, if it printed any."""
+    for line in reversed(console.splitlines()):
+        if "insmod:" in line or re.search(r"\]\s+\w+: ", line):
+            return line.strip()
+    return None

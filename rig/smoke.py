@@ -1,0 +1,98 @@
+"""The smoke run: boot a fleet with the driver loaded, crash one VM on purpose, catch it."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rig.config import Home, Limits
+from rig.console.watcher import Ending
+from rig.deadline import Deadline
+from rig.errors import RigError
+from rig.fleet.backend import Backend
+from rig.fleet.owner import me
+from rig.fleet.pool import Fleet
+from rig.image.build import Image, ImageRequest, build
+
+log = logging.getLogger(__name__)
+
+# The bundled driver's deliberate crash: a debugfs write that NULL-derefs when
+# the debugfs_crash_hook bug is on. It exists so the rig can prove, in one
+# boot, that it catches a kernel report end to end.
+CRASH_BUG = "debugfs_crash_hook"
+
+
+@dataclass
+class SmokeResult:
+    booted: list[str] = field(default_factory=list)
+    ready_s: list[float] = field(default_factory=list)
+    report_first_line: str = ""
+    report_text: str = ""
+    crashed_vm: str = ""
+    crashed_vm_gone: bool = False
+    leftover: list[str] = field(default_factory=list)
+
+
+def campaign_name(prefix: str) -> str:
+    return f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def report_excerpt(console: str, first_line: str, limit: int = 60) -> str:
+    lines = console.splitlines()
+    start = next((i for i, ln in enumerate(lines) if first_line and first_line in ln), 0)
+    return "\n".join(lines[start : start + limit])
+
+
+def run(
+    home: Home,
+    backend: Backend,
+    driver: Path,
+    vms: int,
+    accel: str,
+    limits: Limits,
+    say: Callable[[str], None],
+) -> SmokeResult:
+    result = SmokeResult()
+    clean = build(home, ImageRequest(driver=driver, accel=accel, limits=limits))
+    crashy = build(
+        home, ImageRequest(driver=driver, params=f"bugs={CRASH_BUG}", accel=accel, limits=limits)
+    )
+    say(f"images: {clean.id} (clean), {crashy.id} (bugs={CRASH_BUG}) for VM 0")
+    images: list[Image] = [crashy] + [clean] * (vms - 1)
+    campaign = campaign_name("smoke")
+    fleet = Fleet(backend, images, home.campaign(campaign) / "boots", me(campaign), limits, accel)
+    with fleet:
+        fleet.boot()
+        for inst in fleet.instances:
+            result.booted.append(inst.name)
+            result.ready_s.append(inst.timing.ready_s)
+            say(f"{inst.name}: ready in {inst.timing.ready_s:.2f}s")
+        for inst in fleet.instances:
+            assert inst.watcher is not None
+            module = inst.image.module
+            rc, out, _ = inst.watcher.shell(
+                f"ls -d /sys/module/{module} /sys/kernel/debug/{module}/* /dev/{module}* 2>/dev/null",
+                Deadline(20),
+            )
+            if rc is None or f"/sys/module/{module}" not in out:
+                raise RigError(f"{inst.name}: driver {module} not loaded or its files are missing")
+            files = len(out.split())
+            say(f"{inst.name}: driver {module} loaded, {files} of its files present")
+        victim = fleet.instances[0]
+        assert victim.watcher is not None
+        say(f"{victim.name}: writing to /sys/kernel/debug/{victim.image.module}/crash_hook")
+        _, _, outcome = victim.watcher.shell(
+            f"echo 1 > /sys/kernel/debug/{victim.image.module}/crash_hook", Deadline(30)
+        )
+        if outcome is None or outcome.ending is not Ending.REPORT:
+            raise RigError(f"{victim.name}: the deliberate crash was not caught")
+        result.crashed_vm = victim.name
+        result.report_first_line = outcome.first_line
+        result.report_text = report_excerpt(victim.console_text(), outcome.first_line)
+        victim.destroy()
+        result.crashed_vm_gone = not backend.is_active(victim.name)
+    result.leftover = [n for n in result.booted if backend.is_active(n)]
+    return result
