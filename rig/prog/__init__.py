@@ -1,0 +1,1 @@
+"""Programs (sequences of calls on a driver's doors) and their text and wire encodings."""

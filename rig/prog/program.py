@@ -1,0 +1,363 @@
+"""Programs: short sequences of typed calls on a driver's user-space doors, bound to no driver.
+
+A program is what the host asks the guest agent to execute. Calls refer to the
+fds made by earlier calls by index (`fd=2` is "the result of call 2"), never by
+number, so the agent can keep a program away from its own fds. Values are plain
+frozen dataclasses: equal programs compare equal, hash equal and encode to the
+same bytes in both encodings (`rig.prog.text`, `rig.prog.wire`).
+
+The limits below are shared with the agent (vmimages/agent/wire.h); a program
+that passes `Program.validate()` is accepted by the agent's decoder.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import KW_ONLY, dataclass, field
+from typing import TypeAlias
+
+from rig.errors import ConfigError
+
+# Limits shared with vmimages/agent/wire.h (keep in sync).
+MAX_CALLS = 256
+MAX_THREAD = 255
+MAX_PATH = 4095
+MAX_FAMILY = 15  # GENL_NAMSIZ - 1
+MAX_IO = 16 << 20  # one read count, one blob, one buffer
+MAX_BUFFERS = 1024  # buffers in one program, nested ones included
+MAX_DEPTH = 8  # pointer nesting below an ioctl argument
+MAX_PTRS = 64  # pointers inside one buffer
+MAX_ARENA = 32 << 20  # total size of all buffers and read counts in one program
+U32 = (1 << 32) - 1
+U64 = (1 << 64) - 1
+BAD_FD = -1  # an fd reference that the agent turns into fd -1 (EBADF)
+PTR_SIZE = 8
+PAGE = 4096
+
+O_RDONLY = 0
+O_WRONLY = 1
+O_RDWR = 2
+
+
+class ProgramError(ConfigError):
+    """A program breaks a rule of the model; names the call at fault when there is one."""
+
+    def __init__(self, message: str, call: int | None = None) -> None:
+        where = f"call {call}: " if call is not None else ""
+        super().__init__(where + message)
+        self.call = call
+        self.reason = message
+
+
+class Special(enum.Enum):
+    """Pointer values that are not buffers; the agent chooses the actual addresses."""
+
+    NULL = "null"
+    UNMAPPED = "unmapped"  # an address in a page the agent keeps unmapped
+    KERNEL = "kernel"  # an address in kernel space
+
+
+@dataclass(frozen=True)
+class Reloc:
+    """The address of `target` stored as 8 bytes at `offset` inside the enclosing buffer."""
+
+    offset: int
+    target: Pointer
+
+
+@dataclass(frozen=True)
+class Buffer:
+    """User memory of `size` bytes starting with `data` (the rest zero), holding pointers.
+
+    `mapped`, when set, places the buffer so that only its first `mapped` bytes
+    are in mapped memory and an unmapped page follows them: a buffer crossing
+    into an unmapped page (`mapped == size` puts it flush against that page).
+    After an ioctl the mapped bytes of every buffer are its output.
+    """
+
+    data: bytes
+    size: int
+    mapped: int | None = None
+    ptrs: tuple[Reloc, ...] = ()
+
+    @classmethod
+    def of(
+        cls,
+        data: bytes = b"",
+        *,
+        size: int | None = None,
+        mapped: int | None = None,
+        ptrs: tuple[Reloc, ...] = (),
+    ) -> Buffer:
+        return cls(data, len(data) if size is None else size, mapped, ptrs)
+
+    @property
+    def visible(self) -> int:
+        """Bytes of the buffer that are mapped."""
+        return self.size if self.mapped is None else self.mapped
+
+    def walk(self) -> list[Buffer]:
+        """This buffer and those it points to, in the agent's (pre-)order."""
+        out = [self]
+        for r in self.ptrs:
+            if isinstance(r.target, Buffer):
+                out.extend(r.target.walk())
+        return out
+
+
+Pointer: TypeAlias = Special | Buffer
+IoctlArg: TypeAlias = int | Special | Buffer
+
+
+@dataclass(frozen=True)
+class Open:
+    """open(2); its result is a file fd for read, write, ioctl and close."""
+
+    path: str
+    flags: int = O_RDWR
+    mode: int = 0
+    _: KW_ONLY
+    thread: int = 0
+
+
+@dataclass(frozen=True)
+class Close:
+    fd: int
+    _: KW_ONLY
+    thread: int = 0
+
+
+@dataclass(frozen=True)
+class Read:
+    """read(2) of `count` bytes; the bytes read are the output."""
+
+    fd: int
+    count: int
+    _: KW_ONLY
+    thread: int = 0
+
+
+@dataclass(frozen=True)
+class Write:
+    fd: int
+    data: bytes
+    _: KW_ONLY
+    thread: int = 0
+
+
+@dataclass(frozen=True)
+class Ioctl:
+    """ioctl(2) with a 32-bit command and an integer or pointer argument."""
+
+    fd: int
+    cmd: int
+    arg: IoctlArg = 0
+    _: KW_ONLY
+    thread: int = 0
+
+
+@dataclass(frozen=True)
+class NlSocket:
+    """A generic netlink socket; its result is a socket fd for nl_send and close."""
+
+    _: KW_ONLY
+    thread: int = 0
+
+
+@dataclass(frozen=True)
+class NlSend:
+    """Send `msg` to a generic netlink family resolved by name in the guest.
+
+    The agent writes the family id into the type of every message the kernel
+    would parse in `msg`; the rest may be malformed on purpose. The replies
+    (errors included) are the output.
+    """
+
+    sock: int
+    family: str
+    msg: bytes
+    _: KW_ONLY
+    thread: int = 0
+
+
+@dataclass(frozen=True)
+class FileWrite:
+    """open, one write(2) of all of `data`, close; the count written is the result."""
+
+    path: str
+    data: bytes
+    _: KW_ONLY
+    thread: int = 0
+
+
+@dataclass(frozen=True)
+class FileRead:
+    """open, one read(2) of `count` bytes, close; the bytes read are the output."""
+
+    path: str
+    count: int
+    _: KW_ONLY
+    thread: int = 0
+
+
+Call: TypeAlias = Open | Close | Read | Write | Ioctl | NlSocket | NlSend | FileWrite | FileRead
+
+
+class FdKind(enum.Enum):
+    FILE = "file"
+    SOCK = "sock"
+
+
+def result_kind(call: Call) -> FdKind | None:
+    """What kind of fd a call's result is, if any."""
+    if isinstance(call, Open):
+        return FdKind.FILE
+    if isinstance(call, NlSocket):
+        return FdKind.SOCK
+    return None
+
+
+def fd_uses(call: Call) -> tuple[int, tuple[FdKind, ...]] | None:
+    """The fd reference a call takes and the kinds it accepts."""
+    if isinstance(call, Close):
+        return call.fd, (FdKind.FILE, FdKind.SOCK)
+    if isinstance(call, Read | Write | Ioctl):
+        return call.fd, (FdKind.FILE,)
+    if isinstance(call, NlSend):
+        return call.sock, (FdKind.SOCK,)
+    return None
+
+
+@dataclass(frozen=True)
+class Program:
+    calls: tuple[Call, ...] = field(default_factory=tuple)
+
+    def validate(self) -> None:
+        """Raise ProgramError naming the first call that breaks a rule."""
+        if len(self.calls) > MAX_CALLS:
+            raise ProgramError(f"{len(self.calls)} calls, at most {MAX_CALLS}")
+        budget = _Budget()
+        for i, call in enumerate(self.calls):
+            try:
+                _check_call(self.calls, i, call, budget)
+            except ProgramError as e:
+                raise ProgramError(e.reason, i) from None
+
+
+@dataclass
+class _Budget:
+    """What a whole program may use of the agent's buffer arena."""
+
+    buffers: int = 0
+    arena: int = 0
+
+    def take(self, nbytes: int, crossing: bool = False) -> None:
+        self.arena += arena_cost(nbytes, crossing)
+        if self.arena > MAX_ARENA:
+            raise ProgramError(f"buffers and reads need more than {MAX_ARENA} bytes")
+
+
+def arena_cost(nbytes: int, crossing: bool) -> int:
+    """Bytes of the agent's arena a buffer takes (twin: arena_cost() in agent.c).
+
+    A buffer that crosses into an unmapped page takes whole pages plus that page.
+    """
+    if crossing:
+        return ((nbytes + PAGE - 1) & ~(PAGE - 1)) + PAGE
+    return (nbytes + 15) & ~15
+
+
+def _check_call(calls: tuple[Call, ...], i: int, call: Call, budget: _Budget) -> None:
+    _check_range("thread", call.thread, MAX_THREAD)
+    use = fd_uses(call)
+    if use is not None:
+        _check_ref(calls, i, *use)
+    if isinstance(call, Open | FileWrite | FileRead):
+        _check_path(call.path)
+    if isinstance(call, Open):
+        _check_range("flags", call.flags, U32)
+        _check_range("mode", call.mode, U32)
+    elif isinstance(call, Read | FileRead):
+        _check_range("count", call.count, MAX_IO)
+        budget.take(call.count)
+    elif isinstance(call, Write | FileWrite):
+        _check_blob("data", call.data)
+    elif isinstance(call, NlSend):
+        _check_family(call.family)
+        _check_blob("msg", call.msg)
+    elif isinstance(call, Ioctl):
+        _check_range("cmd", call.cmd, U32)
+        _check_arg(call.arg, 0, budget)
+
+
+def _check_range(name: str, value: int, top: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= top:
+        raise ProgramError(f"{name} {value!r} is not an integer in 0..{top}")
+
+
+def _check_blob(name: str, data: bytes) -> None:
+    if not isinstance(data, bytes):
+        raise ProgramError(f"{name} must be bytes, not {type(data).__name__}")
+    if len(data) > MAX_IO:
+        raise ProgramError(f"{name} has {len(data)} bytes, at most {MAX_IO}")
+
+
+def _check_ref(calls: tuple[Call, ...], i: int, ref: int, kinds: tuple[FdKind, ...]) -> None:
+    if ref == BAD_FD:
+        return
+    if isinstance(ref, bool) or not isinstance(ref, int) or not 0 <= ref < i:
+        raise ProgramError(f"fd reference {ref!r} does not name an earlier call")
+    kind = result_kind(calls[ref])
+    if kind not in kinds:
+        want = " or ".join(k.value for k in kinds)
+        name = type(calls[ref]).__name__
+        raise ProgramError(f"fd reference r{ref} ({name}) is not a {want} fd")
+
+
+def printable(s: str) -> bool:
+    return all(" " <= c <= "~" for c in s)
+
+
+def _check_path(path: str) -> None:
+    if not isinstance(path, str) or not path.startswith("/") or not printable(path):
+        raise ProgramError(f"path {path!r} must be absolute and printable ASCII")
+    if len(path) > MAX_PATH:
+        raise ProgramError(f"path has {len(path)} characters, at most {MAX_PATH}")
+
+
+def _check_family(name: str) -> None:
+    if not isinstance(name, str) or not 0 < len(name) <= MAX_FAMILY or not printable(name):
+        raise ProgramError(f"family {name!r} must be 1..{MAX_FAMILY} printable ASCII characters")
+
+
+def _check_arg(arg: IoctlArg, depth: int, budget: _Budget) -> None:
+    if isinstance(arg, Special):
+        return
+    if isinstance(arg, Buffer):
+        _check_buffer(arg, depth, budget)
+        return
+    if depth > 0:
+        raise ProgramError("a pointer inside a buffer must be a buffer or a special value")
+    _check_range("argument", arg, U64)
+
+
+def _check_buffer(buf: Buffer, depth: int, budget: _Budget) -> None:
+    if depth > MAX_DEPTH:
+        raise ProgramError(f"buffers nest deeper than {MAX_DEPTH}")
+    budget.buffers += 1
+    if budget.buffers > MAX_BUFFERS:
+        raise ProgramError(f"more than {MAX_BUFFERS} buffers")
+    _check_range("buffer size", buf.size, MAX_IO)
+    _check_blob("buffer data", buf.data)
+    if buf.mapped is not None:
+        _check_range("mapped", buf.mapped, buf.size)
+    if len(buf.data) > buf.visible:
+        raise ProgramError(f"buffer data ({len(buf.data)}) exceeds mapped bytes ({buf.visible})")
+    if len(buf.ptrs) > MAX_PTRS:
+        raise ProgramError(f"buffer holds {len(buf.ptrs)} pointers, at most {MAX_PTRS}")
+    budget.take(buf.visible, crossing=buf.mapped is not None)
+    for r in buf.ptrs:
+        _check_range("pointer offset", r.offset, U32)
+        if r.offset + PTR_SIZE > buf.visible:
+            raise ProgramError(f"pointer at {r.offset} does not fit in {buf.visible} mapped bytes")
+        _check_arg(r.target, depth + 1, budget)
