@@ -82,8 +82,10 @@ def guest_cmdline(limits: Limits) -> str:
       destroys it itself after collecting the report.
     - softlockup_panic, hung_task_panic and the lowered timeouts make hangs
       end in a report well inside the rig's quiet limit.
-    - slub_debug=FZPU: redzones, poisoning and free-pointer checks, since the
-      Debian kernel has no KASAN.
+    - slub_debug=FZP: consistency checks (double free), redzones and
+      poisoning, since the Debian kernel has no KASAN. Not U: storing alloc
+      and free stacks for every object doubles boot time under TCG (3.6 s
+      against 1.8 s to ready, measured), and titles do not need them.
     - printk.devkmsg=on: the agent writes program markers to /dev/kmsg.
     """
     return " ".join(
@@ -97,7 +99,7 @@ def guest_cmdline(limits: Limits) -> str:
             "hung_task_panic=1",
             f"sysctl.kernel.hung_task_timeout_secs={limits.hung_task_s}",
             f"watchdog_thresh={limits.watchdog_thresh_s}",
-            "slub_debug=FZPU",
+            "slub_debug=FZP",
             "printk.devkmsg=on",
         ]
     )

@@ -1,0 +1,1 @@
+"""Benchmarks behind `rig bench NAME --json`: each module exposes a click command `cli`."""

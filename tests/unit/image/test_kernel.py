@@ -1,0 +1,73 @@
+"""Kernel preparation: PVH detection, payload extraction errors, module load order."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import pytest
+
+from rig.errors import BuildError, ConfigError
+from rig.image import kernel
+from rig.image.module import first_error, parse_params
+
+
+def elf_with_note(name: bytes, ntype: int) -> bytes:
+    desc = b"\0" * 8
+    note = (
+        struct.pack("<III", len(name) + 1, len(desc), ntype)
+        + name
+        + b"\0" * (4 - len(name) % 4)
+        + desc
+    )
+    phoff = 64
+    ph = struct.pack("<IIQQQQQQ", 4, 0, 64 + 56, 0, 0, len(note), len(note), 4)
+    header = bytearray(64)
+    header[:4] = b"\x7fELF"
+    struct.pack_into("<Q", header, 0x20, phoff)
+    struct.pack_into("<HH", header, 0x36, 56, 1)
+    return bytes(header) + ph + note
+
+
+def test_pvh_note_is_found() -> None:
+    assert kernel.has_pvh_note(elf_with_note(b"Xen", kernel.XEN_ELFNOTE_PHYS32_ENTRY))
+    assert not kernel.has_pvh_note(elf_with_note(b"Xen", 5))
+    assert not kernel.has_pvh_note(elf_with_note(b"GNU", kernel.XEN_ELFNOTE_PHYS32_ENTRY))
+
+
+def test_not_a_bzimage_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "vmlinuz"
+    bad.write_bytes(b"\0" * 4096)
+    with pytest.raises(BuildError, match="not a bzImage"):
+        kernel.extract_vmlinux(bad, tmp_path / "out")
+
+
+def test_malformed_kernel_version_is_refused() -> None:
+    with pytest.raises(ConfigError, match="malformed"):
+        kernel.check_version("../../etc")
+    with pytest.raises(ConfigError, match=r"unknown kernel version 9\.9\.9-none"):
+        kernel.check_version("9.9.9-none")
+
+
+def test_module_closure_puts_dependencies_first(tmp_path: Path) -> None:
+    mods = tmp_path / "lib/modules/6.1-test"
+    mods.mkdir(parents=True)
+    (mods / "modules.dep").write_text(
+        "kernel/a.ko: kernel/b.ko kernel/c.ko\nkernel/b.ko: kernel/c.ko\nkernel/c.ko:\n"
+    )
+    k = kernel.Kernel("6.1-test", "pkg", "1", tmp_path)
+    order = [p.name for p in kernel.module_closure(k, ["a", "c"])]
+    assert order == ["c.ko", "b.ko", "a.ko"]
+    with pytest.raises(BuildError, match="no module zz"):
+        kernel.module_closure(k, ["zz"])
+
+
+def test_module_params_are_validated_words() -> None:
+    assert parse_params(" bugs=a,b  verbose ") == ("bugs=a,b", "verbose")
+    with pytest.raises(ConfigError, match="malformed module parameter"):
+        parse_params("bugs=$(reboot)")
+
+
+def test_first_compiler_error_is_picked() -> None:
+    out = "make: entering\n/x/a.c:3:1: error: expected ';'\n/x/a.c:9:1: error: later\n"
+    assert first_error(out) == "/x/a.c:3:1: error: expected ';'"
