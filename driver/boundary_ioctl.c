@@ -1,0 +1,507 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ioctl door of /dev/boundary: per-fd configuration, transfers between user
+ * memory and the fd's buffer, batches of transfers and the device lock flag.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/err.h>
+#include <linux/fs.h>
+#include <linux/kernel.h>
+#include <linux/minmax.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/uaccess.h>
+#include <linux/vmalloc.h>
+
+#include "boundary.h"
+
+/* Per-fd configuration; size stays first (see boundary_xfer_unconfigured). */
+struct boundary_cfg {
+	u32 size;
+	u32 flags;
+	u32 used;
+	char name[BOUNDARY_NAME_LEN];
+	u8 *buf;
+};
+
+struct boundary_file {
+	struct mutex lock;		/* protects cfg */
+	struct boundary_cfg *cfg;
+};
+
+int boundary_file_open(struct file *file)
+{
+	struct boundary_file *bf;
+
+	bf = kzalloc(sizeof(*bf), GFP_KERNEL);
+	if (!bf)
+		return -ENOMEM;
+	mutex_init(&bf->lock);
+	file->private_data = bf;
+	return 0;
+}
+
+static void boundary_cfg_free(struct boundary_cfg *cfg)
+{
+	if (!cfg)
+		return;
+	kfree(cfg->buf);
+	kfree(cfg);
+}
+
+void boundary_file_release(struct file *file)
+{
+	struct boundary_file *bf = file->private_data;
+	struct boundary_dev *dev = &boundary_dev;
+
+	/* Only this fd can make itself the owner, and it is going away. */
+	if (READ_ONCE(dev->lock_owner) == file) {
+		mutex_lock(&dev->lock);
+		dev->lock_owner = NULL;
+		mutex_unlock(&dev->lock);
+	}
+	boundary_cfg_free(bf->cfg);
+	kfree(bf);
+}
+
+static long boundary_ioctl_get_info(struct file *file,
+				    struct boundary_file *bf,
+				    void __user *argp)
+{
+	struct boundary_info info = { .version = BOUNDARY_VERSION };
+	struct boundary_dev *dev = &boundary_dev;
+	const struct boundary_cfg *cfg;
+
+	mutex_lock(&bf->lock);
+	cfg = bf->cfg;
+	if (cfg) {
+		info.flags |= BOUNDARY_INFO_CONFIGURED;
+		info.buffer_size = cfg->size;
+		info.bytes_used = cfg->used;
+		info.cfg_flags = cfg->flags;
+		memcpy(info.name, cfg->name, sizeof(info.name));
+	}
+	mutex_unlock(&bf->lock);
+
+	mutex_lock(&dev->lock);
+	if (dev->lock_owner)
+		info.flags |= BOUNDARY_INFO_LOCKED;
+	if (dev->lock_owner == file)
+		info.flags |= BOUNDARY_INFO_LOCK_OWNER;
+	info.mode = dev->mode;
+	mutex_unlock(&dev->lock);
+
+	return copy_to_user(argp, &info, sizeof(info)) ? -EFAULT : 0;
+}
+
+static int boundary_config_check(const struct boundary_config *c)
+{
+	if (c->flags & ~BOUNDARY_CFG_ALL)
+		return -EINVAL;
+	if (!c->buffer_size || c->buffer_size > BOUNDARY_XFER_MAX)
+		return -EINVAL;
+	if (strnlen(c->name, sizeof(c->name)) == sizeof(c->name))
+		return -EINVAL;
+	return 0;
+}
+
+static struct boundary_cfg *boundary_cfg_alloc(const struct boundary_config *c)
+{
+	struct boundary_cfg *cfg;
+
+	cfg = kzalloc(sizeof(*cfg), GFP_KERNEL);
+	if (!cfg)
+		return NULL;
+	/* No __GFP_ACCOUNT: a 64-byte buffer must be a kmalloc-64 object. */
+	cfg->buf = kzalloc(c->buffer_size, GFP_KERNEL);
+	if (!cfg->buf) {
+		kfree(cfg);
+		return NULL;
+	}
+	cfg->size = c->buffer_size;
+	cfg->flags = c->flags;
+	memcpy(cfg->name, c->name, sizeof(cfg->name));
+	return cfg;
+}
+
+static long boundary_ioctl_set_config(struct boundary_file *bf,
+				      void __user *argp)
+{
+	struct boundary_cfg *cfg, *old;
+	struct boundary_config c;
+	int ret;
+
+	if (copy_from_user(&c, argp, sizeof(c)))
+		return -EFAULT;
+	ret = boundary_config_check(&c);
+	if (ret)
+		return ret;
+	cfg = boundary_cfg_alloc(&c);
+	if (!cfg)
+		return -ENOMEM;
+
+	mutex_lock(&bf->lock);
+	old = bf->cfg;
+	bf->cfg = cfg;
+	mutex_unlock(&bf->lock);
+
+	boundary_cfg_free(old);
+	boundary_event_post(&boundary_dev, BOUNDARY_EV_CONFIG, c.buffer_size);
+	return 0;
+}
+
+/* Caller holds dev->lock; procfs "reset" drops the snapshot. */
+static void boundary_snapshot_take(struct boundary_dev *dev, const u8 *data,
+				   u32 len)
+{
+	void *copy;
+
+	if (!len)
+		return;
+	copy = kmemdup(data, len, GFP_KERNEL);
+	if (!copy)
+		return;
+	kfree(dev->snapshot);
+	dev->snapshot = copy;
+	dev->snapshot_len = len;
+}
+
+/*
+ * Planted bug ioctl_xfer_overflow: copy-in trusts the caller's length, as if
+ * only copy-out had ever been checked against the buffer size.
+ */
+static __boundary_bug_site int boundary_xfer_in_unchecked(struct boundary_cfg *cfg,
+					       const struct boundary_xfer *x,
+					       u32 off)
+{
+	if (copy_from_user(cfg->buf + off, u64_to_user_ptr(x->addr), x->len))
+		return -EFAULT;
+	return 0;
+}
+
+static int boundary_xfer_in_checked(struct boundary_cfg *cfg,
+				    const struct boundary_xfer *x, u32 off)
+{
+	if (x->len > cfg->size)
+		return -EINVAL;
+	if (x->len > cfg->size - off)
+		return -ENOSPC;
+	if (copy_from_user(cfg->buf + off, u64_to_user_ptr(x->addr), x->len))
+		return -EFAULT;
+	return 0;
+}
+
+/* Caller holds bf->lock and dev->lock. */
+static int boundary_xfer_in(struct boundary_file *bf, struct boundary_xfer *x)
+{
+	struct boundary_cfg *cfg = bf->cfg;
+	u32 off = cfg->flags & BOUNDARY_CFG_APPEND ? cfg->used : 0;
+	int ret;
+
+	if (boundary_bug_enabled(BOUNDARY_BUG_IOCTL_XFER_OVERFLOW))
+		ret = boundary_xfer_in_unchecked(cfg, x, off);
+	else
+		ret = boundary_xfer_in_checked(cfg, x, off);
+	if (ret)
+		return ret;
+
+	cfg->used = off + x->len;
+	x->done = x->len;
+	boundary_snapshot_take(&boundary_dev, cfg->buf + off, x->len);
+	return 0;
+}
+
+/* Caller holds bf->lock and dev->lock. */
+static int boundary_xfer_out(struct boundary_file *bf, struct boundary_xfer *x)
+{
+	const struct boundary_cfg *cfg = bf->cfg;
+	u32 n = min(x->len, cfg->used);
+
+	if (x->len > cfg->size)
+		return -EINVAL;
+	if (copy_to_user(u64_to_user_ptr(x->addr), cfg->buf, n))
+		return -EFAULT;
+	x->done = n;
+	return 0;
+}
+
+/* Caller holds bf->lock and dev->lock; x->op is valid. */
+static int boundary_xfer_op(struct boundary_file *bf, struct boundary_xfer *x)
+{
+	struct boundary_dev *dev = &boundary_dev;
+	bool in = x->op == BOUNDARY_XFER_IN;
+	int ret;
+
+	ret = in ? boundary_xfer_in(bf, x) : boundary_xfer_out(bf, x);
+	if (ret)
+		return ret;
+
+	atomic64_inc(&dev->xfers);
+	atomic64_add(x->done, in ? &dev->bytes_in : &dev->bytes_out);
+	if (dev->mode >= BOUNDARY_MODE_VERBOSE ||
+	    bf->cfg->flags & BOUNDARY_CFG_EVENTS)
+		boundary_event_post(dev, BOUNDARY_EV_XFER, x->done);
+	return 0;
+}
+
+/*
+ * Planted bug ioctl_lock_leak: the device mutex is taken before the op is
+ * looked at, and the error path for an unknown op returns with it held, so
+ * the next transfer blocks here for good.
+ */
+static __boundary_bug_site int boundary_xfer_lock_leak(struct boundary_file *bf,
+					    struct boundary_xfer *x)
+{
+	struct boundary_dev *dev = &boundary_dev;
+	int ret;
+
+	mutex_lock(&dev->lock);
+	if (x->op > BOUNDARY_XFER_OUT)
+		return -EINVAL;
+	ret = boundary_xfer_op(bf, x);
+	mutex_unlock(&dev->lock);
+	return ret;
+}
+
+/*
+ * Planted bug ioctl_unconfigured: the length is checked against the fd's
+ * buffer before anything makes sure the fd has one.
+ */
+static __boundary_bug_site int boundary_xfer_unconfigured(const struct boundary_file *bf,
+					       const struct boundary_xfer *x)
+{
+	const struct boundary_cfg *cfg = READ_ONCE(bf->cfg);
+
+	return x->len > cfg->size ? -EINVAL : 0;
+}
+
+/* Caller holds bf->lock. */
+static int boundary_xfer(struct boundary_file *bf, struct boundary_xfer *x)
+{
+	struct boundary_dev *dev = &boundary_dev;
+	int ret;
+
+	if (x->reserved)
+		return -EINVAL;
+	if (boundary_bug_enabled(BOUNDARY_BUG_IOCTL_UNCONFIGURED)) {
+		ret = boundary_xfer_unconfigured(bf, x);
+		if (ret)
+			return ret;
+	}
+	if (!bf->cfg)
+		return -EINVAL;
+	if (boundary_bug_enabled(BOUNDARY_BUG_IOCTL_LOCK_LEAK))
+		return boundary_xfer_lock_leak(bf, x);
+	if (x->op > BOUNDARY_XFER_OUT)
+		return -EINVAL;
+
+	mutex_lock(&dev->lock);
+	ret = boundary_xfer_op(bf, x);
+	mutex_unlock(&dev->lock);
+	return ret;
+}
+
+static long boundary_ioctl_xfer(struct boundary_file *bf, void __user *argp)
+{
+	struct boundary_xfer x;
+	int ret;
+
+	if (copy_from_user(&x, argp, sizeof(x)))
+		return -EFAULT;
+	x.done = 0;
+
+	mutex_lock(&bf->lock);
+	ret = boundary_xfer(bf, &x);
+	mutex_unlock(&bf->lock);
+	if (ret)
+		return ret;
+	return copy_to_user(argp, &x, sizeof(x)) ? -EFAULT : 0;
+}
+
+static int boundary_batch_check_elem(u32 elem_size)
+{
+	if (elem_size < sizeof(struct boundary_xfer) ||
+	    elem_size > BOUNDARY_BATCH_ELEM_MAX || elem_size % 8)
+		return -EINVAL;
+	return 0;
+}
+
+static const void __user *boundary_batch_elem(const struct boundary_batch *b,
+					      u32 i)
+{
+	return u64_to_user_ptr(b->addr + (u64)i * b->elem_size);
+}
+
+static void *boundary_batch_stage(const struct boundary_batch *b)
+{
+	struct boundary_xfer *ops;
+	u32 i;
+
+	if (b->count > BOUNDARY_BATCH_MAX || boundary_batch_check_elem(b->elem_size))
+		return ERR_PTR(-EINVAL);
+	ops = kvmalloc_array(b->count, sizeof(*ops), GFP_KERNEL);
+	if (!ops)
+		return ERR_PTR(-ENOMEM);
+	for (i = 0; i < b->count; i++) {
+		if (copy_from_user(&ops[i], boundary_batch_elem(b, i),
+				   sizeof(ops[i]))) {
+			kvfree(ops);
+			return ERR_PTR(-EFAULT);
+		}
+	}
+	return ops;
+}
+
+/*
+ * Planted bug ioctl_batch_overflow: the staging area is sized by a product
+ * computed in u32, which a large count wraps to a few bytes; the element
+ * stores below then run off the end of the vmalloc area.
+ */
+static __boundary_bug_site void *boundary_batch_stage_wrapped(const struct boundary_batch *b)
+{
+	u32 total = b->count * b->elem_size;
+	struct boundary_xfer x;
+	u8 *stage;
+	u32 i;
+
+	if (boundary_batch_check_elem(b->elem_size) || !total ||
+	    total > BOUNDARY_BATCH_MAX * BOUNDARY_BATCH_ELEM_MAX)
+		return ERR_PTR(-EINVAL);
+	stage = vmalloc(total);
+	if (!stage)
+		return ERR_PTR(-ENOMEM);
+	for (i = 0; i < b->count; i++) {
+		if (copy_from_user(&x, boundary_batch_elem(b, i), sizeof(x))) {
+			vfree(stage);
+			return ERR_PTR(-EFAULT);
+		}
+		*(struct boundary_xfer *)(stage + (size_t)i * b->elem_size) = x;
+	}
+	return stage;
+}
+
+/* Caller holds bf->lock; returns the number of transfers done. */
+static long boundary_batch_run(struct boundary_file *bf, u8 *stage,
+			       size_t stride, u32 count)
+{
+	u32 i;
+	int ret;
+
+	for (i = 0; i < count; i++) {
+		ret = boundary_xfer(bf, (struct boundary_xfer *)(stage + i * stride));
+		if (ret)
+			return ret;
+	}
+	return count;
+}
+
+static long boundary_ioctl_batch(struct boundary_file *bf, void __user *argp)
+{
+	struct boundary_batch b;
+	size_t stride;
+	void *stage;
+	long ret;
+
+	if (copy_from_user(&b, argp, sizeof(b)))
+		return -EFAULT;
+	if (!b.count)
+		return 0;
+
+	mutex_lock(&bf->lock);
+	if (!bf->cfg) {
+		ret = -EINVAL;
+		goto out;
+	}
+	if (boundary_bug_enabled(BOUNDARY_BUG_IOCTL_BATCH_OVERFLOW)) {
+		stage = boundary_batch_stage_wrapped(&b);
+		stride = b.elem_size;
+	} else {
+		stage = boundary_batch_stage(&b);
+		stride = sizeof(struct boundary_xfer);
+	}
+	if (IS_ERR(stage)) {
+		ret = PTR_ERR(stage);
+		goto out;
+	}
+	ret = boundary_batch_run(bf, stage, stride, b.count);
+	kvfree(stage);
+	atomic64_inc(&boundary_dev.batches);
+out:
+	mutex_unlock(&bf->lock);
+	return ret;
+}
+
+static long boundary_ioctl_lock(struct file *file)
+{
+	struct boundary_dev *dev = &boundary_dev;
+	long ret = 0;
+
+	mutex_lock(&dev->lock);
+	if (dev->lock_owner || dev->mode == BOUNDARY_MODE_EXCLUSIVE)
+		ret = -EBUSY;
+	else
+		dev->lock_owner = file;
+	mutex_unlock(&dev->lock);
+
+	if (!ret)
+		boundary_event_post(dev, BOUNDARY_EV_LOCK, 1);
+	return ret;
+}
+
+static long boundary_ioctl_unlock(struct file *file)
+{
+	struct boundary_dev *dev = &boundary_dev;
+	long ret = 0;
+
+	mutex_lock(&dev->lock);
+	if (!dev->lock_owner)
+		ret = -EINVAL;
+	else if (dev->lock_owner != file)
+		ret = -EPERM;
+	else
+		dev->lock_owner = NULL;
+	mutex_unlock(&dev->lock);
+
+	if (!ret)
+		boundary_event_post(dev, BOUNDARY_EV_LOCK, 0);
+	return ret;
+}
+
+static long boundary_ioctl_reset(struct boundary_file *bf)
+{
+	struct boundary_cfg *cfg;
+
+	mutex_lock(&bf->lock);
+	cfg = bf->cfg;
+	bf->cfg = NULL;
+	mutex_unlock(&bf->lock);
+
+	boundary_cfg_free(cfg);
+	return 0;
+}
+
+long boundary_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	struct boundary_file *bf = file->private_data;
+	void __user *argp = (void __user *)arg;
+
+	switch (cmd) {
+	case BOUNDARY_IOC_GET_INFO:
+		return boundary_ioctl_get_info(file, bf, argp);
+	case BOUNDARY_IOC_SET_CONFIG:
+		return boundary_ioctl_set_config(bf, argp);
+	case BOUNDARY_IOC_XFER:
+		return boundary_ioctl_xfer(bf, argp);
+	case BOUNDARY_IOC_BATCH:
+		return boundary_ioctl_batch(bf, argp);
+	case BOUNDARY_IOC_LOCK:
+		return boundary_ioctl_lock(file);
+	case BOUNDARY_IOC_UNLOCK:
+		return boundary_ioctl_unlock(file);
+	case BOUNDARY_IOC_RESET:
+		return boundary_ioctl_reset(bf);
+	default:
+		return -ENOTTY;
+	}
+}

@@ -1,0 +1,257 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * boundary: a driver under test with five user-space doors (a misc device
+ * with read/write/ioctl, procfs, sysfs, debugfs and generic netlink) and
+ * planted bugs that stay off unless the bugs= parameter names them.
+ *
+ * This file owns the device state, the misc device and module init/exit.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/ctype.h>
+#include <linux/fs.h>
+#include <linux/module.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/uaccess.h>
+
+#include "boundary.h"
+
+struct boundary_dev boundary_dev;
+
+const struct boundary_owner boundary_owners[BOUNDARY_DOOR_COUNT] = {
+	[BOUNDARY_DOOR_INIT]	= { BOUNDARY_DOOR_INIT, "init" },
+	[BOUNDARY_DOOR_SYSFS]	= { BOUNDARY_DOOR_SYSFS, "sysfs" },
+	[BOUNDARY_DOOR_NETLINK]	= { BOUNDARY_DOOR_NETLINK, "netlink" },
+};
+
+/* Caller holds dev->lock. */
+int boundary_set_mode(struct boundary_dev *dev, u32 mode)
+{
+	if (mode > BOUNDARY_MODE_MAX)
+		return -EINVAL;
+	/* An exclusive device must be lockable by nobody but its user. */
+	if (mode == BOUNDARY_MODE_EXCLUSIVE && dev->lock_owner)
+		return -EBUSY;
+	dev->mode = mode;
+	return 0;
+}
+
+bool boundary_label_valid(const char *label, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (!isprint(label[i]))
+			return false;
+	return true;
+}
+
+/*
+ * Text commands (procfs ctl, debugfs inject) are one line without NUL bytes;
+ * the newline echo(1) appends is dropped. buf[count] must be NUL.
+ */
+int boundary_text_line(char *buf, size_t count)
+{
+	if (count && buf[count - 1] == '\n')
+		buf[--count] = '\0';
+	if (!count || strlen(buf) != count || strchr(buf, '\n'))
+		return -EINVAL;
+	return 0;
+}
+
+/* Caller holds dev->lock and has checked len < BOUNDARY_LABEL_LEN. */
+void boundary_set_label(struct boundary_dev *dev, const char *label,
+			size_t len, enum boundary_door door)
+{
+	memcpy(dev->label, label, len);
+	dev->label[len] = '\0';
+	dev->label_len = len;
+	dev->owner = &boundary_owners[door];
+	dev->label_gen++;
+	dev->label_writes++;
+}
+
+static bool boundary_event_wanted(struct boundary_dev *dev, u32 type)
+{
+	if (type != BOUNDARY_EV_INJECT && READ_ONCE(dev->mode) == BOUNDARY_MODE_OFF)
+		return false;
+	return READ_ONCE(dev->ev_mask) & BIT(type);
+}
+
+/* Process context only: the multicast allocates with GFP_KERNEL. */
+void boundary_event_post(struct boundary_dev *dev, u32 type, u32 value)
+{
+	struct boundary_event ev;
+	bool notify;
+
+	if (!boundary_event_wanted(dev, type))
+		return;
+
+	spin_lock(&dev->ev_lock);
+	ev.seq = dev->ev_next++;
+	/* seq 0 means "seen nothing" to DUMP_EVENTS; never hand it out. */
+	if (!dev->ev_next)
+		dev->ev_next = 1;
+	ev.type = type;
+	ev.value = value;
+	dev->events[ev.seq % BOUNDARY_EVENT_RING] = ev;
+	notify = dev->ev_notify;
+	spin_unlock(&dev->ev_lock);
+
+	if (notify)
+		boundary_netlink_notify(&ev);
+}
+
+static int boundary_open(struct inode *inode, struct file *file)
+{
+	int ret;
+
+	ret = boundary_file_open(file);
+	if (!ret)
+		atomic64_inc(&boundary_dev.opens);
+	return ret;
+}
+
+static int boundary_release(struct inode *inode, struct file *file)
+{
+	boundary_file_release(file);
+	return 0;
+}
+
+static ssize_t boundary_read(struct file *file, char __user *buf,
+			     size_t count, loff_t *ppos)
+{
+	struct boundary_dev *dev = &boundary_dev;
+	ssize_t ret;
+
+	mutex_lock(&dev->lock);
+	ret = simple_read_from_buffer(buf, count, ppos, dev->data,
+				      dev->data_used);
+	mutex_unlock(&dev->lock);
+	return ret;
+}
+
+static ssize_t boundary_write(struct file *file, const char __user *buf,
+			      size_t count, loff_t *ppos)
+{
+	struct boundary_dev *dev = &boundary_dev;
+	ssize_t ret;
+
+	if (!count)
+		return 0;
+	if (*ppos >= BOUNDARY_DATA_SIZE)
+		return -ENOSPC;
+
+	mutex_lock(&dev->lock);
+	ret = simple_write_to_buffer(dev->data, BOUNDARY_DATA_SIZE, ppos,
+				     buf, count);
+	if (ret > 0 && *ppos > dev->data_used)
+		dev->data_used = *ppos;
+	mutex_unlock(&dev->lock);
+	return ret;
+}
+
+static loff_t boundary_llseek(struct file *file, loff_t offset, int whence)
+{
+	return fixed_size_llseek(file, offset, whence, BOUNDARY_DATA_SIZE);
+}
+
+static const struct file_operations boundary_fops = {
+	.owner		= THIS_MODULE,
+	.open		= boundary_open,
+	.release	= boundary_release,
+	.read		= boundary_read,
+	.write		= boundary_write,
+	.llseek		= boundary_llseek,
+	.unlocked_ioctl	= boundary_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
+};
+
+static void boundary_dev_setup(struct boundary_dev *dev)
+{
+	static const char label[] = "boundary";
+
+	mutex_init(&dev->lock);
+	spin_lock_init(&dev->ev_lock);
+	dev->mode = BOUNDARY_MODE_CONFIG;
+	dev->threshold = 100;
+	boundary_set_label(dev, label, strlen(label), BOUNDARY_DOOR_INIT);
+	dev->ev_next = 1;
+	dev->ev_mask = BOUNDARY_EV_MASK_ALL;
+	dev->ev_notify = true;
+
+	dev->misc.minor = MISC_DYNAMIC_MINOR;
+	dev->misc.name = KBUILD_MODNAME;
+	dev->misc.fops = &boundary_fops;
+	dev->misc.groups = boundary_groups;
+	dev->misc.mode = 0666;
+}
+
+static void boundary_log_bugs(void)
+{
+	int bug, n = 0;
+
+	for (bug = 0; bug < BOUNDARY_BUG_COUNT; bug++) {
+		if (!boundary_bug_enabled(bug))
+			continue;
+		pr_info("planted bug enabled: %s\n", boundary_bug_name(bug));
+		n++;
+	}
+	pr_info("loaded, %d planted bug(s) enabled\n", n);
+}
+
+static int __init boundary_init(void)
+{
+	struct boundary_dev *dev = &boundary_dev;
+	int ret;
+
+	ret = boundary_bugs_parse();
+	if (ret)
+		return ret;
+
+	rigcov_init(THIS_MODULE);
+	boundary_dev_setup(dev);
+
+	/* Netlink first: every other door can post events. */
+	ret = boundary_netlink_init();
+	if (ret)
+		return ret;
+
+	ret = misc_register(&dev->misc);
+	if (ret)
+		goto err_netlink;
+
+	ret = boundary_procfs_init(dev);
+	if (ret)
+		goto err_misc;
+
+	boundary_debugfs_init(dev);
+	boundary_log_bugs();
+	return 0;
+
+err_misc:
+	misc_deregister(&dev->misc);
+err_netlink:
+	boundary_netlink_exit();
+	return ret;
+}
+
+static void __exit boundary_exit(void)
+{
+	struct boundary_dev *dev = &boundary_dev;
+
+	boundary_debugfs_exit();
+	boundary_procfs_exit();
+	misc_deregister(&dev->misc);
+	boundary_netlink_exit();
+	rigcov_exit();
+	kfree(dev->snapshot);
+	pr_info("unloaded\n");
+}
+
+module_init(boundary_init);
+module_exit(boundary_exit);
+
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("Driver under test with planted bugs for the rig fuzzer");
