@@ -1,0 +1,504 @@
+"""Console text to kernel reports: find each report, title it, find its guilty frame.
+
+Pure functions. `parse(log)` finds every line that starts a report (a header of
+`rig.crash.formats` that no ignore pattern excuses), groups follow-up lines such
+as "Kernel panic - not syncing" into the report before them, and describes each
+report: title in syzkaller's Linux format, kind, guilty frame, cleaned call
+trace, report text, offsets in the log, and whether it looks corrupted or
+truncated. The algorithm follows syzkaller's pkg/report/linux.go; the work per
+report is bounded (MAX_REGION characters, MAX_LINE per line) so the cost of a
+log is linear in its size.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+from rig.crash import lines as L
+from rig.crash import stack as S
+from rig.crash import title as T
+from rig.crash.formats import (
+    CONTINUATIONS,
+    END_SANITIZER,
+    END_SLUB,
+    END_TRACE,
+    GROUPS,
+    HEADERS,
+    INFO_WITH_STACK,
+    ReportFormat,
+    classify,
+    fallback,
+)
+from rig.crash.kinds import Kind, crash_type
+
+log = logging.getLogger(__name__)
+
+MAX_REGION: Final = 256 * 1024  # characters of console after a report's first line
+MAX_CALLER_REGION: Final = 64 * 1024  # the same when lines carry caller ids
+CALLER_SILENCE: Final = 16 * 1024  # console without a line of the report's caller: it ended
+_PANIC: Final = "Kernel panic - not syncing"
+_CIRCULAR: Final = "WARNING: possible circular locking dependency detected"
+_NO_FRAMES: Final = "extracted no frames"
+_TIMESTAMP_IN_TITLE: Final = re.compile(r"\[ *[0-9]+\.[0-9]+\]", re.ASCII)
+_GCE_HANGUP: Final = "serialport: VM disconnected."
+
+
+@dataclass(frozen=True)
+class Report:
+    """One kernel report found in a console log."""
+
+    title: str
+    kind: Kind
+    format: str  # name of the formats.FORMATS row
+    frame: str  # the guilty function named by the title ("" if none)
+    guilty: S.Frame | None  # that frame with its offset and module, when printed
+    stack: tuple[S.Frame, ...]  # the first call trace, unreliable frames dropped
+    text: str  # the report, printk prefixes stripped, with a few lines of context
+    start: int  # offset of the report's first line in the log (bytes for bytes input)
+    end: int  # offset just past the report's last line
+    corrupted: bool = False
+    corrupted_reason: str = ""
+    truncated: bool = False  # the log ended (or was cut) before the report did
+    fatal: bool = False
+    panicked: bool = False  # "Kernel panic - not syncing" followed
+    alt_titles: tuple[str, ...] = ()
+    type: str = ""  # syzkaller's crash type, "" when unknown
+    executor: tuple[int, int] | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class _Start:
+    start: int  # line start in the log
+    end: int  # line end (before the newline)
+    fmt: ReportFormat
+    context: str
+    continuation: bool
+
+
+def parse(log_text: str | bytes) -> list[Report]:
+    """Every report in a console log, in order of appearance."""
+    text = _decode(log_text)
+    heads = _independent(_find_starts(text))
+    return [
+        _describe(text, head, _region_end(text, heads, i), isinstance(log_text, bytes))
+        for i, head in enumerate(heads)
+    ]
+
+
+def parse_first(log_text: str | bytes) -> Report | None:
+    """The first report of a console log, or None (cheaper than parse()[0] on long logs)."""
+    text = _decode(log_text)
+    heads = _independent(_find_starts(text, first_only=True))
+    if not heads:
+        return None
+    return _describe(text, heads[0], _region_end(text, heads, 0), isinstance(log_text, bytes))
+
+
+def contains_report(log_text: str | bytes) -> bool:
+    """Whether any line of the log starts a report."""
+    return bool(_find_starts(_decode(log_text), first_only=True))
+
+
+def _decode(log_text: str | bytes) -> str:
+    # latin-1 maps each byte to one character, so offsets stay byte offsets.
+    return log_text.decode("latin-1") if isinstance(log_text, bytes) else log_text
+
+
+def _find_starts(text: str, first_only: bool = False) -> list[_Start]:
+    """The lines that start reports; with `first_only`, the first one and what follows it
+    within MAX_REGION (enough to delimit the first report)."""
+    positions: list[int] = []
+    for header in HEADERS:
+        find = text.find
+        i = find(header)
+        while i != -1:
+            positions.append(i)
+            i = find(header, i + 1)
+    positions.sort()
+    starts: list[_Start] = []
+    next_line = 0
+    for pos in positions:
+        if pos < next_line:
+            continue  # another header on a line already seen
+        if first_only and starts and pos > starts[0].start + MAX_REGION:
+            break
+        ls, le = L.line_bounds(text, pos)
+        next_line = le + 1
+        line = text[ls:le]
+        fmt = classify(line)
+        if fmt is None:
+            continue
+        cont = any(p.search(line) for p in CONTINUATIONS)
+        starts.append(_Start(ls, le, fmt, L.context(L.clean(line)), cont))
+    return starts
+
+
+def _independent(starts: Sequence[_Start]) -> list[_Start]:
+    # Follow-ups (panic, invalid opcode, ...) belong to the report before them.
+    heads: list[_Start] = []
+    for s in starts:
+        if s.continuation and heads and s.start - heads[-1].start < MAX_REGION:
+            continue
+        heads.append(s)
+    return heads
+
+
+def _region_end(text: str, heads: Sequence[_Start], i: int) -> int:
+    head = heads[i]
+    if head.context in ("", L.CONSOLE):
+        # Without a caller id the next report ends this one.
+        cap = min(len(text), head.start + MAX_REGION)
+        return heads[i + 1].start if i + 1 < len(heads) and heads[i + 1].start < cap else cap
+    # With caller ids, reports of other callers interleave with this one, and one of the
+    # same caller may nest in it (a WARNING while dumping a stall): the second report of
+    # this caller ends it, and so does a long silence of this caller.
+    cap = min(len(text), head.start + MAX_CALLER_REGION)
+    same = 0
+    for nxt in heads[i + 1:]:
+        if nxt.start >= cap:
+            break
+        if nxt.context == head.context:
+            same += 1
+            if same == 2:
+                cap = nxt.start
+                break
+    tag = head.context + " "
+    pos = head.start
+    while True:
+        seen = text.find(tag, pos + 1, cap)
+        if seen == -1 or seen - pos > CALLER_SILENCE:
+            break
+        pos = seen
+    if pos + CALLER_SILENCE >= cap:
+        return cap
+    nl = text.find("\n", pos)
+    return cap if nl == -1 else min(cap, nl + 1)
+
+
+@dataclass
+class _Body:
+    lines: list[str]  # the report's lines, prefixes stripped
+    title_lines: int  # how many of them describe the report (the rest is intermixed)
+    prefix: list[str]
+
+
+def _body(text: str, head: _Start, region: str) -> _Body:
+    first = L.clean(text[head.start:head.end])
+    ctx = head.context
+    login = " login: " in region or "printk messages dropped" in region
+    got = _context_lines(region, ctx, login, 0, len(region))
+    # findall() sees the (cleaned) first line too; it is the report's title line.
+    lines = [L.strip_prefix(first, ctx)[: L.MAX_LINE], *_filter(got[1:], ctx)]
+    if "Disabling lock debugging" in region or _PANIC in region or _CIRCULAR in region:
+        lines = lines[:1] + _skip_tail(lines[1:], 16 if "BUG: KMSAN:" in first else 22)
+    title_lines = len(lines)
+    if ctx in ("", L.CONSOLE):
+        # Without caller ids, a message that prints a stack of its own ends what can be
+        # trusted of this report.
+        cut = _intermixed_at(region)
+        if cut != -1:
+            before = _filter(_context_lines(region, ctx, login, 0, cut)[1:], ctx)
+            title_lines = min(title_lines, 1 + len(before))
+    return _Body(lines, title_lines, _prefix(text, head))
+
+
+def _context_lines(region: str, ctx: str, login: bool, lo: int, hi: int) -> list[str]:
+    """Lines of region[lo:hi] printed in `ctx`, prefixes stripped."""
+    nmi = region.find("Sending NMI from CPU", lo, hi) if ctx not in ("", L.CONSOLE) else -1
+    if nmi == -1:
+        return L.lines_in(region, ctx, lo, hi, login=login)
+    cut = region.rfind("\n", 0, nmi) + 1
+    got = L.lines_in(region, ctx, lo, cut, login=login)
+    nl = region.find("\n", cut)
+    # The backtrace of all CPUs belongs to the report, whatever CPU prints it.
+    cpus = L.context(region[cut: nl if nl != -1 else len(region)]) == ctx
+    return got + L.lines_in(region, ctx, cut, hi, login=login, cpus=cpus)
+
+
+def _filter(got: list[str], ctx: str) -> list[str]:
+    if ctx:
+        # " ? func" (x86) and "func (unreliable)" (powerpc) are the unwinder's guesses.
+        got = [ln for ln in got if " ? " not in ln or "<EOI>" in ln]
+        got = [ln for ln in got if not ln.endswith(" (unreliable)") or "<EOI>" in ln]
+    if got and max(map(len, got)) > L.MAX_LINE:
+        got = [ln[: L.MAX_LINE] for ln in got]
+    return got
+
+
+def _skip_tail(rest: list[str], min_lines: int) -> list[str]:
+    # With panic_on_warn the panic repeats the report's stack; lockdep reports that an
+    # oops provokes are noise. Keep the report, drop what follows once it is long enough.
+    out = []
+    for n, ln in enumerate(rest, start=2):
+        if "Disabling lock debugging due to kernel taint" in ln:
+            continue
+        if (_PANIC in ln or _CIRCULAR in ln) and n > min_lines:
+            break
+        out.append(ln)
+    return out
+
+
+def _intermixed_at(region: str) -> int:
+    # A message that prints a stack of its own ends what can be trusted of this report.
+    first_nl = region.find("\n")
+    if first_nl == -1:
+        return -1
+    best = -1
+    for msg in INFO_WITH_STACK:
+        i = region.find(msg, first_nl)
+        if i != -1 and (best == -1 or i < best):
+            best = i
+    if best == -1:
+        return -1
+    return region.rfind("\n", 0, best) + 1
+
+
+def _prefix(text: str, head: _Start) -> list[str]:
+    # A few lines before the report often say what led to it (e.g. "list_add corruption").
+    keep = 50 if L.is_task(head.context) else 5
+    back = L.clean(text[max(0, head.start - 160 * keep): head.start])
+    got = L.lines_in(back, head.context)
+    if head.start - 160 * keep > 0 and got:
+        got = got[1:]  # the first line is likely cut
+    if head.context:
+        got = [ln for ln in _filter(got, head.context) if ln]
+    else:
+        got = [ln for ln in got if ln]
+    return got[-keep:]
+
+
+@dataclass
+class _Description:
+    title: str = ""
+    corrupted: str = ""
+    alts: list[str] = field(default_factory=list)
+    fmt: ReportFormat | None = None
+    frames: list[S.KeyFrame] = field(default_factory=list)
+
+
+def describe(report_text: str, header: str) -> _Description:
+    """Title a report's text (prefixes stripped) by the rows of `header`'s group.
+
+    Among the rows whose title pattern matches, the one matching earliest wins (the
+    first in table order on a tie); a row with a report pattern must match it too.
+    """
+    d = _Description()
+    hits = _occurrences(report_text, header)
+    best = len(report_text)
+    matched = False
+    for f in GROUPS[header]:
+        if f.title is None:
+            continue
+        m = _leftmost(f.title, report_text, hits, best)
+        if m is None:
+            continue
+        if m.start() == best and d.title:
+            continue
+        if m.start() < best:
+            d.title, d.fmt, best = "", None, m.start()
+        matched = True
+        if f.report is not None:
+            m = f.report.search(report_text)
+            if m is None:
+                continue
+        args = [g or "" for g in m.groups()]
+        frames: list[S.KeyFrame] = []
+        d.corrupted = ""
+        if f.stack is not None:
+            frames, ok = S.guilty_frames(f.stack, report_text[m.start():])
+            if not ok:
+                d.corrupted = _NO_FRAMES
+        d.title = T.render(f.template, args + [k.canonical for k in frames])
+        d.alts.extend(T.render(a, args + [k.canonical for k in frames]) for a in f.alt)
+        d.alts.extend(_stripped_alts(f, args, frames, d.title))
+        d.fmt, d.frames = f, frames
+    d.alts = list(dict.fromkeys(d.alts))
+    if not d.title:
+        if matched:
+            d.corrupted = "matched title but not report regexp"
+        pos = report_text.find(header)
+        if pos != -1:
+            nl = report_text.find("\n", pos)
+            d.title = report_text[pos: nl if nl != -1 else len(report_text)]
+    if not d.corrupted and d.fmt is not None and d.fmt.corrupted:
+        d.corrupted = "report format is marked as corrupted"
+    return d
+
+
+def _occurrences(text: str, needle: str) -> list[int]:
+    out = []
+    i = text.find(needle)
+    while i != -1:
+        out.append(i)
+        i = text.find(needle, i + 1)
+    return out
+
+
+def _leftmost(p: re.Pattern[str], text: str, hits: Sequence[int],
+              limit: int) -> re.Match[str] | None:
+    # Every title pattern starts with its header, so only header positions can match.
+    for q in hits:
+        if q > limit:
+            return None
+        m = p.match(text, q)
+        if m:
+            return m
+    return None
+
+
+def _stripped_alts(f: ReportFormat, args: list[str], frames: Sequence[S.KeyFrame],
+                   title: str) -> Iterable[str]:
+    # Titles with the raw frame, and with each syscall prefix stripped, also identify the
+    # bug (syzkaller dedups by any shared title).
+    for i in range(len(S.STRIP_PREFIXES) + 1):
+        prefix = S.STRIP_PREFIXES[i - 1] if i else ""
+        trimmed = [k.raw[len(prefix):] if prefix and k.raw.startswith(prefix) else k.raw
+                   for k in frames]
+        if i and trimmed == [k.raw for k in frames]:
+            continue
+        alt = T.render(f.template, args + trimmed)
+        if alt != title:
+            yield alt
+        for a in f.alt:
+            yield T.render(a, args + trimmed)
+
+
+# Substrings without which the stack-start patterns cannot match (a cheap pre-test).
+_STACK_KEYS: Final = tuple(zip(
+    (*S.STACK_START, S.RISCV_STACK_START),
+    ("Call ", "Allocated:", "Allocated by task", "Freed:", "Freed by task", " backtrace",
+     "Backtrace:", "Uninit was stored", "badaddr: "),
+    strict=True,
+))
+
+
+def _corruption(title: str, text: str, fmt: ReportFormat | None) -> str:
+    if _TIMESTAMP_IN_TITLE.search(title):
+        return "title matches corrupted regexp"
+    if fmt is None or fmt.no_stack_trace:
+        return ""
+    # Each 'Call Trace', 'Allocated', 'Freed', 'backtrace' must be followed by frames.
+    has_trace = False
+    for key, hint in _STACK_KEYS:
+        if hint not in text:
+            continue
+        m = key.search(text)
+        if m is None:
+            continue
+        after = text[m.start():].split("\n", 16)
+        if len(after) < 4:
+            return "call trace is missed"
+        damaged = True
+        for ln in after[1:16]:
+            if S.is_stack_start(ln):
+                break
+            if "(stack is not available)" in ln or S.has_frame(ln):
+                has_trace, damaged = True, False
+                break
+        if key is not S.RISCV_STACK_START and damaged:
+            return "no frames in a stack trace"
+    return "" if has_trace else "no stack trace in report"
+
+
+def _describe(text: str, head: _Start, region_end: int, from_bytes: bool) -> Report:
+    region = L.clean(text[head.start:region_end])
+    body = _body(text, head, region)
+    report_text = "\n".join(body.lines) + "\n"
+    title_text = "\n".join(body.lines[: body.title_lines]) + "\n"
+    header = head.fmt.header
+    d = describe(title_text, header)
+    if not d.title:
+        d.title = body.lines[0].strip() or head.fmt.name
+    corrupted = d.corrupted or _corruption(d.title, report_text, d.fmt)
+    if _GCE_HANGUP in region:
+        corrupted = corrupted or "console disconnected"
+    fmt = d.fmt or (head.fmt if head.fmt.header == header else fallback(header))
+    title = T.normalize(d.title) or T.printable(body.lines[0]) or fmt.name
+    frame = T.frame_of(title)
+    end, ended = _report_end(region, fmt)
+    full = "\n".join(body.prefix + body.lines) + "\n"
+    if from_bytes and not full.isascii():
+        full = full.encode("latin-1").decode("utf-8", "replace")
+    return Report(
+        title=title,
+        kind=fmt.kind,
+        format=fmt.name,
+        frame=frame,
+        guilty=_guilty(d.frames, frame),
+        stack=S.call_trace(report_text),
+        text=full,
+        start=head.start,
+        end=head.start + end,
+        corrupted=bool(corrupted),
+        corrupted_reason=corrupted,
+        truncated=not ended,
+        fatal=fmt.fatal,
+        panicked=_PANIC in region,
+        alt_titles=tuple(T.normalize(a) for a in d.alts),
+        type=crash_type(title),
+        executor=_executor(report_text),
+    )
+
+
+# A literal every match of an end pattern contains, to find candidates quickly.
+_END_LITERALS: Final[dict[str, str]] = {
+    END_TRACE.pattern: "---[ end ",
+    END_SANITIZER.pattern: "=" * 40,
+    END_SLUB.pattern: "FIX ",
+}
+
+
+def _last_end(region: str, marker: re.Pattern[str], lo: int) -> int:
+    literal = _END_LITERALS.get(marker.pattern)
+    if literal is None:
+        return max((m.end() for m in marker.finditer(region, lo)), default=-1)
+    last = -1
+    i = region.find(literal, lo)
+    while i != -1:
+        nl = region.find("\n", i)
+        m = marker.search(region, i, nl if nl != -1 else len(region))
+        if m:
+            last = m.end()
+        i = region.find(literal, nl if nl != -1 else len(region))
+    return last
+
+
+def _report_end(region: str, fmt: ReportFormat) -> tuple[int, bool]:
+    """Where the report ends in `region`, and whether its end marker was seen.
+
+    The end is the last end marker (of the report or of a panic that followed it),
+    else the region's end. Offsets into the cleaned region equal offsets into the log
+    unless escapes or CRs were removed; then the end is approximate.
+    """
+    first_nl = region.find("\n")
+    if first_nl == -1:
+        return max(1, len(region)), fmt.end is None
+    own = _last_end(region, fmt.end, first_nl + 1) if fmt.end is not None else -1
+    trace = _last_end(region, END_TRACE, first_nl + 1) if fmt.end is not END_TRACE else -1
+    last = max(own, trace)
+    seen = fmt.end is None or own != -1
+    if last != -1:
+        nl = region.find("\n", last)
+        return (nl if nl != -1 else len(region)), seen
+    return max(len(region.rstrip()), 1), seen
+
+
+def _guilty(frames: Sequence[S.KeyFrame], name: str) -> S.Frame | None:
+    if not name:
+        return None
+    for k in frames:
+        if k.canonical == name or S.strip_suffixes(k.raw) == name:
+            return S.frame_from_line(k.line, k.raw) or S.Frame(name, k.raw)
+    return S.Frame(name, name)
+
+
+_EXECUTOR: Final = re.compile(r" Comm: syz\.(\d+)\.(\d+) ", re.ASCII)
+
+
+def _executor(text: str) -> tuple[int, int] | None:
+    m = _EXECUTOR.search(text)
+    return (int(m.group(1)), int(m.group(2))) if m else None

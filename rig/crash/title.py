@@ -1,0 +1,80 @@
+"""Crash titles: syzkaller's normalisation (ADDR, NUM, LINE, ...) and printable form.
+
+Titles are normalised exactly as syzkaller does for Linux so that our titles,
+and so our buckets, line up with syzbot's; the rules are facts from syzkaller's
+pkg/report/report.go.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+MAX_TITLE: Final = 120  # intermixed lines can be very long
+
+_REPLACEMENTS: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
+    (re.compile(p, re.ASCII), r)
+    for p, r in (
+        # Executor pids and process numbers say nothing about the bug.
+        (r"syz-executor\.?[0-9]+((/|:)[0-9]+)?", "syz-executor"),
+        (r"syzkaller[0-9]+((/|:)[0-9]+)?", "syzkaller"),
+        (r"([^a-zA-Z0-9])(?:0x)?[0-9a-f]{6,}", r"\1ADDR"),
+        (r"([0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3})", "IP"),
+        (r"(\.\w+)(:[0-9]+)+", r"\1:LINE"),
+        # Offsets and sizes of "func+0x12/0x34" change with every build.
+        (r"([a-zA-Z][a-zA-Z0-9_.]+)\+0x[0-9a-z]+/0x[0-9a-z]+", r"\1"),
+        (r"CPU#[0-9]+", "CPU"),
+        (r"(\W)(\d+)(\W|$)", r"\1NUM\3"),
+        # Digits may be part of a name (cfg80211), but not that many.
+        (r"\d{7,}", "NUM"),
+    )
+)
+_FRAME: Final = re.compile(r".* in ((?:<[a-zA-Z0-9_: ]+>)?[a-zA-Z0-9_:]+)", re.ASCII)
+
+
+def normalize(title: str) -> str:
+    """A title as syzkaller shows it: dynamic parts replaced, printable, at most 120 chars."""
+    if len(title) > 4 * MAX_TITLE:
+        title = title[: 4 * MAX_TITLE]
+    for pattern, repl in _REPLACEMENTS:
+        # Matches may overlap ("0,1,2"), so repeat until nothing changes.
+        for _ in range(64):
+            new = pattern.sub(repl, title)
+            if new == title:
+                break
+            title = new
+    return printable(title)
+
+
+def printable(title: str) -> str:
+    """Tabs to spaces, control and non-ASCII characters dropped, spaces collapsed."""
+    out: list[str] = []
+    prev = " "
+    for ch in title[:MAX_TITLE]:
+        if ch == "\t":
+            ch = " "
+        elif ch < " " or ch >= "\x7f":
+            continue
+        if ch == " " and prev == " ":
+            continue
+        out.append(ch)
+        prev = ch
+    return "".join(out).strip()
+
+
+def frame_of(title: str) -> str:
+    """The guilty function named by a title: what follows its last " in "."""
+    m = _FRAME.match(title)
+    return m.group(1) if m else ""
+
+
+def render(template: str, args: list[str]) -> str:
+    """`template` with `{N}` replaced by the N-th (1-based) argument."""
+    def arg(m: re.Match[str]) -> str:
+        i = int(m.group(1)) - 1
+        return args[i] if 0 <= i < len(args) else "%!v(BADINDEX)"
+
+    return _ARG.sub(arg, template)
+
+
+_ARG: Final = re.compile(r"\{(\d+)\}")
