@@ -85,3 +85,14 @@ def prune(ctx: click.Context, home: Path | None, keep: int) -> None:
     """Delete images no crash record references (keeping the newest few)."""
     removed = imgbuild.prune(home_of(ctx, home), keep)
     click.echo(f"removed {len(removed)} image(s)")
+
+
+@cli.command()
+@home_option
+@click.argument("image")
+@click.pass_context
+def show(ctx: click.Context, home: Path | None, image: str) -> None:
+    """Verify IMAGE (an id under the home, or a directory) and print its manifest."""
+    h = home_of(ctx, home)
+    path = Path(image) if "/" in image else h.images / image
+    click.echo(json.dumps(imgbuild.verify(path).manifest, indent=2, sort_keys=True))
