@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -77,9 +78,16 @@ def home_of(ctx: click.Context, override: Path | None = None) -> Home:
     return obj if isinstance(obj, Home) else Home()
 
 
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    # SystemExit unwinds through every context manager, so VMs are destroyed.
+    sys.exit(128 + signum)
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    signal.signal(signal.SIGHUP, _exit_on_signal)
     try:
-        cli(standalone_mode=False)
+        rc = cli(standalone_mode=False)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
     except click.exceptions.Abort:
@@ -94,3 +102,4 @@ def main() -> None:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    sys.exit(rc if isinstance(rc, int) else 0)
