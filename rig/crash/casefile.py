@@ -16,8 +16,19 @@ from pathlib import Path
 from rig.crash.parse import Report, parse
 
 KNOWN_KEYS = frozenset(
-    {"TITLE", "ALT", "TYPE", "FRAME", "START", "END", "CORRUPTED", "SUPPRESSED", "PANICKED",
-     "EXECUTOR", "KIND"}
+    {
+        "TITLE",
+        "ALT",
+        "TYPE",
+        "FRAME",
+        "START",
+        "END",
+        "CORRUPTED",
+        "SUPPRESSED",
+        "PANICKED",
+        "EXECUTOR",
+        "KIND",
+    }
 )
 
 
@@ -50,7 +61,7 @@ def load(path: Path) -> CaseFile:
     rest = data
     while True:
         nl = rest.find(b"\n")
-        line, rest = (rest, b"") if nl == -1 else (rest[:nl], rest[nl + 1:])
+        line, rest = (rest, b"") if nl == -1 else (rest[:nl], rest[nl + 1 :])
         if not line:
             break
         text = line.decode("utf-8", "replace")
@@ -68,7 +79,7 @@ def load(path: Path) -> CaseFile:
     report = None
     marker = rest.find(b"\n\nREPORT:\n")
     if marker != -1:
-        report = rest[marker + len(b"\n\nREPORT:\n"):]
+        report = rest[marker + len(b"\n\nREPORT:\n") :]
         rest = rest[: marker + 1]
     return CaseFile(path, headers, comments, rest, report)
 
@@ -76,8 +87,19 @@ def load(path: Path) -> CaseFile:
 def dump(case: CaseFile) -> bytes:
     """The file text of `case` (headers in a stable order, comments first)."""
     out = [c.encode() for c in case.comments]
-    for key in ("TITLE", "ALT", "TYPE", "KIND", "FRAME", "START", "END", "CORRUPTED",
-                "SUPPRESSED", "PANICKED", "EXECUTOR"):
+    for key in (
+        "TITLE",
+        "ALT",
+        "TYPE",
+        "KIND",
+        "FRAME",
+        "START",
+        "END",
+        "CORRUPTED",
+        "SUPPRESSED",
+        "PANICKED",
+        "EXECUTOR",
+    ):
         out.extend(f"{key}: {v}".encode() for v in case.headers.get(key, []))
     body = b"\n".join(out) + b"\n\n" + case.log
     if case.report is not None:
@@ -87,10 +109,14 @@ def dump(case: CaseFile) -> bytes:
 
 def case_paths(directory: Path) -> list[Path]:
     """The case files of a directory, in numeric order of their names."""
-    files = [p for p in directory.iterdir() if p.is_file() and not p.name.startswith(".")
-             and p.name.upper() != "README.MD"]
-    return sorted(files, key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit()
-                                        else 0, p.name))
+    files = [
+        p
+        for p in directory.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.name.upper() != "README.MD"
+    ]
+    return sorted(
+        files, key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit() else 0, p.name)
+    )
 
 
 @dataclass

@@ -46,7 +46,7 @@ def rx(pattern: str) -> re.Pattern[str]:
 # A stack section in `StackSpec.parts`: parse frames from here on.
 STACK: Final = re.compile(r"(?!)")
 
-END_TRACE: Final = rx(r"---\[ end (?:trace|Kernel panic)[^\]]*\]---")
+END_TRACE: Final = rx(r"---\[ end (?:trace|Kernel panic)[^\n]*\]---")
 END_SANITIZER: Final = rx(r"={40,}")
 END_SLUB: Final = rx(r"FIX \S+: ")
 
@@ -95,8 +95,12 @@ class ReportFormat:
         object.__setattr__(self, "start", re.compile(re.escape(self.header)))
 
 
-def _stack(*parts: re.Pattern[str], skip: tuple[str, ...] = (), extractor: str = "first",
-           parts2: tuple[re.Pattern[str], ...] = ()) -> StackSpec:
+def _stack(
+    *parts: re.Pattern[str],
+    skip: tuple[str, ...] = (),
+    extractor: str = "first",
+    parts2: tuple[re.Pattern[str], ...] = (),
+) -> StackSpec:
     return StackSpec(tuple(parts), parts2, skip, extractor)
 
 
@@ -109,15 +113,34 @@ _CALL_STACK: Final = _stack(CALL_TRACE, STACK)
 _SAN_END = END_SANITIZER
 
 
-def _row(name: str, header: str, kind: Kind, fatal: bool, title: str | None,
-         template: str = "", *, alt: tuple[str, ...] = (), report: str | None = None,
-         stack: StackSpec | None = None, no_stack_trace: bool = False, corrupted: bool = False,
-         end: re.Pattern[str] | None = END_TRACE) -> ReportFormat:
+def _row(
+    name: str,
+    header: str,
+    kind: Kind,
+    fatal: bool,
+    title: str | None,
+    template: str = "",
+    *,
+    alt: tuple[str, ...] = (),
+    report: str | None = None,
+    stack: StackSpec | None = None,
+    no_stack_trace: bool = False,
+    corrupted: bool = False,
+    end: re.Pattern[str] | None = END_TRACE,
+) -> ReportFormat:
     return ReportFormat(
-        name=name, header=header, kind=kind, fatal=fatal,
-        title=rx(title) if title is not None else None, template=template, alt=alt,
-        report=rx(report) if report is not None else None, stack=stack,
-        no_stack_trace=no_stack_trace, corrupted=corrupted, end=end,
+        name=name,
+        header=header,
+        kind=kind,
+        fatal=fatal,
+        title=rx(title) if title is not None else None,
+        template=template,
+        alt=alt,
+        report=rx(report) if report is not None else None,
+        stack=stack,
+        no_stack_trace=no_stack_trace,
+        corrupted=corrupted,
+        end=end,
     )
 
 
@@ -130,6 +153,15 @@ _PAGING = (
 _NULL = (
     r"BUG: (?:unable to handle kernel NULL pointer dereference|kernel NULL pointer dereference"
     r"|Kernel NULL pointer dereference)"
+)
+_SLUB_SKIP = (
+    "free_debug_processing",
+    "free_consistency_checks",
+    "object_err",
+    "print_trailer",
+    "check_",
+    "on_freelist",
+    "kmem_cache_free",
 )
 _LOCKS_HELD_REPORT = r"(?:.*\n)+?.*leaving the kernel with locks still held(?:.*\n)+?.*at: "
 _K = Kind
@@ -480,8 +512,10 @@ FORMATS: tuple[ReportFormat, ...] = (
          stack=_stack(RIP_FRAME, CALL_TRACE, STACK, skip=("^skb_",))),
     _row("kernel-bug-other", "kernel BUG", _K.BUG_ON, True, None),
     _row("kernel-bug-ppc", "Kernel BUG", _K.BUG_ON, True, r"Kernel BUG (.*)", "kernel BUG {1}"),
+    # syzkaller's title has no frame; the stack still names the guilty frame.
     _row("slub-double-free", "BUG kmalloc-", _K.SLUB, False,
-         r"BUG kmalloc-.*: Object already free", "BUG: Object already free", end=END_SLUB),
+         r"BUG kmalloc-.*: Object already free", "BUG: Object already free",
+         stack=_stack(CALL_TRACE, STACK, skip=_SLUB_SKIP), end=END_SLUB),
     _row("slub", "BUG kmalloc-", _K.SLUB, False, None, end=END_SLUB),
     _row("divide-error", "divide error:", _K.DIVIDE_ERROR, True, r"divide error: ",
          "divide error in {1}", stack=_stack(RIP_FRAME)),

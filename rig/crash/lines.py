@@ -52,7 +52,7 @@ def strip_prefix(line: str, ctx: str) -> str:
     """`line` without its printk prefix (everything up to the first "] ")."""
     if not ctx:
         return line
-    return line[line.index("] ") + 2:]
+    return line[line.index("] ") + 2 :]
 
 
 def is_task(ctx: str) -> bool:
@@ -74,8 +74,15 @@ def _line_pattern(kind: str, login: bool) -> re.Pattern[str]:
     return re.compile(rf"^{stamp}(\[ *[CT][0-9]+\]) ([^\n]*)$", re.M | re.ASCII)
 
 
-def lines_in(text: str, ctx: str, lo: int = 0, hi: int | None = None, *, login: bool = False,
-             cpus: bool = False) -> list[str]:
+def lines_in(
+    text: str,
+    ctx: str,
+    lo: int = 0,
+    hi: int | None = None,
+    *,
+    login: bool = False,
+    cpus: bool = False,
+) -> list[str]:
     """The text of every line of text[lo:hi] printed in `ctx`, prefixes stripped.
 
     `login` allows for "login: " and "printk messages dropped" prefixes (rare and

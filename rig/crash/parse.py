@@ -158,7 +158,7 @@ def _region_end(text: str, heads: Sequence[_Start], i: int) -> int:
     # this caller ends it, and so does a long silence of this caller.
     cap = min(len(text), head.start + MAX_CALLER_REGION)
     same = 0
-    for nxt in heads[i + 1:]:
+    for nxt in heads[i + 1 :]:
         if nxt.start >= cap:
             break
         if nxt.context == head.context:
@@ -187,7 +187,7 @@ class _Body:
 
 
 def _body(text: str, head: _Start, region: str) -> _Body:
-    first = L.clean(text[head.start:head.end])
+    first = L.clean(text[head.start : head.end])
     ctx = head.context
     login = " login: " in region or "printk messages dropped" in region
     got = _context_lines(region, ctx, login, 0, len(region))
@@ -215,7 +215,7 @@ def _context_lines(region: str, ctx: str, login: bool, lo: int, hi: int) -> list
     got = L.lines_in(region, ctx, lo, cut, login=login)
     nl = region.find("\n", cut)
     # The backtrace of all CPUs belongs to the report, whatever CPU prints it.
-    cpus = L.context(region[cut: nl if nl != -1 else len(region)]) == ctx
+    cpus = L.context(region[cut : nl if nl != -1 else len(region)]) == ctx
     return got + L.lines_in(region, ctx, cut, hi, login=login, cpus=cpus)
 
 
@@ -260,7 +260,7 @@ def _intermixed_at(region: str) -> int:
 def _prefix(text: str, head: _Start) -> list[str]:
     # A few lines before the report often say what led to it (e.g. "list_add corruption").
     keep = 50 if L.is_task(head.context) else 5
-    back = L.clean(text[max(0, head.start - 160 * keep): head.start])
+    back = L.clean(text[max(0, head.start - 160 * keep) : head.start])
     got = L.lines_in(back, head.context)
     if head.start - 160 * keep > 0 and got:
         got = got[1:]  # the first line is likely cut
@@ -309,7 +309,7 @@ def describe(report_text: str, header: str) -> _Description:
         frames: list[S.KeyFrame] = []
         d.corrupted = ""
         if f.stack is not None:
-            frames, ok = S.guilty_frames(f.stack, report_text[m.start():])
+            frames, ok = S.guilty_frames(f.stack, report_text[m.start() :])
             if not ok:
                 d.corrupted = _NO_FRAMES
         d.title = T.render(f.template, args + [k.canonical for k in frames])
@@ -323,7 +323,7 @@ def describe(report_text: str, header: str) -> _Description:
         pos = report_text.find(header)
         if pos != -1:
             nl = report_text.find("\n", pos)
-            d.title = report_text[pos: nl if nl != -1 else len(report_text)]
+            d.title = report_text[pos : nl if nl != -1 else len(report_text)]
     if not d.corrupted and d.fmt is not None and d.fmt.corrupted:
         d.corrupted = "report format is marked as corrupted"
     return d
@@ -338,8 +338,9 @@ def _occurrences(text: str, needle: str) -> list[int]:
     return out
 
 
-def _leftmost(p: re.Pattern[str], text: str, hits: Sequence[int],
-              limit: int) -> re.Match[str] | None:
+def _leftmost(
+    p: re.Pattern[str], text: str, hits: Sequence[int], limit: int
+) -> re.Match[str] | None:
     # Every title pattern starts with its header, so only header positions can match.
     for q in hits:
         if q > limit:
@@ -350,14 +351,16 @@ def _leftmost(p: re.Pattern[str], text: str, hits: Sequence[int],
     return None
 
 
-def _stripped_alts(f: ReportFormat, args: list[str], frames: Sequence[S.KeyFrame],
-                   title: str) -> Iterable[str]:
+def _stripped_alts(
+    f: ReportFormat, args: list[str], frames: Sequence[S.KeyFrame], title: str
+) -> Iterable[str]:
     # Titles with the raw frame, and with each syscall prefix stripped, also identify the
     # bug (syzkaller dedups by any shared title).
     for i in range(len(S.STRIP_PREFIXES) + 1):
         prefix = S.STRIP_PREFIXES[i - 1] if i else ""
-        trimmed = [k.raw[len(prefix):] if prefix and k.raw.startswith(prefix) else k.raw
-                   for k in frames]
+        trimmed = [
+            k.raw[len(prefix) :] if prefix and k.raw.startswith(prefix) else k.raw for k in frames
+        ]
         if i and trimmed == [k.raw for k in frames]:
             continue
         alt = T.render(f.template, args + trimmed)
@@ -368,12 +371,23 @@ def _stripped_alts(f: ReportFormat, args: list[str], frames: Sequence[S.KeyFrame
 
 
 # Substrings without which the stack-start patterns cannot match (a cheap pre-test).
-_STACK_KEYS: Final = tuple(zip(
-    (*S.STACK_START, S.RISCV_STACK_START),
-    ("Call ", "Allocated:", "Allocated by task", "Freed:", "Freed by task", " backtrace",
-     "Backtrace:", "Uninit was stored", "badaddr: "),
-    strict=True,
-))
+_STACK_KEYS: Final = tuple(
+    zip(
+        (*S.STACK_START, S.RISCV_STACK_START),
+        (
+            "Call ",
+            "Allocated:",
+            "Allocated by task",
+            "Freed:",
+            "Freed by task",
+            " backtrace",
+            "Backtrace:",
+            "Uninit was stored",
+            "badaddr: ",
+        ),
+        strict=True,
+    )
+)
 
 
 def _corruption(title: str, text: str, fmt: ReportFormat | None) -> str:
@@ -389,7 +403,7 @@ def _corruption(title: str, text: str, fmt: ReportFormat | None) -> str:
         m = key.search(text)
         if m is None:
             continue
-        after = text[m.start():].split("\n", 16)
+        after = text[m.start() :].split("\n", 16)
         if len(after) < 4:
             return "call trace is missed"
         damaged = True
@@ -405,7 +419,7 @@ def _corruption(title: str, text: str, fmt: ReportFormat | None) -> str:
 
 
 def _describe(text: str, head: _Start, region_end: int, from_bytes: bool) -> Report:
-    region = L.clean(text[head.start:region_end])
+    region = L.clean(text[head.start : region_end])
     body = _body(text, head, region)
     report_text = "\n".join(body.lines) + "\n"
     title_text = "\n".join(body.lines[: body.title_lines]) + "\n"
@@ -428,7 +442,7 @@ def _describe(text: str, head: _Start, region_end: int, from_bytes: bool) -> Rep
         kind=fmt.kind,
         format=fmt.name,
         frame=frame,
-        guilty=_guilty(d.frames, frame),
+        guilty=_guilty(d.frames, frame, report_text),
         stack=S.call_trace(report_text),
         text=full,
         start=head.start,
@@ -487,12 +501,23 @@ def _report_end(region: str, fmt: ReportFormat) -> tuple[int, bool]:
     return max(len(region.rstrip()), 1), seen
 
 
-def _guilty(frames: Sequence[S.KeyFrame], name: str) -> S.Frame | None:
+def _guilty(frames: Sequence[S.KeyFrame], name: str, text: str) -> S.Frame | None:
+    """The guilty frame with its offset and module: the title's frame, else the stack's."""
+    for k in frames:
+        if k.canonical != "corrupted" and (
+            not name or k.canonical == name or S.strip_suffixes(k.raw) == name
+        ):
+            return S.frame_from_line(k.line, k.raw) or S.Frame(k.canonical, k.raw)
     if not name:
         return None
-    for k in frames:
-        if k.canonical == name or S.strip_suffixes(k.raw) == name:
-            return S.frame_from_line(k.line, k.raw) or S.Frame(name, k.raw)
+    # Titles taken from the report line itself (stack-protector, ...): find it printed.
+    for probe in (f" {name}+0x", f" {name}."):
+        at = text.find(probe)
+        if at != -1:
+            nl = text.find("\n", at)
+            found = S.frame_from_line(text[at : nl if nl != -1 else len(text)], name)
+            if found is not None:
+                return found
     return S.Frame(name, name)
 
 

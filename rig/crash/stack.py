@@ -28,9 +28,7 @@ STACK_START: Final = (
     rx(r"Uninit was stored to memory at"),
 )
 # riscv's show_regs() prints no stack header; this is its last line before the frames.
-RISCV_STACK_START: Final = rx(
-    r"status: [0-9a-f]{16} badaddr: [0-9a-f]{16} cause: [0-9a-f]{16}"
-)
+RISCV_STACK_START: Final = rx(r"status: [0-9a-f]{16} badaddr: [0-9a-f]{16} cause: [0-9a-f]{16}")
 _STACK_START_ANY: Final = re.compile(
     "|".join(p.pattern for p in (*STACK_START, RISCV_STACK_START)), re.ASCII
 )
@@ -44,6 +42,7 @@ FRAME_LINES: Final = (
 # Fault injection stacks get mixed into reports; seeing one means the report is intermixed.
 _INTERMIXED: Final = rx(r"^( \[<?(?:0x)?[0-9a-f]+>?\])? should_fail(slab)?(\.[a-z0-9.]+)?\+0x")
 
+# fmt: off
 SKIP: Final[tuple[str, ...]] = (
     "__sanitizer", "__asan", "kasan", "hwasan", "__msan", "kmsan", "kcsan_setup_watchpoint",
     "check_memory_region", "check_heap_object", "check_object", "read_word_at_a_time",
@@ -129,6 +128,7 @@ _HANG_SKIP: Final = (
     "sched", "_lock", "_slowlock", "down", "rwsem", "completion", "kthread", "wait",
     "synchronize", "context_switch", "__switch_to", "cancel_delayed_work", "rcu_barrier",
 )
+# fmt: on
 
 # "name+0xoff/0xsize [module]" as printed in a frame; the name keeps compiler suffixes.
 SYMBOL: Final = re.compile(
@@ -136,8 +136,11 @@ SYMBOL: Final = re.compile(
     r"(?: \[(?P<module>[A-Za-z0-9_.\-]+)(?: [^\]]*)?\])?",
     re.ASCII,
 )
-_SUFFIX: Final = re.compile(r"\.(?:cold|constprop|isra|part|lto_priv|llvm|localalias)(?:\.\d+)*"
-                            r"(?=\.|$)|\.\d+$", re.ASCII)
+_SUFFIX: Final = re.compile(
+    r"\.(?:cold|constprop|isra|part|lto_priv|llvm|localalias)(?:\.\d+)*"
+    r"(?=\.|$)|\.\d+$",
+    re.ASCII,
+)
 
 
 @dataclass(frozen=True)
@@ -194,7 +197,7 @@ def canonical_name(name: str) -> str:
     best = name
     for prefix in STRIP_PREFIXES:
         if name.startswith(prefix) and len(name) - len(prefix) < len(best):
-            best = name[len(prefix):]
+            best = name[len(prefix) :]
     return best
 
 
@@ -271,8 +274,7 @@ def is_stack_start(line: str) -> bool:
     return any(h in line for h in _STACK_START_HINTS) and _STACK_START_ANY.search(line) is not None
 
 
-def _add(frames: list[tuple[str, str]], m: re.Match[str] | None, skip: Skipper,
-         line: str) -> None:
+def _add(frames: list[tuple[str, str]], m: re.Match[str] | None, skip: Skipper, line: str) -> None:
     if m is None:
         return
     for name in m.groups():
@@ -293,9 +295,13 @@ def _frame_match(line: str) -> re.Match[str] | None:
     return None
 
 
-def _sections(lines: Sequence[str], parts: Sequence[re.Pattern[str]], skip: Skipper,
-              pick: Callable[[Sequence[tuple[str, str]]], KeyFrame | None],
-              may_stop_early: bool) -> tuple[list[KeyFrame], bool]:
+def _sections(
+    lines: Sequence[str],
+    parts: Sequence[re.Pattern[str]],
+    skip: Skipper,
+    pick: Callable[[Sequence[tuple[str, str]]], KeyFrame | None],
+    may_stop_early: bool,
+) -> tuple[list[KeyFrame], bool]:
     """Walk `parts` over `lines`; one key frame per stack section. False: damaged stack."""
     results: list[KeyFrame] = []
     raw: list[tuple[str, str]] = []
@@ -377,20 +383,20 @@ _MARKERS: Final = re.compile(r"^\s*</?(?:TASK|IRQ|NMI|EOI|SOFTIRQ)>\s*$")
 
 def call_trace(text: str, limit: int = 64) -> tuple[Frame, ...]:
     """The first call trace of a report as frames, unreliable (`? `) entries dropped."""
-    at = min((i for i in (text.find("Call Trace"), text.find("Call trace")) if i != -1),
-             default=-1)
+    at = min((i for i in (text.find("Call Trace"), text.find("Call trace")) if i != -1), default=-1)
     if at < 0:
         return ()
     frames: list[Frame] = []
-    for line in text[at: at + 200 * limit].split("\n")[1:]:
+    for line in text[at : at + 200 * limit].split("\n")[1:]:
         if _MARKERS.match(line) or " ? " in line or line.lstrip().startswith("? "):
             continue
         m = SYMBOL.search(line)
         if m is None or (not has_frame(line) and "[<" not in line):
             break
         raw = m["name"]
-        frames.append(Frame(strip_suffixes(raw), raw, int(m["off"], 16), int(m["size"], 16),
-                            m["module"]))
+        frames.append(
+            Frame(strip_suffixes(raw), raw, int(m["off"], 16), int(m["size"], 16), m["module"])
+        )
         if len(frames) >= limit:
             break
     return tuple(frames)

@@ -70,6 +70,7 @@ def frame_of(title: str) -> str:
 
 def render(template: str, args: list[str]) -> str:
     """`template` with `{N}` replaced by the N-th (1-based) argument."""
+
     def arg(m: re.Match[str]) -> str:
         i = int(m.group(1)) - 1
         return args[i] if 0 <= i < len(args) else "%!v(BADINDEX)"

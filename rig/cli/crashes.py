@@ -1,0 +1,144 @@
+"""`rig crashes`: list crash buckets (a table or JSON) and show one with its report and programs."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from rig.cli.main import home_of, home_option
+from rig.crash.store import Bucket, Crash, CrashStore
+from rig.crash.title import printable
+from rig.errors import ConfigError
+
+_SHOW_BYTES = 64 * 1024  # of a report or program file; the rest stays on disk
+
+
+def _safe(text: str) -> str:
+    """Guest text for the terminal: no control characters, no rich markup."""
+    return escape("".join(ch if ch in "\n\t" or ch >= " " else "?" for ch in text))
+
+
+def _when(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+
+
+def _bucket_json(b: Bucket) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": b.id,
+        "title": b.title,
+        "kind": b.kind,
+        "type": b.type,
+        "count": b.count,
+        "first_seen": b.first_seen,
+        "last_seen": b.last_seen,
+        "repro": str(b.repro),
+        "directory": str(b.directory),
+    }
+    if b.crashes:
+        out["crashes"] = [_crash_json(c) for c in b.crashes]
+    return out
+
+
+def _crash_json(c: Crash) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "seq": c.seq,
+        "campaign": c.campaign,
+        "vm": c.vm,
+        "time": c.time,
+        "corrupted": c.corrupted,
+        "truncated": c.truncated,
+        "console_log": str(c.console_log) if c.kept else None,
+        "report": str(c.report_file) if c.kept else None,
+        "programs": str(c.program_log) if c.kept and c.program_log else None,
+        "manifest": c.manifest,
+    }
+
+
+def _open(ctx: click.Context, home: Path | None) -> CrashStore:
+    # A subcommand's --home wins over the group's, which wins over `rig --home`.
+    if home is None and ctx.parent is not None and ctx.parent.command is cli:
+        home = ctx.parent.params.get("home")
+    return CrashStore.open(home_of(ctx, home).root)
+
+
+def _list(ctx: click.Context, home: Path | None, as_json: bool) -> None:
+    with _open(ctx, home) as store:
+        buckets = store.buckets()
+    if as_json:
+        click.echo(json.dumps([_bucket_json(b) for b in buckets], indent=None))
+        return
+    out = Console(highlight=False)
+    if not buckets:
+        out.print("no crashes recorded")
+        return
+    table = Table()
+    for name in ("id", "count", "last seen", "repro", "kind"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("title", ratio=1)
+    for b in buckets:
+        table.add_row(
+            b.id, str(b.count), _when(b.last_seen), str(b.repro), b.kind, _safe(printable(b.title))
+        )
+    out.print(table)
+
+
+@click.group(invoke_without_command=True)
+@home_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON array of buckets.")
+@click.pass_context
+def cli(ctx: click.Context, home: Path | None, as_json: bool) -> None:
+    """List and show crash buckets (without a subcommand: list them)."""
+    if ctx.invoked_subcommand is None:
+        _list(ctx, home, as_json)
+
+
+@cli.command("list")
+@home_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON array of buckets.")
+@click.pass_context
+def list_cmd(ctx: click.Context, home: Path | None, as_json: bool) -> None:
+    """One line per bucket: id, count, last seen, reproduction status, kind, title."""
+    _list(ctx, home, as_json)
+
+
+@cli.command()
+@home_option
+@click.option("--json", "as_json", is_flag=True, help="The bucket and its crashes as JSON.")
+@click.argument("bucket_id")
+@click.pass_context
+def show(ctx: click.Context, home: Path | None, as_json: bool, bucket_id: str) -> None:
+    """One bucket (by id or unique id prefix): its crashes, newest report and programs."""
+    with _open(ctx, home) as store:
+        b = store.bucket(bucket_id)
+        if b is None:
+            raise ConfigError(f"no crash bucket {bucket_id!r} in {store.db_path}")
+    if as_json:
+        click.echo(json.dumps(_bucket_json(b)))
+        return
+    out = Console(highlight=False)
+    out.print(f"[bold]{_safe(printable(b.title))}[/bold]")
+    out.print(f"bucket {b.id}  kind {b.kind}  type {b.type or 'UNKNOWN'}  count {b.count}")
+    out.print(f"first seen {_when(b.first_seen)}  last seen {_when(b.last_seen)}  repro {b.repro}")
+    out.print(f"directory {_safe(str(b.directory))}")
+    for c in b.crashes:
+        flags = " corrupted" if c.corrupted else ""
+        flags += " truncated" if c.truncated else ""
+        where = _safe(str(c.console_log)) if c.kept else "(log rotated out)"
+        out.print(f"  #{c.seq} {_when(c.time)} {_safe(c.campaign)}/{_safe(c.vm)}{flags} {where}")
+    newest = next((c for c in b.crashes if c.kept), None)
+    if newest is None:
+        return
+    for label, path in (("report", newest.report_file), ("programs", newest.program_log)):
+        if path is None or not path.exists():
+            continue
+        data = path.read_bytes()[:_SHOW_BYTES].decode("utf-8", "replace")
+        out.rule(f"{label} (crash #{newest.seq})")
+        out.print(_safe(data), soft_wrap=True)

@@ -1,0 +1,543 @@
+"""The crash store: buckets and crash instances in SQLite, their files in syzkaller's layout.
+
+On disk, under the rig's home:
+
+    crashes.db                 SQLite (WAL): buckets, crashes, schema version
+    crashes/<bucket-id>/       one directory per bucket, named by the id (a hash)
+        description            the bucket's title
+        log0 .. log{N-1}       console logs of the newest N crashes (a ring)
+        report0 ..             their parsed reports
+        prog0 ..               the programs that ran before each crash
+
+Several processes (campaigns) may record into one store at once: every write
+is one `BEGIN IMMEDIATE` transaction, with a busy timeout to wait for others.
+
+A crash is recorded in two steps so that killing the process at any point
+leaves every committed crash intact: its files are first written under
+temporary names (and synced), then its row is committed with those names, and
+only then are the files renamed into their ring slot. Opening the store
+finishes renames that a killed process left undone and removes files of
+crashes that never committed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from rig.crash import bucket as B
+from rig.crash.kinds import VERDICT_TITLES, Kind, crash_type
+from rig.crash.parse import Report
+from rig.crash.title import printable
+from rig.errors import ConfigError, RigBug
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION: Final = 1
+APPLICATION_ID: Final = 0x72696743  # "rigC": marks the SQLite file as a rig crash store
+DEFAULT_RING: Final = 8
+BUSY_TIMEOUT_S: Final = 60.0
+_TMP_PREFIX: Final = ".tmp-"
+_ORPHAN_AGE_S: Final = 3600.0  # a temp file this old belongs to no live writer
+
+_SCHEMA: Final = """
+CREATE TABLE buckets (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    type TEXT NOT NULL,
+    first_seen REAL NOT NULL,
+    last_seen REAL NOT NULL,
+    count INTEGER NOT NULL,
+    repro_state TEXT NOT NULL DEFAULT 'none',
+    repro_ok INTEGER NOT NULL DEFAULT 0,
+    repro_tries INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE crashes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    bucket_id TEXT NOT NULL REFERENCES buckets(id),
+    seq INTEGER NOT NULL,
+    slot INTEGER NOT NULL,
+    campaign TEXT NOT NULL,
+    vm TEXT NOT NULL,
+    time REAL NOT NULL,
+    title TEXT NOT NULL,
+    corrupted INTEGER NOT NULL,
+    truncated INTEGER NOT NULL,
+    console_log TEXT NOT NULL,
+    report_file TEXT NOT NULL,
+    program_log TEXT,
+    log_sha256 TEXT NOT NULL,
+    manifest TEXT NOT NULL,
+    pending TEXT,
+    UNIQUE (bucket_id, seq)
+);
+CREATE INDEX crashes_by_slot ON crashes (bucket_id, slot, seq);
+"""
+
+REPRO_STATES: Final = ("none", "reproduced", "flaky", "failed")
+
+
+@dataclass(frozen=True)
+class ReproStatus:
+    """How far reproduction got: none, reproduced k/n, flaky (k/n, k < n) or failed."""
+
+    state: str = "none"
+    ok: int = 0
+    tries: int = 0
+
+    def __post_init__(self) -> None:
+        if self.state not in REPRO_STATES:
+            raise ConfigError(f"unknown reproduction state {self.state!r}")
+        if not 0 <= self.ok <= self.tries:
+            raise ConfigError(f"reproduction count {self.ok}/{self.tries} is impossible")
+
+    def __str__(self) -> str:
+        if self.state in ("reproduced", "flaky"):
+            return f"{self.state} {self.ok}/{self.tries}"
+        return self.state
+
+
+@dataclass(frozen=True)
+class Crash:
+    """One recorded crash instance."""
+
+    id: int
+    bucket_id: str
+    seq: int  # the n-th crash of its bucket, from 0
+    slot: int  # ring slot of its files (seq % ring)
+    campaign: str
+    vm: str
+    time: float
+    title: str
+    corrupted: bool
+    truncated: bool
+    console_log: Path  # absolute; kept only while the crash is among the newest N
+    report_file: Path
+    program_log: Path | None
+    manifest: dict[str, Any]
+    kept: bool  # its files are still on disk (not yet overwritten by newer crashes)
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """One bug: its title, counts, reproduction status and newest crashes."""
+
+    id: str
+    title: str
+    kind: str
+    type: str
+    first_seen: float
+    last_seen: float
+    count: int
+    repro: ReproStatus
+    directory: Path
+    crashes: tuple[Crash, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    bucket_id: str
+    new_bucket: bool
+    count: int
+    crash_id: int = 0
+
+
+class CrashStore:
+    """A crash store under a rig home directory; see the module docstring."""
+
+    def __init__(self, home_root: Path, conn: sqlite3.Connection, ring: int) -> None:
+        self.root = home_root
+        self.db_path = home_root / "crashes.db"
+        self.dir = home_root / "crashes"
+        self.ring = ring
+        self._conn = conn
+
+    # --- opening ---------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, home_root: Path, ring: int = DEFAULT_RING) -> CrashStore:
+        """Open (creating if needed) the store of a home; ConfigError if the file is
+        not a rig crash store or was written by a newer rig."""
+        if ring < 1:
+            raise ConfigError(f"crash ring size must be at least 1, not {ring}")
+        home_root = Path(home_root)
+        db = home_root / "crashes.db"
+        home_root.mkdir(parents=True, exist_ok=True)
+        (home_root / "crashes").mkdir(exist_ok=True)
+        try:
+            conn = sqlite3.connect(db, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        except sqlite3.Error as e:
+            raise ConfigError(f"{db}: cannot open the crash store: {e}") from e
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            _init_schema(conn, db)
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.DatabaseError as e:
+            conn.close()
+            raise ConfigError(f"{db}: not a rig crash store ({e})") from e
+        except BaseException:
+            conn.close()
+            raise
+        store = cls(home_root, conn, ring)
+        store.recover()
+        return store
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> CrashStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    # --- recording -------------------------------------------------------------------
+
+    def record(
+        self,
+        report: Report,
+        console_log: bytes | Path,
+        programs: Sequence[Path] | bytes | None = None,
+        *,
+        campaign: str,
+        vm: str,
+        manifest: dict[str, Any] | None = None,
+        when: float | None = None,
+    ) -> RecordResult:
+        """Store one crash: into its bucket's ring of files, then as a committed row."""
+        title = printable(report.title) or "unknown crash"
+        bid = B.bucket_id(title)
+        bdir = self.dir / bid
+        bdir.mkdir(parents=True, exist_ok=True)
+        log_bytes = console_log.read_bytes() if isinstance(console_log, Path) else console_log
+        prog_bytes = _programs_bytes(programs)
+        manifest_json = json.dumps(manifest or {}, sort_keys=True, default=str)
+        now = time.time() if when is None else when
+        temps = {
+            "log": _write_temp(bdir, log_bytes),
+            "report": _write_temp(bdir, report.text.encode("utf-8", "replace")),
+        }
+        if prog_bytes is not None:
+            temps["prog"] = _write_temp(bdir, prog_bytes)
+        try:
+            with self._write() as db:
+                row = db.execute("SELECT count, title FROM buckets WHERE id = ?", (bid,)).fetchone()
+                new = row is None
+                seq = 0 if new else int(row[0])
+                slot = seq % self.ring
+                if new:
+                    db.execute(
+                        "INSERT INTO buckets (id, title, signature, kind, type, first_seen,"
+                        " last_seen, count) VALUES (?, ?, ?, ?, ?, ?, ?, 1)",
+                        (
+                            bid,
+                            title,
+                            B.signature(title),
+                            report.kind.value,
+                            report.type or crash_type(title),
+                            now,
+                            now,
+                        ),
+                    )
+                else:
+                    db.execute(
+                        "UPDATE buckets SET count = count + 1,"
+                        " last_seen = max(last_seen, ?), first_seen = min(first_seen, ?)"
+                        " WHERE id = ?",
+                        (now, now, bid),
+                    )
+                cur = db.execute(
+                    "INSERT INTO crashes (bucket_id, seq, slot, campaign, vm, time, title,"
+                    " corrupted, truncated, console_log, report_file, program_log, log_sha256,"
+                    " manifest, pending) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        bid,
+                        seq,
+                        slot,
+                        campaign,
+                        vm,
+                        now,
+                        title,
+                        int(report.corrupted),
+                        int(report.truncated),
+                        _rel(bdir / f"log{slot}", self.root),
+                        _rel(bdir / f"report{slot}", self.root),
+                        _rel(bdir / f"prog{slot}", self.root) if "prog" in temps else None,
+                        hashlib.sha256(log_bytes).hexdigest(),
+                        manifest_json,
+                        json.dumps({k: v.name for k, v in temps.items()}),
+                    ),
+                )
+                crash_id = int(cur.lastrowid or 0)
+        except BaseException:
+            for t in temps.values():
+                t.unlink(missing_ok=True)
+            raise
+        # Committed: now the files take their slot, replacing the crash N places older.
+        self._finish(crash_id)
+        return RecordResult(bid, new, seq + 1, crash_id)
+
+    def record_verdict(
+        self,
+        kind: Kind,
+        console_log: bytes | Path = b"",
+        programs: Sequence[Path] | bytes | None = None,
+        *,
+        campaign: str,
+        vm: str,
+        manifest: dict[str, Any] | None = None,
+        detail: str = "",
+        when: float | None = None,
+    ) -> RecordResult:
+        """Store a verdict of the rig itself (lost connection, no output) as a crash."""
+        title = VERDICT_TITLES.get(kind)
+        if title is None:
+            raise RigBug(f"{kind} is not a verdict of the rig")
+        text = f"{title}\n{detail}\n" if detail else f"{title}\n"
+        report = Report(
+            title=title,
+            kind=kind,
+            format=kind.value,
+            frame="",
+            guilty=None,
+            stack=(),
+            text=text,
+            start=0,
+            end=max(1, len(text)),
+            type=crash_type(title),
+        )
+        return self.record(
+            report, console_log, programs, campaign=campaign, vm=vm, manifest=manifest, when=when
+        )
+
+    def _finish(self, crash_id: int) -> None:
+        """Move a committed crash's files into its ring slot (idempotent).
+
+        Under the write lock, so no newer crash can take the slot meanwhile; a crash
+        that lost its slot to a newer one (its writer was killed long ago) only has
+        its files removed.
+        """
+        with self._write() as db:
+            row = db.execute(
+                "SELECT c.bucket_id, c.slot, c.seq, c.pending, b.title FROM crashes c"
+                " JOIN buckets b ON b.id = c.bucket_id WHERE c.id = ?",
+                (crash_id,),
+            ).fetchone()
+            if row is None or row[3] is None:
+                return
+            bid, slot, seq, pending, title = row
+            bdir = self.dir / bid
+            temps: dict[str, str] = json.loads(pending)
+            newest = db.execute(
+                "SELECT max(seq) FROM crashes WHERE bucket_id = ? AND slot = ?", (bid, slot)
+            ).fetchone()[0]
+            for kind, name in temps.items():
+                tmp = bdir / name
+                if not tmp.exists():
+                    continue  # moved already by an earlier, interrupted attempt
+                if newest == seq:
+                    os.replace(tmp, bdir / f"{kind}{slot}")
+                else:
+                    tmp.unlink()
+            if not (bdir / "description").exists():
+                _replace(bdir / "description", (title + "\n").encode())
+            _fsync_dir(bdir)
+            db.execute("UPDATE crashes SET pending = NULL WHERE id = ?", (crash_id,))
+
+    def recover(self) -> None:
+        """Finish what killed writers left: renames of committed crashes, orphan temps."""
+        pending = self._conn.execute(
+            "SELECT id, bucket_id, pending FROM crashes WHERE pending IS NOT NULL"
+        ).fetchall()
+        referenced: set[tuple[str, str]] = set()
+        for cid, bid, names in pending:
+            referenced.update((bid, n) for n in json.loads(names).values())
+            self._finish(cid)
+        # Temp files of crashes that never committed; young ones may be a live writer's.
+        cutoff = time.time() - _ORPHAN_AGE_S
+        for tmp in self.dir.glob(f"*/{_TMP_PREFIX}*"):
+            with contextlib.suppress(OSError):
+                if (tmp.parent.name, tmp.name) not in referenced and tmp.stat().st_mtime < cutoff:
+                    tmp.unlink()
+
+    # --- reading ---------------------------------------------------------------------
+
+    def buckets(self) -> list[Bucket]:
+        """All buckets, most recently seen first (without their crashes)."""
+        rows = self._conn.execute(
+            "SELECT id, title, kind, type, first_seen, last_seen, count, repro_state,"
+            " repro_ok, repro_tries FROM buckets ORDER BY last_seen DESC, id"
+        ).fetchall()
+        return [self._bucket(r) for r in rows]
+
+    def bucket(self, bucket_id: str) -> Bucket | None:
+        """One bucket by id (or a unique prefix of one), with its crashes, newest first."""
+        bid = self.resolve(bucket_id)
+        if bid is None:
+            return None
+        row = self._conn.execute(
+            "SELECT id, title, kind, type, first_seen, last_seen, count, repro_state,"
+            " repro_ok, repro_tries FROM buckets WHERE id = ?",
+            (bid,),
+        ).fetchone()
+        b = self._bucket(row)
+        crashes = tuple(
+            self._crash(r, b.count)
+            for r in self._conn.execute(
+                "SELECT id, bucket_id, seq, slot, campaign, vm, time, title, corrupted,"
+                " truncated, console_log, report_file, program_log, manifest FROM crashes"
+                " WHERE bucket_id = ? ORDER BY seq DESC",
+                (bid,),
+            )
+        )
+        return dataclasses.replace(b, crashes=crashes)
+
+    def resolve(self, bucket_id: str) -> str | None:
+        """The full id of a bucket given its id or a unique prefix; None if none."""
+        if not B.ID_RE.fullmatch(bucket_id):
+            return None
+        rows = self._conn.execute(
+            "SELECT id FROM buckets WHERE substr(id, 1, ?) = ? LIMIT 2",
+            (len(bucket_id), bucket_id),
+        ).fetchall()
+        if len(rows) > 1:
+            raise ConfigError(f"bucket id prefix {bucket_id!r} is ambiguous")
+        return str(rows[0][0]) if rows else None
+
+    def crash_count(self) -> int:
+        return int(self._conn.execute("SELECT count(*) FROM crashes").fetchone()[0])
+
+    def set_repro_status(self, bucket_id: str, status: ReproStatus) -> None:
+        """Record how reproduction of a bucket went."""
+        bid = self.resolve(bucket_id)
+        if bid is None:
+            raise ConfigError(f"no crash bucket {bucket_id!r} in {self.db_path}")
+        with self._write() as db:
+            db.execute(
+                "UPDATE buckets SET repro_state = ?, repro_ok = ?, repro_tries = ? WHERE id = ?",
+                (status.state, status.ok, status.tries, bid),
+            )
+
+    def _bucket(self, r: Sequence[Any]) -> Bucket:
+        return Bucket(
+            id=r[0],
+            title=r[1],
+            kind=r[2],
+            type=r[3],
+            first_seen=r[4],
+            last_seen=r[5],
+            count=r[6],
+            repro=ReproStatus(r[7], r[8], r[9]),
+            directory=self.dir / r[0],
+        )
+
+    def _crash(self, r: Sequence[Any], count: int) -> Crash:
+        return Crash(
+            id=r[0],
+            bucket_id=r[1],
+            seq=r[2],
+            slot=r[3],
+            campaign=r[4],
+            vm=r[5],
+            time=r[6],
+            title=r[7],
+            corrupted=bool(r[8]),
+            truncated=bool(r[9]),
+            console_log=self.root / r[10],
+            report_file=self.root / r[11],
+            program_log=self.root / r[12] if r[12] else None,
+            manifest=json.loads(r[13]),
+            kept=r[2] >= count - self.ring,
+        )
+
+
+def _init_schema(conn: sqlite3.Connection, db: Path) -> None:
+    app = conn.execute("PRAGMA application_id").fetchone()[0]
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    if app == 0 and version == 0 and tables == 0:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Another process may have created it meanwhile.
+            if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:
+                for stmt in _SCHEMA.split(";"):
+                    if stmt.strip():
+                        conn.execute(stmt)
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        app = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if app != APPLICATION_ID:
+        raise ConfigError(f"{db}: not a rig crash store (a database of something else)")
+    if version > SCHEMA_VERSION:
+        raise ConfigError(
+            f"{db}: written by a newer rig (schema {version}; this rig knows {SCHEMA_VERSION})"
+        )
+    if version < 1:
+        raise ConfigError(f"{db}: crash store with unknown schema version {version}")
+
+
+def _programs_bytes(programs: Sequence[Path] | bytes | None) -> bytes | None:
+    if programs is None:
+        return None
+    if isinstance(programs, bytes):
+        return programs
+    parts = []
+    for p in programs:
+        parts.append(f"# program {p.name}\n".encode() + p.read_bytes())
+    return b"\n".join(parts)
+
+
+def _write_temp(directory: Path, data: bytes) -> Path:
+    path = directory / f"{_TMP_PREFIX}{os.getpid()}-{secrets.token_hex(6)}"
+    with open(path, "xb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    return path
+
+
+def _replace(path: Path, data: bytes) -> None:
+    tmp = _write_temp(path.parent, data)
+    os.replace(tmp, path)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _rel(path: Path, root: Path) -> str:
+    return str(path.relative_to(root))
