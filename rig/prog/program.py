@@ -27,6 +27,7 @@ MAX_IO = 16 << 20  # one read count, one blob, one buffer
 MAX_BUFFERS = 1024  # buffers in one program, nested ones included
 MAX_DEPTH = 8  # pointer nesting below an ioctl argument
 MAX_PTRS = 64  # pointers inside one buffer
+MAX_RELOCS = 4096  # pointers inside all buffers of one program
 MAX_ARENA = 32 << 20  # total size of all buffers and read counts in one program
 U32 = (1 << 32) - 1
 U64 = (1 << 64) - 1
@@ -249,6 +250,7 @@ class _Budget:
     """What a whole program may use of the agent's buffer arena."""
 
     buffers: int = 0
+    relocs: int = 0
     arena: int = 0
 
     def take(self, nbytes: int, crossing: bool = False) -> None:
@@ -356,6 +358,9 @@ def _check_buffer(buf: Buffer, depth: int, budget: _Budget) -> None:
     if len(buf.ptrs) > MAX_PTRS:
         raise ProgramError(f"buffer holds {len(buf.ptrs)} pointers, at most {MAX_PTRS}")
     budget.take(buf.visible, crossing=buf.mapped is not None)
+    budget.relocs += len(buf.ptrs)
+    if budget.relocs > MAX_RELOCS:
+        raise ProgramError(f"more than {MAX_RELOCS} pointers in buffers")
     for r in buf.ptrs:
         _check_range("pointer offset", r.offset, U32)
         if r.offset + PTR_SIZE > buf.visible:

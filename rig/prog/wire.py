@@ -57,6 +57,7 @@ from rig.prog.program import (
 
 MAGIC = 0x50474952
 VERSION = 1
+MAX_WIRE = 32 << 20  # bytes of one encoded program (the agent takes frames of 33 MiB)
 
 K_OPEN, K_CLOSE, K_READ, K_WRITE, K_IOCTL = 1, 2, 3, 4, 5
 K_NL_SOCKET, K_NL_SEND, K_FILE_WRITE, K_FILE_READ = 6, 7, 8, 9
@@ -83,6 +84,8 @@ def encode(program: Program) -> bytes:
         kind, body = _encode_call(call)
         out += struct.pack("<BBHI", kind, call.thread, 0, len(body))
         out += body
+    if len(out) > MAX_WIRE:
+        raise ProgramError(f"program encodes to {len(out)} bytes, at most {MAX_WIRE}")
     return bytes(out)
 
 
