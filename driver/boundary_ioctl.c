@@ -265,15 +265,16 @@ static __boundary_bug_site int boundary_xfer_lock_leak(struct boundary_file *bf,
 }
 
 /*
- * Planted bug ioctl_unconfigured: the length is checked against the fd's
- * buffer before anything makes sure the fd has one.
+ * Planted bug ioctl_unconfigured: the copy-out length is checked against the
+ * fd's buffer before anything makes sure the fd has one.
  */
 static __boundary_bug_site int boundary_xfer_unconfigured(const struct boundary_file *bf,
-					       const struct boundary_xfer *x)
+							  const struct boundary_xfer *x)
 {
 	const struct boundary_cfg *cfg = READ_ONCE(bf->cfg);
+	u32 size = READ_ONCE(cfg->size);
 
-	return x->len > cfg->size ? -EINVAL : 0;
+	return x->op == BOUNDARY_XFER_OUT && x->len > size ? -EINVAL : 0;
 }
 
 /* Caller holds bf->lock. */
