@@ -1,0 +1,1 @@
+"""Program generators and fuzzing engines driven by interface specs."""
