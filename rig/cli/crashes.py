@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,11 @@ _SHOW_BYTES = 64 * 1024  # of a report or program file; the rest stays on disk
 def _safe(text: str) -> str:
     """Guest text for the terminal: no control characters, no rich markup."""
     return escape("".join(ch if ch in "\n\t" or ch >= " " else "?" for ch in text))
+
+
+def _console() -> Console:
+    # Piped output is for grep and logs: wide enough that titles stay on one line.
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 240)
 
 
 def _when(t: float) -> str:
@@ -75,7 +81,7 @@ def _list(ctx: click.Context, home: Path | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([_bucket_json(b) for b in buckets], indent=None))
         return
-    out = Console(highlight=False)
+    out = _console()
     if not buckets:
         out.print("no crashes recorded")
         return
@@ -123,7 +129,7 @@ def show(ctx: click.Context, home: Path | None, as_json: bool, bucket_id: str) -
     if as_json:
         click.echo(json.dumps(_bucket_json(b)))
         return
-    out = Console(highlight=False)
+    out = _console()
     out.print(f"[bold]{_safe(printable(b.title))}[/bold]")
     out.print(f"bucket {b.id}  kind {b.kind}  type {b.type or 'UNKNOWN'}  count {b.count}")
     out.print(f"first seen {_when(b.first_seen)}  last seen {_when(b.last_seen)}  repro {b.repro}")

@@ -28,6 +28,7 @@ KNOWN_KEYS = frozenset(
         "PANICKED",
         "EXECUTOR",
         "KIND",
+        "MODULE",
     }
 )
 
@@ -53,9 +54,15 @@ class CaseFile:
         return self.get("CORRUPTED") == "Y"
 
 
-def load(path: Path) -> CaseFile:
-    """Read one case file; raises ValueError on a header it does not know."""
-    data = path.read_bytes().replace(b"\r", b"")
+def load(path: Path, *, keep_cr: bool = False) -> CaseFile:
+    """Read one case file; raises ValueError on a header it does not know.
+
+    syzkaller's files are read with every CR removed (as its tests do); golden logs
+    that test carriage returns keep them in the log with `keep_cr`.
+    """
+    data = path.read_bytes()
+    if not keep_cr:
+        data = data.replace(b"\r", b"")
     headers: dict[str, list[str]] = {}
     comments: list[str] = []
     rest = data
@@ -64,7 +71,7 @@ def load(path: Path) -> CaseFile:
         line, rest = (rest, b"") if nl == -1 else (rest[:nl], rest[nl + 1 :])
         if not line:
             break
-        text = line.decode("utf-8", "replace")
+        text = line.decode("utf-8", "replace").rstrip("\r")
         if text.startswith("#"):
             comments.append(text)
             continue
@@ -80,7 +87,7 @@ def load(path: Path) -> CaseFile:
     marker = rest.find(b"\n\nREPORT:\n")
     if marker != -1:
         report = rest[marker + len(b"\n\nREPORT:\n") :]
-        rest = rest[: marker + 1]
+        rest = rest[: marker + 2]
     return CaseFile(path, headers, comments, rest, report)
 
 
@@ -93,6 +100,7 @@ def dump(case: CaseFile) -> bytes:
         "TYPE",
         "KIND",
         "FRAME",
+        "MODULE",
         "START",
         "END",
         "CORRUPTED",

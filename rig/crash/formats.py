@@ -675,9 +675,9 @@ def header_of(line: str) -> str | None:
 def classify(line: str) -> ReportFormat | None:
     """The format of the report that `line` (one line of console text) starts, or None.
 
-    The row is the first of the header's group whose title pattern matches the line at
-    the earliest header position; titles that need later lines fall back to the group's
-    raw-line row.
+    The row is the first of the header's group whose title pattern (and single-line
+    report pattern) matches the line at the earliest header position; when none does,
+    the group's fallback row.
     """
     header = header_of(line)
     if header is None:
@@ -685,10 +685,15 @@ def classify(line: str) -> ReportFormat | None:
     pos = line.find(header)
     while pos != -1:
         for f in GROUPS[header]:
-            if f.title is not None and f.title.match(line, pos):
+            if f.title is not None and f.title.match(line, pos) and _may_report(f, line, pos):
                 return f
         pos = line.find(header, pos + 1)
     return fallback(header)
+
+
+def _may_report(f: ReportFormat, line: str, pos: int) -> bool:
+    # A report pattern that spans lines cannot be decided on the first line alone.
+    return f.report is None or r"\n" in f.report.pattern or f.report.match(line, pos) is not None
 
 
 def fallback(header: str) -> ReportFormat:

@@ -129,6 +129,7 @@ class Crash:
     program_log: Path | None
     manifest: dict[str, Any]
     kept: bool  # its files are still on disk (not yet overwritten by newer crashes)
+    log_sha256: str = ""
 
 
 @dataclass(frozen=True)
@@ -378,11 +379,13 @@ class CrashStore:
         for cid, bid, names in pending:
             referenced.update((bid, n) for n in json.loads(names).values())
             self._finish(cid)
-        # Temp files of crashes that never committed; young ones may be a live writer's.
+        # Temp files of crashes that never committed, unless their writer may still live.
         cutoff = time.time() - _ORPHAN_AGE_S
         for tmp in self.dir.glob(f"*/{_TMP_PREFIX}*"):
             with contextlib.suppress(OSError):
-                if (tmp.parent.name, tmp.name) not in referenced and tmp.stat().st_mtime < cutoff:
+                if (tmp.parent.name, tmp.name) in referenced:
+                    continue
+                if not _writer_alive(tmp.name) or tmp.stat().st_mtime < cutoff:
                     tmp.unlink()
 
     # --- reading ---------------------------------------------------------------------
@@ -410,7 +413,8 @@ class CrashStore:
             self._crash(r, b.count)
             for r in self._conn.execute(
                 "SELECT id, bucket_id, seq, slot, campaign, vm, time, title, corrupted,"
-                " truncated, console_log, report_file, program_log, manifest FROM crashes"
+                " truncated, console_log, report_file, program_log, manifest, log_sha256"
+                " FROM crashes"
                 " WHERE bucket_id = ? ORDER BY seq DESC",
                 (bid,),
             )
@@ -473,6 +477,7 @@ class CrashStore:
             program_log=self.root / r[12] if r[12] else None,
             manifest=json.loads(r[13]),
             kept=r[2] >= count - self.ring,
+            log_sha256=r[14],
         )
 
 
@@ -524,6 +529,23 @@ def _write_temp(directory: Path, data: bytes) -> Path:
         f.flush()
         os.fsync(f.fileno())
     return path
+
+
+def _writer_alive(temp_name: str) -> bool:
+    """Whether the process that wrote a temp file may still be running (pid in its name)."""
+    try:
+        pid = int(temp_name[len(_TMP_PREFIX) :].split("-", 1)[0])
+    except ValueError:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, another user's
+    return True
 
 
 def _replace(path: Path, data: bytes) -> None:

@@ -1,0 +1,236 @@
+"""The crash store: rings of files, concurrent writers, kills mid-write, bad files, hostile titles."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from rig.crash import casefile
+from rig.crash.kinds import Kind
+from rig.crash.parse import Report, parse
+from rig.crash.store import CrashStore, ReproStatus
+from rig.errors import ConfigError, RigBug
+
+GOLDEN = Path(__file__).resolve().parents[2] / "testdata" / "console"
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def golden(name: str) -> tuple[Report, bytes]:
+    log = casefile.load(GOLDEN / name, keep_cr=True).log
+    return parse(log)[0], log
+
+
+def check_consistent(store: CrashStore) -> int:
+    """Every crash still in its ring has its own files; returns the number of crashes."""
+    assert store._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    total = 0
+    for summary in store.buckets():
+        b = store.bucket(summary.id)
+        assert b is not None
+        assert [c.seq for c in b.crashes] == list(range(b.count - 1, -1, -1))
+        assert (b.directory / "description").read_text().strip() == b.title
+        for c in b.crashes:
+            if c.kept:
+                data = c.console_log.read_bytes()
+                assert hashlib.sha256(data).hexdigest() == c.log_sha256, c
+                assert c.report_file.exists()
+        total += b.count
+    assert total == store.crash_count()
+    return total
+
+
+def test_record_ring_and_repro_status(tmp_path: Path) -> None:
+    report, log = golden("1")
+    with CrashStore.open(tmp_path, ring=3) as store:
+        results = [
+            store.record(
+                report,
+                log + str(i).encode(),
+                b"open$boundary()\nioctl$xfer()\n",
+                campaign="c",
+                vm=f"vm{i % 2}",
+                manifest={"kernel": "6.1.0-27-amd64", "module_sha256": "ab" * 32},
+            )
+            for i in range(5)
+        ]
+        assert [r.new_bucket for r in results] == [True, False, False, False, False]
+        assert [r.count for r in results] == [1, 2, 3, 4, 5]
+        bid = results[0].bucket_id
+        assert len({r.bucket_id for r in results}) == 1
+        b = store.bucket(bid)
+        assert b is not None and b.count == 5 and b.kind == "null-deref"
+        assert b.title == report.title
+        names = sorted(p.name for p in b.directory.iterdir())
+        assert names == [
+            "description", "log0", "log1", "log2", "prog0", "prog1", "prog2",
+            "report0", "report1", "report2",
+        ]  # fmt: skip
+        kept = [c.seq for c in b.crashes if c.kept]
+        assert kept == [4, 3, 2]
+        newest = b.crashes[0]
+        assert newest.console_log.read_bytes() == log + b"4"
+        assert newest.report_file.read_text() == report.text
+        assert newest.program_log is not None and b"ioctl$xfer" in newest.program_log.read_bytes()
+        assert newest.manifest["kernel"] == "6.1.0-27-amd64"
+        store.set_repro_status(bid[:6], ReproStatus("reproduced", 2, 3))
+        assert str(store.buckets()[0].repro) == "reproduced 2/3"
+        check_consistent(store)
+
+
+def test_programs_from_files(tmp_path: Path) -> None:
+    report, log = golden("10")
+    progs = [tmp_path / "p1.prog", tmp_path / "p2.prog"]
+    progs[0].write_text("open$boundary()\n")
+    progs[1].write_text("write$inject()\n")
+    with CrashStore.open(tmp_path / "home") as store:
+        r = store.record(report, log, progs, campaign="c", vm="v")
+        b = store.bucket(r.bucket_id)
+        assert b is not None and b.crashes[0].program_log is not None
+        data = b.crashes[0].program_log.read_text()
+        assert "p1.prog" in data and "write$inject()" in data
+
+
+def test_verdicts(tmp_path: Path) -> None:
+    with CrashStore.open(tmp_path) as store:
+        a = store.record_verdict(Kind.NO_OUTPUT, b"tail", campaign="c", vm="v", detail="45 s")
+        b = store.record_verdict(Kind.LOST_CONNECTION, b"", campaign="c", vm="v")
+        c = store.record_verdict(Kind.NO_OUTPUT, b"other", campaign="c", vm="w")
+        assert a.bucket_id == c.bucket_id != b.bucket_id
+        titles = {x.title for x in store.buckets()}
+        assert titles == {"no output from test machine", "lost connection to test machine"}
+        with pytest.raises(RigBug):
+            store.record_verdict(Kind.WARNING, b"", campaign="c", vm="v")
+
+
+def test_hostile_titles_stay_inside_the_crash_directory(tmp_path: Path) -> None:
+    report, log = golden("10")
+    home = tmp_path / "home"
+    hostile = [
+        "../../../../etc/passwd",
+        "/absolute/path in ../..",
+        "<script>alert(1)</script> in $(rm -rf ~) `id` ; | & > out",
+        "[bold red]markup[/] in \x1b[2J\x07evil",
+        "",
+    ]
+    with CrashStore.open(home) as store:
+        for t in hostile:
+            store.record(replace(report, title=t), log, campaign="../c", vm="v/../../x")
+        for b in store.buckets():
+            assert b.directory.parent == home / "crashes"
+            assert len(b.directory.name) == 16
+            assert "\x1b" not in b.title and "\x07" not in b.title
+        check_consistent(store)
+        assert store.bucket("../etc") is None
+    outside = [p for p in tmp_path.rglob("*") if home not in (p, *p.parents)]
+    assert outside == []
+
+
+def test_not_a_store(tmp_path: Path) -> None:
+    (tmp_path / "crashes.db").write_bytes(b"this is not sqlite at all\n" * 100)
+    with pytest.raises(ConfigError, match=str(tmp_path / "crashes.db")):
+        CrashStore.open(tmp_path)
+
+
+def test_a_database_of_something_else(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / "crashes.db")
+    db.execute("CREATE TABLE songs (title TEXT)")
+    db.commit()
+    db.close()
+    with pytest.raises(ConfigError, match="not a rig crash store"):
+        CrashStore.open(tmp_path)
+
+
+def test_a_store_from_a_newer_rig(tmp_path: Path) -> None:
+    CrashStore.open(tmp_path).close()
+    db = sqlite3.connect(tmp_path / "crashes.db")
+    db.execute("PRAGMA user_version = 99")
+    db.commit()
+    db.close()
+    with pytest.raises(ConfigError, match="newer rig"):
+        CrashStore.open(tmp_path)
+
+
+WRITER = """
+import sys
+from pathlib import Path
+from rig.crash import casefile
+from rig.crash.parse import parse
+from rig.crash.store import CrashStore
+home, tag, count, size = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+reports = [parse(casefile.load(Path(sys.argv[5]) / n, keep_cr=True).log)[0] for n in "1 4 10".split()]
+store = CrashStore.open(home, ring=4)
+i = 0
+while count < 0 or i < count:
+    log = (f"{tag} {i} ".encode() * (size // 8 + 1))[:size]
+    store.record(reports[i % 3], log, log[:100], campaign=tag, vm=f"vm{i % 2}")
+    i += 1
+"""
+
+
+def _writer(home: Path, tag: str, count: int, size: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(home), tag, str(count), str(size), str(GOLDEN)],
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_two_campaigns_writing_at_once_lose_nothing(tmp_path: Path) -> None:
+    procs = [_writer(tmp_path, tag, 30, 4096) for tag in ("alpha", "beta")]
+    for p in procs:
+        assert p.wait(timeout=120) == 0
+    with CrashStore.open(tmp_path, ring=4) as store:
+        assert check_consistent(store) == 60
+        campaigns = store._conn.execute(
+            "SELECT campaign, count(*) FROM crashes GROUP BY campaign"
+        ).fetchall()
+        assert dict(campaigns) == {"alpha": 30, "beta": 30}
+        assert sorted(b.count for b in store.buckets()) == [20, 20, 20]
+
+
+def test_killed_between_commit_and_rename_is_finished_on_open(tmp_path: Path) -> None:
+    code = (
+        "import os, sys\nfrom pathlib import Path\nfrom rig.crash import casefile\n"
+        "from rig.crash.parse import parse\nfrom rig.crash.store import CrashStore\n"
+        "s = CrashStore.open(Path(sys.argv[1]), ring=2)\n"
+        "r = parse(casefile.load(Path(sys.argv[2]), keep_cr=True).log)[0]\n"
+        "s.record(r, b'first', campaign='c', vm='v')\n"
+        "s._finish = lambda crash_id: os.kill(os.getpid(), 9)\n"
+        "s.record(r, b'second', campaign='c', vm='v')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path), str(GOLDEN / "4")], env=env, check=False
+    )
+    assert proc.returncode == -signal.SIGKILL
+    assert len(list(tmp_path.glob("crashes/*/.tmp-*"))) >= 2  # the second crash's files
+    with CrashStore.open(tmp_path, ring=2) as store:
+        assert check_consistent(store) == 2
+        (b,) = store.buckets()
+        full = store.bucket(b.id)
+        assert full is not None and full.crashes[0].console_log.read_bytes() == b"second"
+    assert not list(tmp_path.glob("crashes/*/.tmp-*"))
+
+
+def test_sigkill_at_random_moments_leaves_every_committed_crash(tmp_path: Path) -> None:
+    for delay in (0.6, 0.9, 1.3):
+        proc = _writer(tmp_path, "k", -1, 2 * 1024 * 1024)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        with CrashStore.open(tmp_path, ring=4) as store:
+            check_consistent(store)
+        # The killed writer's uncommitted files are gone (its pid is dead).
+        assert not list(tmp_path.glob("crashes/*/.tmp-*"))
+    with CrashStore.open(tmp_path, ring=4) as store:
+        assert store.crash_count() > 0
