@@ -1,0 +1,192 @@
+"""`rig spec import` and `rig spec check`: write a spec from a driver's own declarations, validate one."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import click
+
+from rig.cli.main import home_of, home_option
+from rig.errors import ConfigError
+from rig.spec import import_guest, import_header, import_ynl
+from rig.spec.compose import compose, merge_families
+from rig.spec.load import dump, load, spec_hash
+from rig.spec.types import NlFamily, Spec
+
+_PATH = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+@click.group()
+def cli() -> None:
+    """Import and check interface specs."""
+
+
+def _rel(p: Path) -> str:
+    try:
+        return str(p.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(p)
+
+
+@cli.command("import")
+@home_option
+@click.option("--name", required=True, help="Driver (module) name; names the spec.")
+@click.option(
+    "--header", "headers", type=_PATH, multiple=True, help="UAPI header (ioctls, structs)."
+)
+@click.option(
+    "--include",
+    "includes",
+    type=click.Path(file_okay=False, path_type=Path),
+    multiple=True,
+    help="Extra include directory for the header.",
+)
+@click.option(
+    "--device", "devices", multiple=True, help="Device node the header's ioctls apply to."
+)
+@click.option(
+    "--ynl", "ynls", type=_PATH, multiple=True, help="YNL spec of a generic netlink family."
+)
+@click.option(
+    "--listing", type=_PATH, help="Guest file listing (rig.spec.import_guest.listing_script)."
+)
+@click.option(
+    "--exclude", "excludes", multiple=True, help="Glob of listed paths to leave out (repeatable)."
+)
+@click.option(
+    "--policy",
+    "policies",
+    type=_PATH,
+    multiple=True,
+    help="Recorded nlctrl replies (policy dump) of a family.",
+)
+@click.option(
+    "--module", type=_PATH, help="Compiled module (.ko): check struct layouts against its DWARF."
+)
+@click.option(
+    "--overlay", type=_PATH, help="A spec whose entries replace or add to the imported ones."
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.pass_context
+def import_(
+    ctx: click.Context,
+    home: Path | None,
+    name: str,
+    headers: tuple[Path, ...],
+    includes: tuple[Path, ...],
+    devices: tuple[str, ...],
+    ynls: tuple[Path, ...],
+    listing: Path | None,
+    excludes: tuple[str, ...],
+    policies: tuple[Path, ...],
+    module: Path | None,
+    overlay: Path | None,
+    output: Path,
+) -> None:
+    """Write a spec from a header, YNL specs and what a guest reported."""
+    home_of(ctx, home)
+    parts: list[Spec] = []
+    sources: list[str] = []
+    for h in headers:
+        part = import_header.header_spec(h, name, devices, includes)
+        bad = import_header.check_with_gcc(part, h, includes)
+        if bad:
+            raise ConfigError(f"{h}: layout disagrees with gcc: " + "; ".join(map(str, bad)))
+        click.echo(f"{h}: {len(part.ioctls)} ioctls, {len(part.structs)} structs (gcc agrees)")
+        if module is not None:
+            bad, missing = import_header.check_with_dwarf(part, module)
+            if bad:
+                raise ConfigError(f"{module}: DWARF disagrees: " + "; ".join(map(str, bad)))
+            seen = len(part.structs) - len(missing)
+            click.echo(f"{module}: DWARF agrees on {seen} structs ({len(missing)} not in it)")
+        parts.append(part)
+        sources.append(_rel(h))
+    if listing is not None:
+        entries = import_guest.parse_listing(listing.read_text(errors="replace"), str(listing))
+        excl = import_guest.DEFAULT_EXCLUDES + excludes
+        devs, files = import_guest.files_from_listing(entries, excl)
+        parts.append(Spec(name, devs, files=files))
+        sources.append(_rel(listing))
+        click.echo(f"{listing}: {len(devs)} devices, {len(files)} files")
+    families = _families(ynls, policies)
+    if families:
+        parts.append(Spec(name, families=tuple(families)))
+        sources += [_rel(p) for p in (*ynls, *policies)]
+    if overlay is not None:
+        parts.append(load(overlay))
+        sources.append(_rel(overlay))
+    spec = compose(name, parts, sources)
+    if not spec.devices and spec.ioctls:
+        raise ConfigError("the header has ioctls but no device: give --device or --listing")
+    dump(output, spec, _header_comment(ctx, output))
+    load(output)  # what was written must read back
+    click.echo(f"wrote {output} (spec {spec_hash(spec)[:16]})")
+
+
+def _header_comment(ctx: click.Context, output: Path) -> str:
+    params = ctx.params
+    argv = ["rig", "spec", "import", "--name", params["name"]]
+    for key, flag in (
+        ("headers", "--header"),
+        ("includes", "--include"),
+        ("devices", "--device"),
+        ("ynls", "--ynl"),
+        ("policies", "--policy"),
+        ("excludes", "--exclude"),
+    ):
+        for v in params[key]:
+            argv += [flag, _rel(v) if isinstance(v, Path) else str(v)]
+    for key, flag in (("listing", "--listing"), ("module", "--module"), ("overlay", "--overlay")):
+        if params[key] is not None:
+            argv += [flag, _rel(params[key])]
+    argv += ["-o", _rel(output)]
+    return (
+        "Generated; do not edit. Regenerate with:\n"
+        f"  {shlex.join(argv)}\n"
+        "Specs describe interfaces only (see rig/spec/load.py for the format)."
+    )
+
+
+def _families(ynls: tuple[Path, ...], policies: tuple[Path, ...]) -> list[NlFamily]:
+    from_ynl = {f.name: f for f in (import_ynl.ynl_family(p) for p in ynls)}
+    out: dict[str, NlFamily] = dict(from_ynl)
+    for p in policies:
+        kernel = import_guest.family_from_replies(p.read_bytes())
+        merged = merge_families(from_ynl.get(kernel.name), kernel)
+        if merged is not None:
+            out[kernel.name] = merged
+    return list(out.values())
+
+
+@cli.command()
+@home_option
+@click.argument("spec_file", type=_PATH)
+@click.option("--header", type=_PATH, help="Also re-check struct layouts and codes with gcc.")
+@click.option("--module", type=_PATH, help="Also re-check struct layouts against the .ko's DWARF.")
+@click.pass_context
+def check(
+    ctx: click.Context,
+    home: Path | None,
+    spec_file: Path,
+    header: Path | None,
+    module: Path | None,
+) -> None:
+    """Validate SPEC_FILE; print its hash and what it describes."""
+    home_of(ctx, home)
+    spec = load(spec_file)
+    if header is not None:
+        bad = import_header.check_with_gcc(spec, header)
+        if bad:
+            raise ConfigError(f"{spec_file}: gcc disagrees: " + "; ".join(map(str, bad)))
+    if module is not None:
+        bad, _ = import_header.check_with_dwarf(spec, module)
+        if bad:
+            raise ConfigError(f"{spec_file}: DWARF disagrees: " + "; ".join(map(str, bad)))
+    nattrs = sum(len(s.attrs) for f in spec.families for s in f.attr_sets)
+    click.echo(
+        f"{spec_file}: ok: {len(spec.devices)} devices, {len(spec.ioctls)} ioctls, "
+        f"{len(spec.structs)} structs, {len(spec.families)} families ({nattrs} attributes), "
+        f"{len(spec.files)} files"
+    )
+    click.echo(f"spec {spec_hash(spec)}")
