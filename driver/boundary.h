@@ -33,12 +33,6 @@ enum boundary_bug {
 	BOUNDARY_BUG_COUNT
 };
 
-/*
- * Each planted bug faults in a function of its own, so that its report
- * names it; no inlining, no clones with suffixed names.
- */
-#define __boundary_bug_site	noinline __noclone
-
 extern unsigned long boundary_bugs_enabled[BITS_TO_LONGS(BOUNDARY_BUG_COUNT)];
 
 static inline bool boundary_bug_enabled(enum boundary_bug bug)
@@ -46,6 +40,10 @@ static inline bool boundary_bug_enabled(enum boundary_bug bug)
 	return test_bit(bug, boundary_bugs_enabled);
 }
 
+/*
+ * Each bug's faulting code sits in a function of its own, next to its door,
+ * marked noinline __noclone so that the report names it without a suffix.
+ */
 int boundary_bugs_parse(void);
 const char *boundary_bug_name(enum boundary_bug bug);
 

@@ -24,6 +24,7 @@
 #include <uapi/rigcov.h>
 
 #include "boundary.h"
+#include "boundary_cov_hooks.h"
 
 #define RIGCOV_SLOTS	16	/* tasks collecting at the same time */
 
@@ -118,7 +119,6 @@ static __always_inline void rigcov_add_cmp(struct rigcov_area *area, u32 type,
 	WRITE_ONCE(area->ncmps, n + 1);
 }
 
-void __sanitizer_cov_trace_pc(void);
 void notrace __sanitizer_cov_trace_pc(void)
 {
 	struct rigcov_area *area;
@@ -151,26 +151,22 @@ static __always_inline void rigcov_cmp(u32 type, u64 arg1, u64 arg2,
 }
 
 /* Hook names count bytes, the type field holds log2 of that. */
-#define RIGCOV_DEFINE_CMP(bytes, bits, log2)				\
-void __sanitizer_cov_trace_cmp##bytes(u##bits a, u##bits b);		\
+#define RIGCOV_DEFINE_CMP(bytes, bits, size)				\
 void notrace __sanitizer_cov_trace_cmp##bytes(u##bits a, u##bits b)	\
 {									\
-	rigcov_cmp(RIGCOV_CMP_SIZE(log2), a, b, _RET_IP_);		\
+	rigcov_cmp(size, a, b, _RET_IP_);				\
 }									\
-void __sanitizer_cov_trace_const_cmp##bytes(u##bits a, u##bits b);	\
 void notrace __sanitizer_cov_trace_const_cmp##bytes(u##bits a, u##bits b) \
 {									\
-	rigcov_cmp(RIGCOV_CMP_SIZE(log2) | RIGCOV_CMP_CONST, a, b,	\
-		   _RET_IP_);						\
+	rigcov_cmp((size) | RIGCOV_CMP_CONST, a, b, _RET_IP_);		\
 }
 
-RIGCOV_DEFINE_CMP(1, 8, 0)
-RIGCOV_DEFINE_CMP(2, 16, 1)
-RIGCOV_DEFINE_CMP(4, 32, 2)
-RIGCOV_DEFINE_CMP(8, 64, 3)
+RIGCOV_DEFINE_CMP(1, 8, RIGCOV_CMP_SIZE(0))
+RIGCOV_DEFINE_CMP(2, 16, RIGCOV_CMP_SIZE(1))
+RIGCOV_DEFINE_CMP(4, 32, RIGCOV_CMP_SIZE(2))
+RIGCOV_DEFINE_CMP(8, 64, RIGCOV_CMP_SIZE(3))
 
 /* cases[0]: number of cases, cases[1]: operand size in bits, then values. */
-void __sanitizer_cov_trace_switch(u64 val, u64 *cases);
 void notrace __sanitizer_cov_trace_switch(u64 val, u64 *cases)
 {
 	u64 i, count = cases[0];

@@ -53,8 +53,8 @@ DEFINE_SHOW_ATTRIBUTE(boundary_stats);
  * Planted bug debugfs_inject_warn: the reserved code is treated as
  * impossible, and WARN_ON (not _ONCE) fires on every write of it.
  */
-static __boundary_bug_site void boundary_inject_warn(const struct boundary_dev *dev,
-						     u32 code)
+static noinline __noclone void boundary_inject_warn(const struct boundary_dev *dev,
+						    u32 code)
 {
 	WARN_ON(code == BOUNDARY_INJECT_POISON);
 }
@@ -128,7 +128,7 @@ static const struct file_operations boundary_inject_fops = {
  * Planted bug debugfs_crash_hook: calls through the hook without checking
  * that one was ever registered (none ever is).
  */
-static __boundary_bug_site int boundary_crash_hook_call(const struct boundary_dev *dev)
+static noinline __noclone int boundary_crash_hook_call(const struct boundary_dev *dev)
 {
 	const struct boundary_hook *hook = READ_ONCE(dev->hook);
 	int (*fn)(void *data) = READ_ONCE(hook->fn);

@@ -171,9 +171,9 @@ static void boundary_snapshot_take(struct boundary_dev *dev, const u8 *data,
  * Planted bug ioctl_xfer_overflow: copy-in trusts the caller's length, as if
  * only copy-out had ever been checked against the buffer size.
  */
-static __boundary_bug_site int boundary_xfer_in_unchecked(struct boundary_cfg *cfg,
-					       const struct boundary_xfer *x,
-					       u32 off)
+static noinline __noclone int boundary_xfer_in_unchecked(struct boundary_cfg *cfg,
+							 const struct boundary_xfer *x,
+							 u32 off)
 {
 	if (copy_from_user(cfg->buf + off, u64_to_user_ptr(x->addr), x->len))
 		return -EFAULT;
@@ -250,8 +250,8 @@ static int boundary_xfer_op(struct boundary_file *bf, struct boundary_xfer *x)
  * looked at, and the error path for an unknown op returns with it held, so
  * the next transfer blocks here for good.
  */
-static __boundary_bug_site int boundary_xfer_lock_leak(struct boundary_file *bf,
-					    struct boundary_xfer *x)
+static noinline __noclone int boundary_xfer_lock_leak(struct boundary_file *bf,
+						      struct boundary_xfer *x)
 {
 	struct boundary_dev *dev = &boundary_dev;
 	int ret;
@@ -268,8 +268,8 @@ static __boundary_bug_site int boundary_xfer_lock_leak(struct boundary_file *bf,
  * Planted bug ioctl_unconfigured: the copy-out length is checked against the
  * fd's buffer before anything makes sure the fd has one.
  */
-static __boundary_bug_site int boundary_xfer_unconfigured(const struct boundary_file *bf,
-							  const struct boundary_xfer *x)
+static noinline __noclone int boundary_xfer_unconfigured(const struct boundary_file *bf,
+							 const struct boundary_xfer *x)
 {
 	const struct boundary_cfg *cfg = READ_ONCE(bf->cfg);
 	u32 size = READ_ONCE(cfg->size);
@@ -359,7 +359,7 @@ static void *boundary_batch_stage(const struct boundary_batch *b)
  * computed in u32, which a large count wraps to a few bytes; the element
  * stores below then run off the end of the vmalloc area.
  */
-static __boundary_bug_site void *boundary_batch_stage_wrapped(const struct boundary_batch *b)
+static noinline __noclone void *boundary_batch_stage_wrapped(const struct boundary_batch *b)
 {
 	u32 total = b->count * b->elem_size;
 	struct boundary_xfer x;

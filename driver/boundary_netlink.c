@@ -155,9 +155,9 @@ err_free:
  * Planted bug nl_missing_attr: a mode change also records the requester's
  * label, as if SET always carried both attributes.
  */
-static __boundary_bug_site int boundary_nl_mode_with_label(struct boundary_dev *dev,
-							   struct nlattr **tb,
-							   u32 mode)
+static noinline __noclone int boundary_nl_mode_with_label(struct boundary_dev *dev,
+							  struct nlattr **tb,
+							  u32 mode)
 {
 	const struct nlattr *label = tb[BOUNDARY_A_LABEL];
 	int attr_len = nla_len(label);
@@ -193,8 +193,8 @@ static int boundary_nl_set_mode(struct boundary_dev *dev, struct nlattr **tb,
  * 64-byte limit of an older protocol, with a byte loop bounded only by the
  * attribute's length.
  */
-static __boundary_bug_site void boundary_nl_blob_stage(struct boundary_dev *dev,
-						       const struct nlattr *attr)
+static noinline __noclone void boundary_nl_blob_stage(struct boundary_dev *dev,
+						      const struct nlattr *attr)
 {
 	const u8 *src = nla_data(attr);
 	int len = nla_len(attr);
@@ -333,8 +333,8 @@ static int boundary_nl_echo(struct sk_buff *skb, struct genl_info *info)
  * up-to-date check passes and the walk below looks for an event newer than
  * any seq can be, forever, with ev_lock held.
  */
-static __boundary_bug_site u32 boundary_nl_dump_seek(const struct boundary_dev *dev,
-						     u32 cursor)
+static noinline __noclone u32 boundary_nl_dump_seek(const struct boundary_dev *dev,
+						    u32 cursor)
 {
 	u32 idx = dev->ev_next % BOUNDARY_EVENT_RING;
 

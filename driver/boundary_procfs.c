@@ -22,8 +22,8 @@ static struct proc_dir_entry *boundary_proc_dir;
  * The label's owner is reached through the pointer stored right after the
  * label; sysfs_label_overflow corrupts it, and this is where that shows.
  */
-static __boundary_bug_site void boundary_status_owner(struct seq_file *m,
-					   const struct boundary_dev *dev)
+static noinline __noclone void boundary_status_owner(struct seq_file *m,
+						     const struct boundary_dev *dev)
 {
 	const struct boundary_owner *owner = READ_ONCE(dev->owner);
 	u32 door = READ_ONCE(owner->door);
@@ -35,8 +35,8 @@ static __boundary_bug_site void boundary_status_owner(struct seq_file *m,
  * Transferred bytes per threshold unit. sysfs_threshold_zero lets a zero
  * threshold through, and this is where that shows.
  */
-static __boundary_bug_site void boundary_status_ratio(struct seq_file *m,
-					   const struct boundary_dev *dev)
+static noinline __noclone void boundary_status_ratio(struct seq_file *m,
+						     const struct boundary_dev *dev)
 {
 	u64 bytes = atomic64_read(&dev->bytes_in) +
 		    atomic64_read(&dev->bytes_out);
@@ -80,7 +80,7 @@ static int boundary_status_show(struct seq_file *m, void *v)
  * Planted bug procfs_double_reset: the snapshot is freed but the pointer is
  * kept, so the next reset frees it again.
  */
-static __boundary_bug_site void boundary_reset_snapshot_stale(struct boundary_dev *dev)
+static noinline __noclone void boundary_reset_snapshot_stale(struct boundary_dev *dev)
 {
 	kfree(dev->snapshot);
 	dev->snapshot_len = 0;

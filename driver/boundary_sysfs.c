@@ -32,8 +32,8 @@ static ssize_t mode_show(struct device *d, struct device_attribute *attr,
  * Planted bug sysfs_mode_locked: asserts what boundary_set_mode() refuses
  * politely, so exclusive mode on a locked device brings the kernel down.
  */
-static __boundary_bug_site void boundary_mode_assert_unlocked(const struct boundary_dev *dev,
-						   u32 mode)
+static noinline __noclone void boundary_mode_assert_unlocked(const struct boundary_dev *dev,
+							     u32 mode)
 {
 	BUG_ON(dev->lock_owner && mode == BOUNDARY_MODE_EXCLUSIVE);
 }
@@ -108,8 +108,8 @@ static ssize_t label_show(struct device *d, struct device_attribute *attr,
  * Planted bug sysfs_label_overflow: a byte loop bounded only by the input,
  * which past 31 characters runs over dev->owner.
  */
-static __boundary_bug_site void boundary_label_copy_unbounded(struct boundary_dev *dev,
-						   const char *buf, size_t len)
+static noinline __noclone void boundary_label_copy_unbounded(struct boundary_dev *dev,
+							     const char *buf, size_t len)
 {
 	char *dst = dev->label;
 	size_t i;

@@ -79,6 +79,22 @@ def check_clean(tag):
     return f"clean boot {tag}", "\n".join(hashes), problems, console
 
 
+def check_all_in_one_boot():
+    """bugs=all, the two non-fatal triggers, then a fatal one, in one boot."""
+    names = ["debugfs_inject_warn", "procfs_double_reset", "debugfs_crash_hook"]
+    console = boot("all", [f"boundary_trigger {n}" for n in names])
+    problems, lines, pos = [], [], 0
+    for name in names:
+        bug = next(b for b in BUGS if b["name"] == name)
+        m = re.compile(bug["pattern"]).search(console, pos)
+        if not m:
+            problems.append(f"{name}: pattern not found after the previous report")
+            continue
+        lines.append(first_line(console[m.start():], bug["pattern"]))
+        pos = m.end()
+    return "bugs=all, three triggers in one boot", " | ".join(lines), problems, console
+
+
 def check_unknown():
     console = boot("ioctl_unconfigured,nosuchbug", ["cat /proc/modules"])
     problems = []
@@ -105,7 +121,7 @@ def main():
             jobs.append(pool.submit(check_bug, b, "all"))
         if not opts.only:
             jobs += [pool.submit(check_clean, "A"), pool.submit(check_clean, "B"),
-                     pool.submit(check_unknown)]
+                     pool.submit(check_all_in_one_boot), pool.submit(check_unknown)]
         results = [j.result() for j in jobs]
 
     failed = 0
