@@ -157,10 +157,13 @@ _NULL = (
 _SLUB_SKIP = (
     "free_debug_processing",
     "free_consistency_checks",
+    "free_to_partial_list",
     "object_err",
     "print_trailer",
     "check_",
     "on_freelist",
+    "slab_free",
+    "kfree",
     "kmem_cache_free",
 )
 _LOCKS_HELD_REPORT = r"(?:.*\n)+?.*leaving the kernel with locks still held(?:.*\n)+?.*at: "

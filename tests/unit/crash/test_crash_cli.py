@@ -19,7 +19,7 @@ GOLDEN = Path(__file__).resolve().parents[2] / "testdata" / "console"
 
 
 def populated(home: Path) -> str:
-    log = casefile.load(GOLDEN / "1", keep_cr=True).log
+    log = casefile.load(GOLDEN / "13", keep_cr=True).log
     report = parse(log)[0]
     with CrashStore.open(home) as store:
         store.record(report, log, b"ioctl$boundary_xfer()\n", campaign="c1", vm="vm0")

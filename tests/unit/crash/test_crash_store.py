@@ -49,7 +49,7 @@ def check_consistent(store: CrashStore) -> int:
 
 
 def test_record_ring_and_repro_status(tmp_path: Path) -> None:
-    report, log = golden("1")
+    report, log = golden("13")
     with CrashStore.open(tmp_path, ring=3) as store:
         results = [
             store.record(
@@ -87,7 +87,7 @@ def test_record_ring_and_repro_status(tmp_path: Path) -> None:
 
 
 def test_programs_from_files(tmp_path: Path) -> None:
-    report, log = golden("10")
+    report, log = golden("11")
     progs = [tmp_path / "p1.prog", tmp_path / "p2.prog"]
     progs[0].write_text("open$boundary()\n")
     progs[1].write_text("write$inject()\n")
@@ -112,7 +112,7 @@ def test_verdicts(tmp_path: Path) -> None:
 
 
 def test_hostile_titles_stay_inside_the_crash_directory(tmp_path: Path) -> None:
-    report, log = golden("10")
+    report, log = golden("11")
     home = tmp_path / "home"
     hostile = [
         "../../../../etc/passwd",
@@ -166,7 +166,7 @@ from rig.crash import casefile
 from rig.crash.parse import parse
 from rig.crash.store import CrashStore
 home, tag, count, size = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-reports = [parse(casefile.load(Path(sys.argv[5]) / n, keep_cr=True).log)[0] for n in "1 4 10".split()]
+reports = [parse(casefile.load(Path(sys.argv[5]) / n, keep_cr=True).log)[0] for n in "13 9 11".split()]
 store = CrashStore.open(home, ring=4)
 i = 0
 while count < 0 or i < count:
@@ -210,7 +210,7 @@ def test_killed_between_commit_and_rename_is_finished_on_open(tmp_path: Path) ->
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
-        [sys.executable, "-c", code, str(tmp_path), str(GOLDEN / "4")], env=env, check=False
+        [sys.executable, "-c", code, str(tmp_path), str(GOLDEN / "9")], env=env, check=False
     )
     assert proc.returncode == -signal.SIGKILL
     assert len(list(tmp_path.glob("crashes/*/.tmp-*"))) >= 2  # the second crash's files
