@@ -43,6 +43,12 @@ def cli() -> None:
 @module_option
 @params_option
 @kernel_option
+@click.option(
+    "--include",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Static binary to install as /usr/bin/NAME in the guest (repeatable).",
+)
 @click.option("--force", is_flag=True, help="Rebuild even if a cached image matches.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 @click.pass_context
@@ -53,6 +59,7 @@ def build(
     module: str | None,
     params: str,
     kernel_version: str | None,
+    include: tuple[Path, ...],
     force: bool,
     as_json: bool,
 ) -> None:
@@ -64,6 +71,7 @@ def build(
         params=params,
         kernel_version=kernel_version,
         accel=accelmod.current(h.host_file).accel,
+        include=include,
     )
     image = imgbuild.build(h, req, force=force)
     if as_json:

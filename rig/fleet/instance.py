@@ -111,7 +111,7 @@ class Instance:
         tail = self.console_tail()
         self.destroy()
         if outcome.ending is Ending.MODULE_FAILED:
-            reason = _module_failure(tail) or outcome.first_line
+            reason = _module_failure(tail, self.image.module) or outcome.first_line
             raise ConfigError(f"driver {self.image.module} failed to load in the guest: {reason}")
         raise BootError(
             f"{self.name} did not boot: {outcome.ending.value} {outcome.detail}".strip(), tail
@@ -151,9 +151,15 @@ class Instance:
         self.destroy()
 
 
-def _module_failure(console: str) -> str | None:
-    """The kernel's own words on why insmod failed, if it printed any."""
-    for line in reversed(console.splitlines()):
-        if "insmod:" in line or re.search(r"\]\s+\w+: ", line):
-            return line.strip()
-    return None
+def _module_failure(console: str, module: str) -> str | None:
+    """The kernel's own words on why the driver did not load, and insmod's."""
+    noise = ("taints kernel", "module verification failed")
+    kernel = insmod = None
+    for line in console.splitlines():
+        if "insmod:" in line:
+            insmod = line.strip()
+        elif f"{module}: " in line and not any(n in line for n in noise):
+            kernel = re.sub(r"^\[[ 0-9.]+\]\s*", "", line.strip())
+    if kernel and insmod:
+        return f"{kernel} ({insmod})"
+    return kernel or insmod

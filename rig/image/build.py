@@ -42,6 +42,7 @@ class ImageRequest:
     params: str = ""
     kernel_version: str | None = None
     accel: str = "tcg"
+    include: tuple[Path, ...] = ()  # extra static binaries, installed as /usr/bin/<name>
     shape: GuestShape = field(default_factory=GuestShape)
     limits: Limits = field(default_factory=Limits)
 
@@ -121,6 +122,7 @@ def input_key(req: ImageRequest, version: str, pkg_version: str, cmdline: str) -
         (VMIMAGES / "init").read_bytes(),
         sha256_file(BUSYBOX).encode() if BUSYBOX.exists() else b"",
         *(p.read_bytes() for p in agent_files),
+        *(p.name.encode() + b"\0" + p.read_bytes() for p in req.include),
     ]
     for p in parts:
         h.update(hashlib.sha256(p).digest())
@@ -161,6 +163,9 @@ def verify(image_dir: Path) -> Image:
 
 def build(home: Home, req: ImageRequest, force: bool = False) -> Image:
     home.ensure()
+    for extra in req.include:
+        if not extra.is_file():
+            raise ConfigError(f"--include {extra}: no such file")
     req.limits.check()
     version = req.kernel_version or kmod.default_version()
     kmod.check_version(version)
@@ -196,6 +201,9 @@ def _build(home: Home, req: ImageRequest, version: str, cmdline: str, image_dir:
         (tree / "init").chmod(0o755)
         if agent is not None:
             shutil.copy(agent, tree / "bin" / "rig-agent")
+        for extra in req.include:
+            (tree / "usr" / "bin").mkdir(parents=True, exist_ok=True)
+            shutil.copy(extra, tree / "usr" / "bin" / extra.name)
         for ko in deps:
             shutil.copy(ko, tree / "lib" / "modules" / ko.name)
         shutil.copy(built.ko, tree / "lib" / "modules" / f"{built.name}.ko")
@@ -231,6 +239,7 @@ def _build(home: Home, req: ImageRequest, version: str, cmdline: str, image_dir:
             "accel": req.accel,
             "qemu_version": qemu_version(),
             "agent": agent is not None,
+            "include": {p.name: sha256_file(p) for p in req.include},
             "sha256": {
                 "vmlinux": sha256_file(tmp / "vmlinux"),
                 "initramfs.cpio": sha256_file(tmp / "initramfs.cpio"),

@@ -44,8 +44,15 @@ def source_files(driver: Path) -> list[Path]:
         rel = p.relative_to(driver)
         if not p.is_file() or any(BUILD_PRODUCTS.search(part) for part in rel.parts):
             continue
+        if _is_elf(p):  # built test binaries and the like are never sources
+            continue
         files.append(p)
     return files
+
+
+def _is_elf(path: Path) -> bool:
+    with path.open("rb") as f:
+        return f.read(4) == b"\x7fELF"
 
 
 def source_hash(driver: Path) -> str:
@@ -95,8 +102,14 @@ def build(
     work = build_root / f"{digest[:16]}-{kdir.parent.name}"
     if work.exists():
         shutil.rmtree(work)
+    sources = set(source_files(driver))
     shutil.copytree(
-        driver, work, ignore=lambda d, names: [n for n in names if BUILD_PRODUCTS.search(n)]
+        driver,
+        work,
+        ignore=lambda d, names: (
+            [n for n in names if (Path(d) / n).is_file() and Path(d) / n not in sources]
+            + [n for n in names if BUILD_PRODUCTS.search(n)]
+        ),
     )
     prefix = f"-ffile-prefix-map={work}/=./"
     argv = ["make", "-s", "-C", str(kdir), f"M={work}", f"KCFLAGS={prefix}", "modules"]

@@ -1,0 +1,51 @@
+"""A driver's table of planted bugs (driver/bugs.toml), used by tests and benchmarks only."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from rig.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class PlantedBug:
+    name: str
+    door: str
+    function: str
+    trigger: str
+    pattern: str
+    title: str
+    fatal: bool
+
+    def matches_line(self, line: str) -> bool:
+        return re.search(self.pattern, line) is not None
+
+
+def load(driver: Path) -> list[PlantedBug]:
+    path = driver / "bugs.toml"
+    try:
+        rows = tomllib.loads(path.read_text())["bug"]
+        return [
+            PlantedBug(
+                name=str(r["name"]),
+                door=str(r["door"]),
+                function=str(r["function"]),
+                trigger=str(r["trigger"]),
+                pattern=str(r["pattern"]),
+                title=str(r["title"]),
+                fatal=bool(r["fatal"]),
+            )
+            for r in rows
+        ]
+    except FileNotFoundError as e:
+        raise ConfigError(f"{path}: no bug table") from e
+    except (tomllib.TOMLDecodeError, KeyError, TypeError) as e:
+        raise ConfigError(f"{path}: malformed bug table ({e})") from e
+
+
+def by_title(bugs: list[PlantedBug], title: str) -> PlantedBug | None:
+    """The planted bug whose expected title is `title` exactly."""
+    return next((b for b in bugs if b.title == title), None)

@@ -1,0 +1,137 @@
+"""The bundled driver in a real guest: every door works, every planted bug fires as documented.
+
+Triggers come from driver/selftests (boundary_trigger), run in the guest's
+console shell; one short boot per planted bug, titles checked with the
+rig's own parser against driver/bugs.toml.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from rig.bugtable import PlantedBug, load
+from rig.config import Limits
+from rig.console.watcher import Ending
+from rig.crash.parse import parse, parse_first
+from rig.deadline import Deadline
+from rig.fleet.instance import Instance
+from rig.fleet.libvirt_backend import LibvirtBackend
+from rig.image.build import REPO, Image, ImageRequest, build
+
+pytestmark = pytest.mark.vm
+
+BUGS = load(REPO / "driver")
+SELFTESTS = ("boundary_test", "boundary_trigger", "boundary_cov_test")
+
+
+@pytest.fixture(scope="session")
+def selftests(driver_dir: Path) -> tuple[Path, ...]:
+    proc = subprocess.run(
+        ["make", "-s", "-C", str(driver_dir / "selftests")], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    return tuple(driver_dir / "selftests" / name for name in SELFTESTS)
+
+
+@pytest.fixture(scope="session")
+def test_image(
+    home, driver_dir: Path, accel: str, selftests: tuple[Path, ...]
+) -> Callable[[str], Image]:  # type: ignore[no-untyped-def]
+    cache: dict[str, Image] = {}
+
+    def get(params: str) -> Image:
+        if params not in cache:
+            req = ImageRequest(driver=driver_dir, params=params, accel=accel, include=selftests)
+            cache[params] = build(home, req)
+        return cache[params]
+
+    return get
+
+
+def run(inst: Instance, command: str, seconds: float = 120) -> tuple[int | None, str, object]:
+    assert inst.watcher is not None
+    return inst.watcher.shell(command, Deadline(seconds))
+
+
+@pytest.fixture(scope="module")
+def clean_vm(home, backend: LibvirtBackend, accel: str, test_image: Callable[[str], Image]):  # type: ignore[no-untyped-def]
+    from rig.fleet.owner import me
+
+    inst = Instance(
+        backend,
+        test_image(""),
+        home.campaign("driver-clean") / "boots",
+        me("driver-clean"),
+        Limits(),
+        accel,
+    )
+    with inst:
+        inst.boot()
+        yield inst
+
+
+def test_every_door_works_and_rejects_bad_input_without_a_report(clean_vm: Instance) -> None:
+    rc, out, report = run(clean_vm, "boundary_test")
+    assert report is None, clean_vm.console_tail()
+    assert rc == 0, out
+    assert "not ok" not in out
+
+
+def test_coverage_is_collected_stable_per_branch(clean_vm: Instance) -> None:
+    rc, out, report = run(clean_vm, "boundary_cov_test")
+    assert report is None
+    assert rc == 0, out
+
+
+def test_no_trigger_reports_anything_when_bugs_are_off(clean_vm: Instance) -> None:
+    for bug in BUGS:
+        rc, _out, report = run(clean_vm, f"boundary_trigger {bug.name}", 60)
+        assert report is None, f"{bug.name} reported with bugs off:\n{clean_vm.console_tail()}"
+        assert rc is not None, f"{bug.name}: trigger did not return with bugs off"
+    assert parse_first(clean_vm.console_text()) is None
+
+
+def test_unknown_bug_name_fails_the_load_with_its_name(
+    boot: Callable[..., Instance], test_image: Callable[[str], Image]
+) -> None:
+    from rig.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="nosuchbug"):
+        boot(test_image("bugs=nosuchbug"))
+
+
+@pytest.mark.parametrize("bug", BUGS, ids=[b.name for b in BUGS])
+def test_planted_bug_fires_with_its_documented_report(
+    bug: PlantedBug,
+    backend: LibvirtBackend,
+    boot: Callable[..., Instance],
+    test_image: Callable[[str], Image],
+) -> None:
+    inst = boot(test_image(f"bugs={bug.name}"))
+    _, _, outcome = run(inst, f"boundary_trigger {bug.name}", 120)
+    assert outcome is not None and outcome.ending is Ending.REPORT, inst.console_tail()  # type: ignore[attr-defined]
+    console = inst.console_text()
+    assert any(bug.matches_line(line) for line in console.splitlines()), inst.console_tail()
+    report = parse_first(console)
+    assert report is not None
+    assert report.title == bug.title
+    if not bug.fatal:
+        assert backend.is_active(inst.name)  # the guest runs on after the report
+
+
+def test_with_all_bugs_on_each_trigger_reaches_its_own_bug(
+    boot: Callable[..., Instance], test_image: Callable[[str], Image]
+) -> None:
+    inst = boot(test_image("bugs=all"))
+    survivors = [b for b in BUGS if not b.fatal]
+    fatal = next(b for b in BUGS if b.fatal)
+    for bug in [*survivors, fatal]:
+        _, _, outcome = run(inst, f"boundary_trigger {bug.name}", 120)
+        assert outcome is not None, f"{bug.name} did not fire with bugs=all"
+    titles = [r.title for r in parse(inst.console_text())]
+    for bug in [*survivors, fatal]:
+        assert bug.title in titles, (bug.name, titles)
