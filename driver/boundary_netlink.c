@@ -329,9 +329,9 @@ static int boundary_nl_echo(struct sk_buff *skb, struct genl_info *info)
 }
 
 /*
- * Planted bug nl_dump_spin: "cursor + 1" wraps for cursor 0xffffffff, so the
- * up-to-date check passes and the walk below looks for an event newer than
- * any seq can be, forever, with ev_lock held.
+ * Planted bug nl_dump_spin: the up-to-date check is done in u32 arithmetic
+ * that can wrap, and the ring walk after it has no bound of its own; it runs
+ * with ev_lock held.
  */
 static noinline __noclone u32 boundary_nl_dump_seek(const struct boundary_dev *dev,
 						    u32 cursor)
