@@ -98,6 +98,28 @@ def lines_in(
     return [t for c, t in pairs if c == ctx]
 
 
+_STAMP: Final = re.compile(r"(?:<[0-9]+>)?\[ *[0-9]+\.[0-9]+\]", re.ASCII)
+
+
+def caller_lines(text: str, ctx: str, lo: int, hi: int) -> list[str]:
+    """Like lines_in() for a caller id, by jumping from one of its lines to the next:
+    cheaper on a short span, where matching every line costs more than it finds."""
+    tag = ctx + " "
+    out = []
+    find = text.find
+    i = find(tag, lo, hi)
+    while i != -1:
+        start = text.rfind("\n", lo, i) + 1
+        if _STAMP.fullmatch(text, start, i):
+            end = find("\n", i, hi)
+            end = hi if end == -1 else end
+            out.append(text[i + len(tag) : end])
+            i = find(tag, end, hi)
+        else:
+            i = find(tag, i + 1, hi)
+    return out
+
+
 def line_bounds(text: str, pos: int) -> tuple[int, int]:
     """Start and end of the line around `pos`; a line is cut at MAX_LINE either side."""
     lo = max(0, pos - MAX_LINE)

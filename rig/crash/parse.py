@@ -16,6 +16,7 @@ import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Final
 
 from rig.crash import lines as L
@@ -27,7 +28,6 @@ from rig.crash.formats import (
     END_SLUB,
     END_TRACE,
     GROUPS,
-    HEADERS,
     INFO_WITH_STACK,
     ReportFormat,
     classify,
@@ -56,7 +56,6 @@ class Report:
     format: str  # name of the formats.FORMATS row
     frame: str  # the guilty function named by the title ("" if none)
     guilty: S.Frame | None  # that frame with its offset and module, when printed
-    stack: tuple[S.Frame, ...]  # the first call trace, unreliable frames dropped
     text: str  # the report, printk prefixes stripped, with a few lines of context
     start: int  # offset of the report's first line in the log (bytes for bytes input)
     end: int  # offset just past the report's last line
@@ -68,6 +67,12 @@ class Report:
     alt_titles: tuple[str, ...] = ()
     type: str = ""  # syzkaller's crash type, "" when unknown
     executor: tuple[int, int] | None = field(default=None, compare=False)
+
+    @cached_property
+    def stack(self) -> tuple[S.Frame, ...]:
+        """The report's first call trace, unreliable (`? `) frames dropped; computed when
+        first read, as most consumers of a report never look at it."""
+        return S.call_trace(self.text)
 
 
 @dataclass(frozen=True)
@@ -108,16 +113,25 @@ def _decode(log_text: str | bytes) -> str:
     return log_text.decode("latin-1") if isinstance(log_text, bytes) else log_text
 
 
+# Substrings that every header contains one of: fewer passes over the log than one per
+# header. A line holding a probe is then classified like any other.
+PROBES: Final = (
+    "BUG", "WARNING:", "INFO:", "Unable to handle kernel", "fault", "panic", "error:",
+    "stack segment: ", "divide_error:", "invalid opcode:", "UBSAN:", "Booting the kernel.",
+    "unregister_netdevice: waiting for", "VFS: ", "Alignment trap:", "SYZFA",
+)  # fmt: skip
+
+
 def _find_starts(text: str, first_only: bool = False) -> list[_Start]:
     """The lines that start reports; with `first_only`, the first one and what follows it
     within MAX_REGION (enough to delimit the first report)."""
     positions: list[int] = []
-    for header in HEADERS:
-        find = text.find
-        i = find(header)
+    find = text.find
+    for probe in PROBES:
+        i = find(probe)
         while i != -1:
             positions.append(i)
-            i = find(header, i + 1)
+            i = find(probe, i + 1)
     positions.sort()
     starts: list[_Start] = []
     next_line = 0
@@ -169,8 +183,9 @@ def _region_end(text: str, heads: Sequence[_Start], i: int) -> int:
     tag = head.context + " "
     pos = head.start
     while True:
-        seen = text.find(tag, pos + 1, cap)
-        if seen == -1 or seen - pos > CALLER_SILENCE:
+        # The caller's last line within the silence limit, if any: jump there.
+        seen = text.rfind(tag, pos + 1, min(cap, pos + 1 + CALLER_SILENCE + len(tag)))
+        if seen == -1:
             break
         pos = seen
     if pos + CALLER_SILENCE >= cap:
@@ -260,9 +275,13 @@ def _intermixed_at(region: str) -> int:
 def _prefix(text: str, head: _Start) -> list[str]:
     # A few lines before the report often say what led to it (e.g. "list_add corruption").
     keep = 50 if L.is_task(head.context) else 5
-    back = L.clean(text[max(0, head.start - 160 * keep) : head.start])
-    got = L.lines_in(back, head.context)
-    if head.start - 160 * keep > 0 and got:
+    lo = max(0, head.start - 160 * keep)
+    raw = text[lo : head.start]
+    if head.context not in ("", L.CONSOLE) and "\r" not in raw and "\x1b" not in raw:
+        got = L.caller_lines(text, head.context, lo, head.start)
+    else:
+        got = L.lines_in(L.clean(raw), head.context)
+    if lo > 0 and got:
         got = got[1:]  # the first line is likely cut
     if head.context:
         got = [ln for ln in _filter(got, head.context) if ln]
@@ -316,6 +335,8 @@ def describe(report_text: str, header: str) -> _Description:
         d.alts.extend(T.render(a, args + [k.canonical for k in frames]) for a in f.alt)
         d.alts.extend(_stripped_alts(f, args, frames, d.title))
         d.fmt, d.frames = f, frames
+        if best == hits[0]:
+            break  # no later row can match earlier, nor displace this one at a tie
     d.alts = list(dict.fromkeys(d.alts))
     if not d.title:
         if matched:
@@ -351,17 +372,19 @@ def _leftmost(
     return None
 
 
+_ANY_PREFIX: Final = re.compile("|".join(map(re.escape, S.STRIP_PREFIXES)), re.ASCII)
+
+
 def _stripped_alts(
     f: ReportFormat, args: list[str], frames: Sequence[S.KeyFrame], title: str
 ) -> Iterable[str]:
     # Titles with the raw frame, and with each syscall prefix stripped, also identify the
     # bug (syzkaller dedups by any shared title).
-    for i in range(len(S.STRIP_PREFIXES) + 1):
-        prefix = S.STRIP_PREFIXES[i - 1] if i else ""
-        trimmed = [
-            k.raw[len(prefix) :] if prefix and k.raw.startswith(prefix) else k.raw for k in frames
-        ]
-        if i and trimmed == [k.raw for k in frames]:
+    raw = [k.raw for k in frames]
+    prefixes = ["", *(S.STRIP_PREFIXES if any(_ANY_PREFIX.match(r) for r in raw) else ())]
+    for i, prefix in enumerate(prefixes):
+        trimmed = [r[len(prefix) :] if prefix and r.startswith(prefix) else r for r in raw]
+        if i and trimmed == raw:
             continue
         alt = T.render(f.template, args + trimmed)
         if alt != title:
@@ -403,7 +426,7 @@ def _corruption(title: str, text: str, fmt: ReportFormat | None) -> str:
         m = key.search(text)
         if m is None:
             continue
-        after = text[m.start() :].split("\n", 16)
+        after = text[m.start() : m.start() + 16 * L.MAX_LINE].split("\n", 16)
         if len(after) < 4:
             return "call trace is missed"
         damaged = True
@@ -443,7 +466,6 @@ def _describe(text: str, head: _Start, region_end: int, from_bytes: bool) -> Rep
         format=fmt.name,
         frame=frame,
         guilty=_guilty(d.frames, frame, report_text),
-        stack=S.call_trace(report_text),
         text=full,
         start=head.start,
         end=head.start + end,

@@ -270,8 +270,11 @@ def skipper(extra: tuple[str, ...]) -> Skipper:
     return Skipper(extra)
 
 
+_STACK_START_HINT: Final = re.compile("|".join(_STACK_START_HINTS))
+
+
 def is_stack_start(line: str) -> bool:
-    return any(h in line for h in _STACK_START_HINTS) and _STACK_START_ANY.search(line) is not None
+    return _STACK_START_HINT.search(line) is not None and _STACK_START_ANY.search(line) is not None
 
 
 def _add(frames: list[tuple[str, str]], m: re.Match[str] | None, skip: Skipper, line: str) -> None:
@@ -282,9 +285,12 @@ def _add(frames: list[tuple[str, str]], m: re.Match[str] | None, skip: Skipper, 
             frames.append((name, line))
 
 
+_HINT_RES: Final = {p: re.compile("|".join(map(re.escape, h))) for p, h in PART_HINTS.items()}
+
+
 def _may_match(part: re.Pattern[str], line: str) -> bool:
-    hints = PART_HINTS.get(part)
-    return hints is None or any(h in line for h in hints)
+    hint = _HINT_RES.get(part)
+    return hint is None or hint.search(line) is not None
 
 
 def _frame_match(line: str) -> re.Match[str] | None:
@@ -301,8 +307,11 @@ def _sections(
     skip: Skipper,
     pick: Callable[[Sequence[tuple[str, str]]], KeyFrame | None],
     may_stop_early: bool,
+    mixed: bool,
 ) -> tuple[list[KeyFrame], bool]:
-    """Walk `parts` over `lines`; one key frame per stack section. False: damaged stack."""
+    """Walk `parts` over `lines`; one key frame per stack section. False: damaged stack.
+
+    `mixed`: the text may hold fault-injection frames (intermixed output)."""
     results: list[KeyFrame] = []
     raw: list[tuple[str, str]] = []
     ok = True
@@ -326,7 +335,7 @@ def _sections(
             while i < n:
                 line = lines[i]
                 i += 1
-                if "should_fail" in line and _INTERMIXED.search(line):
+                if mixed and "should_fail" in line and _INTERMIXED.search(line):
                     ok = False
                     break
                 if is_stack_start(line):
@@ -342,14 +351,14 @@ def _sections(
                     # The first frame decides and nothing later can change the verdict.
                     break
         else:
-            hints = PART_HINTS.get(part, ())
+            hint = _HINT_RES.get(part)
             while i < n:
                 line = lines[i]
                 i += 1
-                if "should_fail" in line and _INTERMIXED.search(line):
+                if mixed and "should_fail" in line and _INTERMIXED.search(line):
                     ok = False
                     break
-                if hints and not any(h in line for h in hints):
+                if hint is not None and hint.search(line) is None:
                     continue
                 m = part.search(line)
                 if m:
@@ -367,11 +376,12 @@ def guilty_frames(spec: StackSpec, text: str) -> tuple[list[KeyFrame], bool]:
         return pick_frame(spec.extractor, raw)
 
     # Stopping at the first frame is only safe when no intermixed stack can follow.
-    early = spec.extractor == "first" and "should_fail" not in text
-    frames, ok = _sections(lines, spec.parts, skip, pick, early)
+    mixed = "should_fail" in text
+    early = spec.extractor == "first" and not mixed
+    frames, ok = _sections(lines, spec.parts, skip, pick, early, mixed)
     if ok or not spec.parts2:
         return frames, ok
-    return _sections(lines, spec.parts2, skip, pick, early)
+    return _sections(lines, spec.parts2, skip, pick, early, mixed)
 
 
 def has_frame(line: str) -> bool:

@@ -326,7 +326,6 @@ class CrashStore:
             format=kind.value,
             frame="",
             guilty=None,
-            stack=(),
             text=text,
             start=0,
             end=max(1, len(text)),

@@ -12,23 +12,25 @@ from typing import Final
 
 MAX_TITLE: Final = 120  # intermixed lines can be very long
 
-_REPLACEMENTS: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
-    (re.compile(p, re.ASCII), r)
-    for p, r in (
+# (pattern, replacement, needs a digit to match), in syzkaller's order.
+_REPLACEMENTS: Final[tuple[tuple[re.Pattern[str], str, bool], ...]] = tuple(
+    (re.compile(p, re.ASCII), r, digits)
+    for p, r, digits in (
         # Executor pids and process numbers say nothing about the bug.
-        (r"syz-executor\.?[0-9]+((/|:)[0-9]+)?", "syz-executor"),
-        (r"syzkaller[0-9]+((/|:)[0-9]+)?", "syzkaller"),
-        (r"([^a-zA-Z0-9])(?:0x)?[0-9a-f]{6,}", r"\1ADDR"),
-        (r"([0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3})", "IP"),
-        (r"(\.\w+)(:[0-9]+)+", r"\1:LINE"),
+        (r"syz-executor\.?[0-9]+((/|:)[0-9]+)?", "syz-executor", True),
+        (r"syzkaller[0-9]+((/|:)[0-9]+)?", "syzkaller", True),
+        (r"([^a-zA-Z0-9])(?:0x)?[0-9a-f]{6,}", r"\1ADDR", False),
+        (r"([0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3})", "IP", True),
+        (r"(\.\w+)(:[0-9]+)+", r"\1:LINE", True),
         # Offsets and sizes of "func+0x12/0x34" change with every build.
-        (r"([a-zA-Z][a-zA-Z0-9_.]+)\+0x[0-9a-z]+/0x[0-9a-z]+", r"\1"),
-        (r"CPU#[0-9]+", "CPU"),
-        (r"(\W)(\d+)(\W|$)", r"\1NUM\3"),
+        (r"([a-zA-Z][a-zA-Z0-9_.]+)\+0x[0-9a-z]+/0x[0-9a-z]+", r"\1", True),
+        (r"CPU#[0-9]+", "CPU", True),
+        (r"(\W)(\d+)(\W|$)", r"\1NUM\3", True),
         # Digits may be part of a name (cfg80211), but not that many.
-        (r"\d{7,}", "NUM"),
+        (r"\d{7,}", "NUM", True),
     )
 )
+_DIGIT: Final = re.compile(r"\d", re.ASCII)
 _FRAME: Final = re.compile(r".* in ((?:<[a-zA-Z0-9_: ]+>)?[a-zA-Z0-9_:]+)", re.ASCII)
 
 
@@ -36,11 +38,13 @@ def normalize(title: str) -> str:
     """A title as syzkaller shows it: dynamic parts replaced, printable, at most 120 chars."""
     if len(title) > 4 * MAX_TITLE:
         title = title[: 4 * MAX_TITLE]
-    for pattern, repl in _REPLACEMENTS:
+    for pattern, repl, needs_digit in _REPLACEMENTS:
+        if needs_digit and _DIGIT.search(title) is None:
+            continue
         # Matches may overlap ("0,1,2"), so repeat until nothing changes.
         for _ in range(64):
-            new = pattern.sub(repl, title)
-            if new == title:
+            new, n = pattern.subn(repl, title)
+            if n == 0 or new == title:
                 break
             title = new
     return printable(title)
@@ -48,9 +52,12 @@ def normalize(title: str) -> str:
 
 def printable(title: str) -> str:
     """Tabs to spaces, control and non-ASCII characters dropped, spaces collapsed."""
+    title = title[:MAX_TITLE]
+    if title.isascii() and title.isprintable() and "  " not in title:
+        return title.strip()
     out: list[str] = []
     prev = " "
-    for ch in title[:MAX_TITLE]:
+    for ch in title:
         if ch == "\t":
             ch = " "
         elif ch < " " or ch >= "\x7f":

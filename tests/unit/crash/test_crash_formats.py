@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from rig.crash import formats
 from rig.crash.formats import FORMATS, GROUPS, HEADERS, START_RE, classify
 from rig.crash.kinds import Kind, crash_type
+from rig.crash.parse import PROBES
 
 
 def test_names_are_unique() -> None:
@@ -148,3 +149,8 @@ def test_start_re_agrees_with_classify(line: str) -> None:
 def test_start_re_agrees_with_classify_around_headers(header: str, a: str, b: str) -> None:
     line = a + header + b
     assert (START_RE.search(line) is not None) == (classify(line) is not None)
+
+
+def test_every_header_contains_a_probe_of_the_scanner() -> None:
+    for header in HEADERS:
+        assert any(p in header for p in PROBES), header
