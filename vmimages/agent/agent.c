@@ -35,6 +35,7 @@
 
 #define PARTIAL_FRAME_MS	1000	/* a frame's bytes arrive back to back */
 #define EXIT_DRAIN_NS		100000000ull
+#define INBUF_KEEP		(64u << 10)
 #define FEATURES		0
 
 static struct agent agent;
@@ -150,7 +151,7 @@ void marker(struct agent *a, const char *what, u64 seq)
 	char line[64];
 	int n;
 
-	if (a->kmsg < 0 || (a->configured && (a->cfg.flags & CFG_NO_MARKERS)))
+	if (a->kmsg < 0 || (a->configured && (a->cfg->flags & CFG_NO_MARKERS)))
 		return;
 	n = snprintf(line, sizeof(line), "<5>rig: executing %s %llu\n", what,
 		     (unsigned long long)seq);
@@ -188,8 +189,8 @@ static void do_hello(struct agent *a, const struct frame *f)
 
 static void do_config(struct agent *a, const struct frame *f)
 {
-	static struct config cfg;
-	const char *err = decode_config(f->payload, f->len, &cfg);
+	struct config *next = a->cfg == &a->cfgs[0] ? &a->cfgs[1] : &a->cfgs[0];
+	const char *err = decode_config(f->payload, f->len, next);
 	int ndenied;
 	u32 i;
 
@@ -197,12 +198,13 @@ static void do_config(struct agent *a, const struct frame *f)
 		send_error(a, f->tag, E_MALFORMED, err);
 		return;
 	}
-	a->cfg = cfg;
-	ndenied = policy_load(&a->pol, &a->cfg, a->port_rdev);
+	/* Swapped, not copied: a copy would touch every page of it before each fork. */
+	a->cfg = next;
+	ndenied = policy_load(&a->pol, a->cfg, a->port_rdev);
 	a->configured = 1;
 	begin_reply(a, T_REPLY | T_CONFIG, f->tag);
-	ob_u16(&a->out, (u16)a->cfg.nfamilies);
-	for (i = 0; i < a->cfg.nfamilies; i++)
+	ob_u16(&a->out, (u16)a->cfg->nfamilies);
+	for (i = 0; i < a->cfg->nfamilies; i++)
 		ob_u32(&a->out, a->pol.family_id[i]);
 	ob_u32(&a->out, (u32)ndenied);
 	send_reply(a, f->tag);
@@ -231,8 +233,11 @@ static int take_program(struct agent *a, const struct frame *f, size_t hdr, stru
 
 static void after_run(struct agent *a, const struct outcome *o)
 {
+	if (!o->stuck)
+		return;
+	a->stuck++;
 	/* A child that outlived its kill may still write to the old memory. */
-	if (o->stuck && shm_renew(a))
+	if (shm_renew(a))
 		exit(3);
 }
 
@@ -343,7 +348,8 @@ static void exec_child(struct agent *a, int memfd, int outfd, struct exec_req *r
  * Wait for the binary to exit and its output to end, until the deadline.
  * Returns 1 if it exited (status set), 0 if its process group was killed.
  */
-static int exec_wait(pid_t pid, int outfd, u64 deadline, struct exec_out *x, int *status)
+static int exec_wait(struct agent *a, pid_t pid, int outfd, u64 deadline, struct exec_out *x,
+		     int *status)
 {
 	int pidfd = pidfd_of(pid), exited = 0, open_pipe = 1;
 	u64 stop = deadline, now;
@@ -366,7 +372,8 @@ static int exec_wait(pid_t pid, int outfd, u64 deadline, struct exec_out *x, int
 	if (!exited) {
 		kill(-pid, SIGKILL);
 		kill(pid, SIGKILL);
-		wait_exit(pid, pidfd, now_ns() + 500000000ull, status);
+		if (!wait_exit(pid, pidfd, now_ns() + KILL_GRACE_NS, status))
+			a->stuck++;
 	}
 	if (pidfd >= 0)
 		close(pidfd);
@@ -388,8 +395,7 @@ static void exec_reply(struct agent *a, u32 tag, u32 status, s32 code, u64 dur,
 static void do_exec(struct agent *a, const struct frame *f)
 {
 	static char strbuf[MAX_ARGC * (MAX_PATH + 1)];
-	static u8 outbuf[MAX_OUTPUT];
-	struct exec_out x = { .buf = outbuf };
+	struct exec_out x = { .buf = a->exec_out };
 	struct exec_req req;
 	int memfd, pfd[2], status = 0, exited;
 	const char *err;
@@ -410,8 +416,7 @@ static void do_exec(struct agent *a, const struct frame *f)
 		exec_reply(a, f->tag, X_FAILED, errno, 0, &x);
 		return;
 	}
-	while (waitpid(-1, NULL, WNOHANG) > 0)
-		;
+	reap_stuck(a);
 	marker(a, "binary", ++a->exec_count);
 	t0 = now_ns();
 	pid = fork();
@@ -424,7 +429,7 @@ static void do_exec(struct agent *a, const struct frame *f)
 		exec_reply(a, f->tag, X_FAILED, errno, 0, &x);
 		return;
 	}
-	exited = exec_wait(pid, pfd[0], t0 + req.timeout_ms * 1000000ull, &x, &status);
+	exited = exec_wait(a, pid, pfd[0], t0 + req.timeout_ms * 1000000ull, &x, &status);
 	close(pfd[0]);
 	if (!exited)
 		exec_reply(a, f->tag, X_TIMED_OUT, 0, now_ns() - t0, &x);
@@ -465,6 +470,7 @@ static void dispatch(struct agent *a, const struct frame *f)
 struct inbuf {
 	u8 *p;
 	size_t off, len, cap;
+	size_t high;		/* bytes of the buffer touched since the last trim */
 	int garbage;		/* skipping bytes that are not a frame */
 };
 
@@ -496,11 +502,22 @@ static void consume(struct agent *a, struct inbuf *in)
 	}
 }
 
+/*
+ * Empty the buffer, and give back the pages of a big request: every page the
+ * agent keeps is copied (its table entry) and faulted again at each fork.
+ */
+static void trim(struct inbuf *in)
+{
+	if (in->high > INBUF_KEEP)
+		madvise(in->p + INBUF_KEEP, in->high - INBUF_KEEP, MADV_DONTNEED);
+	in->off = in->len = in->high = 0;
+}
+
 static void hang_up(struct agent *a, struct inbuf *in)
 {
 	if (a->exit_on_eof)
 		exit(0);
-	in->off = in->len = 0;
+	trim(in);
 	usleep(50000);	/* the host is not connected: the port reads EOF */
 }
 
@@ -513,14 +530,14 @@ static void serve(struct agent *a, struct inbuf *in)
 
 		consume(a, in);
 		if (in->off == in->len)
-			in->off = in->len = 0;
+			trim(in);
 		partial = in->len > in->off;
 		r = poll(&p, 1, partial ? PARTIAL_FRAME_MS : -1);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r == 0) {
 			send_error(a, 0, E_BAD_FRAME, "incomplete frame dropped");
-			in->off = in->len = 0;
+			trim(in);
 			continue;
 		}
 		if (!(p.revents & POLLIN)) {
@@ -539,6 +556,8 @@ static void serve(struct agent *a, struct inbuf *in)
 			hang_up(a, in);
 		else
 			in->len += (size_t)n;
+		if (in->len > in->high)
+			in->high = in->len;
 	}
 }
 
@@ -635,10 +654,15 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	a->kmsg = open(kmsg, O_WRONLY | O_CLOEXEC | O_APPEND);
 	memset(a->pol.dirfd, -1, sizeof(a->pol.dirfd));
+	a->cfg = &a->cfgs[0];
 	a->arena = reserve(ARENA_SIZE, PROT_READ | PROT_WRITE);
 	a->unmapped = (u64)(uintptr_t)reserve(PAGE, PROT_NONE);
 	a->out.cap = FRAME_HDR + MAX_REPLY;
 	a->out.p = reserve(a->out.cap, PROT_READ | PROT_WRITE);
+	a->exec_out = reserve(MAX_OUTPUT, PROT_READ | PROT_WRITE);
+	/* Children never reply themselves: spare the fork and the parent's COW faults. */
+	madvise(a->out.p, a->out.cap, MADV_DONTFORK);
+	madvise(a->exec_out, MAX_OUTPUT, MADV_DONTFORK);
 	in.cap = FRAME_HDR + MAX_REQUEST;
 	in.p = reserve(in.cap, PROT_READ | PROT_WRITE);
 	if (shm_renew(a))

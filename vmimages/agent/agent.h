@@ -15,6 +15,7 @@
 #define ARENA_SIZE	(MAX_ARENA + MAX_BUFFERS * PAGE + SCRATCH)
 #define KERNEL_ADDR	0xffffffff81000000ull
 #define NL_RECV_MAX	65536u
+#define KILL_GRACE_NS	500000000ull	/* twin: KILL_GRACE_S in rig/guest/channel.py */
 #define COV_READ_MAX	(16u + RIGCOV_MAX_PCS * 4u + RIGCOV_MAX_CMPS * 24u)
 
 /* An output buffer of fixed capacity; a write past the end sets over. */
@@ -76,14 +77,17 @@ struct agent {
 	int exit_on_eof;		/* the channel is a socket, not a port */
 	dev_t port_rdev;
 	int configured;
-	struct config cfg;
+	struct config *cfg;		/* in force; the other of cfgs[] takes the next one */
+	struct config cfgs[2];
 	struct policy pol;
 	u8 *arena;			/* reserved here, used by children */
 	u64 unmapped;			/* an address no program can access */
 	struct shm *shm;
 	struct obuf out;
+	u8 *exec_out;			/* output of a binary */
 	struct prog prog;
 	u32 exec_count;
+	u32 stuck;			/* killed children not reaped yet */
 };
 
 u64 now_ns(void);
@@ -99,6 +103,7 @@ int genl_family_id(const char *name);
 
 /* run.c */
 int shm_renew(struct agent *a);
+void reap_stuck(struct agent *a);
 void run_program(struct agent *a, const struct prog *p, u64 seq, struct outcome *o);
 void encode_result(struct agent *a, const struct prog *p, u64 seq, const struct outcome *o);
 int wait_exit(pid_t pid, int pidfd, u64 deadline_ns, int *status);
