@@ -31,11 +31,12 @@ from types import TracebackType
 from typing import TypeVar
 
 from rig.deadline import Deadline
-from rig.errors import GuestProtocolError, InfraError, RigBug
+from rig.errors import ConfigError, GuestProtocolError, InfraError, RigBug
 from rig.guest.protocol import (
     FRAME_HDR,
     FRAME_MAGIC,
     MAX_REPLY,
+    MAX_REQUEST,
     PROTO_VERSION,
     REPLY,
     AgentConfig,
@@ -299,6 +300,8 @@ class Channel:
 
     def _send(self, p: _Pending, payload: bytes) -> None:
         self._check()
+        if len(payload) > MAX_REQUEST:
+            raise ConfigError(f"{p.what}: request of {len(payload)} bytes, at most {MAX_REQUEST}")
         if not self._pending:
             self._head_since = time.monotonic()
         p.budget_s += self._limits.margin_s

@@ -30,9 +30,12 @@ def _build_dir() -> Path:
     return path
 
 
+BINARIES = {"all": "rig-agent", "fuzz": "fuzz-decode", "test-agent": "rig-agent-fakecov"}
+
+
 @functools.cache
 def build(target: str) -> Path:
-    """make the agent (`all`) or the decoder harness (`fuzz`), once per test run."""
+    """make a target of vmimages/agent/Makefile (see BINARIES), once per test run."""
     if not shutil.which("gcc") or not shutil.which("make"):
         pytest.skip("gcc and make are needed to build the guest agent")
     out = _build_dir()
@@ -44,7 +47,7 @@ def build(target: str) -> Path:
     )
     if proc.returncode:
         pytest.fail(f"agent build failed:\n{proc.stdout}{proc.stderr}")
-    return out / ("rig-agent" if target == "all" else "fuzz-decode")
+    return out / BINARIES[target]
 
 
 @dataclass

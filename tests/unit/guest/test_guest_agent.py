@@ -32,6 +32,7 @@ from rig.guest.protocol import (
     netlink_messages,
 )
 from rig.prog.program import (
+    BAD_FD,
     O_RDONLY,
     O_RDWR,
     Buffer,
@@ -222,6 +223,52 @@ def test_without_coverage_file_programs_still_run(tmp_path: Path, tree: Path) ->
         r = a.channel.run(Program((FileRead("/proc/version", 5),)), 1)
         assert (r.cov_status, r.cov_errno) == (CovStatus.UNAVAILABLE, errno.ENOENT)
         assert r.calls[0].ret == 5 and not r.calls[0].flags
+
+
+def cov_file(npcs: int, cmps: list[tuple[int, int, int, int]], flags: int = 0) -> bytes:
+    pcs = [0x100 + 4 * (i % 5) for i in range(npcs)]
+    head = struct.pack("<IIII", 0x31564352, npcs, len(cmps), flags)
+    return head + struct.pack(f"<{npcs}I", *pcs) + b"".join(struct.pack("<IIQQ", *c) for c in cmps)
+
+
+@pytest.mark.parametrize("dedup", [False, True])
+def test_coverage_is_read_per_call(tmp_path: Path, tree: Path, dedup: bool) -> None:
+    """With the fake-coverage build, the coverage file's contents are what the driver saw."""
+    cmps = [(0b101, 0x40, 7, 9), (0b110, 0x44, 1 << 40, 2)]
+    (tree / "cov").write_bytes(cov_file(12, cmps, flags=2))
+    with run_agent(build("test-agent"), tmp_path) as a:
+        a.channel.handshake(Deadline(5))
+        a.channel.configure(config(tree, dedup_coverage=dedup), Deadline(10))
+        r = a.channel.run(Program((FileRead("/proc/version", 5), Close(BAD_FD))), 1)
+    assert r.cov_status == CovStatus.ON
+    for c in r.calls:
+        want = (
+            sorted({0x100 + 4 * i for i in range(5)})
+            if dedup
+            else [0x100 + 4 * (i % 5) for i in range(12)]
+        )
+        assert list(c.pcs) == want
+        assert [(x.type, x.pc, x.arg1, x.arg2) for x in c.cmps] == cmps
+        assert c.flags == CallFlag.CMPS_OVERFLOW
+
+
+@pytest.mark.parametrize(
+    "contents",
+    [
+        b"",
+        b"RCV2" + bytes(12),
+        struct.pack("<IIII", 0x31564352, 16385, 0, 0),
+        struct.pack("<IIII", 0x31564352, 0, 4097, 0),
+        struct.pack("<IIII", 0x31564352, 100, 0, 0) + bytes(40),
+    ],
+)
+def test_bad_coverage_is_flagged_not_trusted(tmp_path: Path, tree: Path, contents: bytes) -> None:
+    (tree / "cov").write_bytes(contents)
+    with run_agent(build("test-agent"), tmp_path) as a:
+        a.channel.handshake(Deadline(5))
+        a.channel.configure(config(tree), Deadline(10))
+        c = a.channel.run(Program((FileRead("/proc/version", 5),)), 1).calls[0]
+    assert c.ret == 5 and c.flags == CallFlag.COV_ERROR and not c.pcs and not c.cmps
 
 
 def test_exec_binary(agent: RunningAgent) -> None:

@@ -1,0 +1,92 @@
+"""A VM's durable program log: every program, with its sequence number, written before it is sent.
+
+Each record is one separator line and the program's text form:
+
+    === program 17 ===
+    rig-program 1
+    driver ...
+    ...
+
+Records are written with one unbuffered write(2) each, so they survive the
+death of the host process (not of the host); the console's marker
+`rig: executing program 17` then names the record of the program that was
+running. A record cut short by a crash of the writer is skipped on reading.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from rig.errors import ConfigError
+from rig.prog import text
+from rig.prog.program import Program
+
+log = logging.getLogger(__name__)
+
+_SEPARATOR = re.compile(r"^=== program (\d+) ===$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class LoggedProgram:
+    seq: int
+    file: text.ProgramFile
+
+
+class ProgramLog:
+    """Appends programs to a log file; one instance per VM."""
+
+    def __init__(self, path: Path, header: text.Header | None = None) -> None:
+        self.path = path
+        self.header = header or text.Header()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+
+    def append(self, seq: int, program: Program) -> None:
+        record = f"=== program {seq} ===\n{text.dumps(program, self.header)}".encode()
+        written = os.write(self._fd, record)
+        if written != len(record):
+            raise OSError(f"short write to {self.path}: {written} of {len(record)} bytes")
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> ProgramLog:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def read_log(path: Path) -> list[LoggedProgram]:
+    """The programs of a log in order; torn or unreadable records are skipped with a warning."""
+    try:
+        data = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read program log: {e}") from None
+    marks = list(_SEPARATOR.finditer(data))
+    out = []
+    for i, m in enumerate(marks):
+        end = marks[i + 1].start() if i + 1 < len(marks) else len(data)
+        body = data[m.end() + 1 : end]
+        try:
+            out.append(LoggedProgram(int(m.group(1)), text.loads(body, f"{path} #{m.group(1)}")))
+        except ConfigError as e:
+            log.warning("skipping a damaged record of %s: %s", path, e)
+    return out
+
+
+def find(path: Path, seq: int) -> LoggedProgram | None:
+    """The last record with this sequence number (the one a console marker names)."""
+    return next((p for p in reversed(read_log(path)) if p.seq == seq), None)
