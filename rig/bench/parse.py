@@ -18,13 +18,18 @@ REQUIRED_SCORE_PCT = 90.0
 TARGET_MB_S = 50.0
 
 
+DEV_SET = Path("shared") / "corpora-ext" / "syzkaller-linux-reports" / "dev"
+
+
 def default_data() -> Path:
-    """The dev set beside the project (../shared), or RIG_REPORTS_DIR."""
+    """The dev set: $RIG_REPORTS_DIR, else ../shared beside the project (found from this
+    file in a checkout, or from the working directory when rig is installed)."""
     env = os.environ.get("RIG_REPORTS_DIR")
     if env:
         return Path(env)
-    root = Path(__file__).resolve().parents[2]
-    return root.parent / "shared" / "corpora-ext" / "syzkaller-linux-reports" / "dev"
+    here = Path(__file__).resolve().parents[2]
+    candidates = [here.parent / DEV_SET, Path.cwd().parent / DEV_SET, Path.cwd() / DEV_SET]
+    return next((c for c in candidates if c.is_dir()), candidates[0])
 
 
 def measure(data: Path, rounds: int = 5) -> dict[str, Any]:

@@ -223,14 +223,18 @@ class CrashStore:
         self,
         report: Report,
         console_log: bytes | Path,
-        programs: Sequence[Path] | bytes | None = None,
-        *,
+        programs: Sequence[Path] | bytes | None,
         campaign: str,
         vm: str,
         manifest: dict[str, Any] | None = None,
+        *,
         when: float | None = None,
     ) -> RecordResult:
-        """Store one crash: into its bucket's ring of files, then as a committed row."""
+        """Store one crash: into its bucket's ring of files, then as a committed row.
+
+        `programs` are what ran before the crash (files, or their text); `manifest`
+        describes the image (kernel, module, parameters, hashes); `when` defaults to now.
+        """
         title = printable(report.title) or "unknown crash"
         bid = B.bucket_id(title)
         bdir = self.dir / bid
@@ -306,12 +310,12 @@ class CrashStore:
     def record_verdict(
         self,
         kind: Kind,
-        console_log: bytes | Path = b"",
-        programs: Sequence[Path] | bytes | None = None,
-        *,
+        console_log: bytes | Path,
+        programs: Sequence[Path] | bytes | None,
         campaign: str,
         vm: str,
         manifest: dict[str, Any] | None = None,
+        *,
         detail: str = "",
         when: float | None = None,
     ) -> RecordResult:
@@ -331,9 +335,7 @@ class CrashStore:
             end=max(1, len(text)),
             type=crash_type(title),
         )
-        return self.record(
-            report, console_log, programs, campaign=campaign, vm=vm, manifest=manifest, when=when
-        )
+        return self.record(report, console_log, programs, campaign, vm, manifest, when=when)
 
     def _finish(self, crash_id: int) -> None:
         """Move a committed crash's files into its ring slot (idempotent).

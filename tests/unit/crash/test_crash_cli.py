@@ -25,7 +25,7 @@ def populated(home: Path) -> str:
         store.record(report, log, b"ioctl$boundary_xfer()\n", campaign="c1", vm="vm0")
         store.record(report, log, b"ioctl$boundary_xfer()\n", campaign="c2", vm="vm1")
         hostile = replace(report, title="[bold red]owned[/] <b>x</b> in \x1b[2Jboom")
-        store.record(hostile, log, campaign="c1", vm="vm0")
+        store.record(hostile, log, None, campaign="c1", vm="vm0")
         return store.buckets()[-1].id
 
 

@@ -101,14 +101,14 @@ def test_programs_from_files(tmp_path: Path) -> None:
 
 def test_verdicts(tmp_path: Path) -> None:
     with CrashStore.open(tmp_path) as store:
-        a = store.record_verdict(Kind.NO_OUTPUT, b"tail", campaign="c", vm="v", detail="45 s")
-        b = store.record_verdict(Kind.LOST_CONNECTION, b"", campaign="c", vm="v")
-        c = store.record_verdict(Kind.NO_OUTPUT, b"other", campaign="c", vm="w")
+        a = store.record_verdict(Kind.NO_OUTPUT, b"tail", None, "c", "v", detail="45 s")
+        b = store.record_verdict(Kind.LOST_CONNECTION, b"", None, "c", "v")
+        c = store.record_verdict(Kind.NO_OUTPUT, b"other", None, "c", "w")
         assert a.bucket_id == c.bucket_id != b.bucket_id
         titles = {x.title for x in store.buckets()}
         assert titles == {"no output from test machine", "lost connection to test machine"}
         with pytest.raises(RigBug):
-            store.record_verdict(Kind.WARNING, b"", campaign="c", vm="v")
+            store.record_verdict(Kind.WARNING, b"", None, "c", "v")
 
 
 def test_hostile_titles_stay_inside_the_crash_directory(tmp_path: Path) -> None:
@@ -123,7 +123,7 @@ def test_hostile_titles_stay_inside_the_crash_directory(tmp_path: Path) -> None:
     ]
     with CrashStore.open(home) as store:
         for t in hostile:
-            store.record(replace(report, title=t), log, campaign="../c", vm="v/../../x")
+            store.record(replace(report, title=t), log, None, "../c", "v/../../x")
         for b in store.buckets():
             assert b.directory.parent == home / "crashes"
             assert len(b.directory.name) == 16
@@ -204,9 +204,9 @@ def test_killed_between_commit_and_rename_is_finished_on_open(tmp_path: Path) ->
         "from rig.crash.parse import parse\nfrom rig.crash.store import CrashStore\n"
         "s = CrashStore.open(Path(sys.argv[1]), ring=2)\n"
         "r = parse(casefile.load(Path(sys.argv[2]), keep_cr=True).log)[0]\n"
-        "s.record(r, b'first', campaign='c', vm='v')\n"
+        "s.record(r, b'first', None, 'c', 'v')\n"
         "s._finish = lambda crash_id: os.kill(os.getpid(), 9)\n"
-        "s.record(r, b'second', campaign='c', vm='v')\n"
+        "s.record(r, b'second', None, 'c', 'v')\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
