@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* Shared state and helpers of the guest agent (agent.c, policy.c, run.c). */
+/* Shared state and helpers of the guest agent (agent.c, exec.c, policy.c, run.c). */
 #ifndef RIG_AGENT_H
 #define RIG_AGENT_H
 
@@ -90,8 +90,16 @@ struct agent {
 	u32 stuck;			/* killed children not reaped yet */
 };
 
+/* agent.c */
 u64 now_ns(void);
 void marker(struct agent *a, const char *what, u64 seq);
+int write_all(int fd, const u8 *p, size_t n);
+void begin_reply(struct agent *a, u16 type, u32 tag);
+void send_reply(struct agent *a, u32 tag);
+void send_error(struct agent *a, u32 tag, u32 code, const char *msg);
+
+/* exec.c */
+void do_exec(struct agent *a, const struct frame *f);
 
 /* policy.c */
 void policy_reset(struct policy *pol);

@@ -111,14 +111,9 @@ static int cmp_ident(const void *a, const void *b)
 	return x->ino < y->ino ? -1 : x->ino > y->ino;
 }
 
-static size_t entry_len(const char *entry)
-{
-	return strlen(entry);
-}
-
 static int is_dir_entry(const char *entry)
 {
-	size_t n = entry_len(entry);
+	size_t n = strlen(entry);
 
 	return n > 1 && entry[n - 1] == '/';
 }
@@ -174,7 +169,7 @@ static int clean_path(const char *path)
 
 static int matches(const char *entry, const char *path)
 {
-	size_t n = entry_len(entry);
+	size_t n = strlen(entry);
 
 	if (entry[n - 1] == '/')
 		return strncmp(entry, path, n) == 0 && path[n];
@@ -248,7 +243,7 @@ int policy_open(const struct policy *pol, const struct config *cfg, const char *
 	}
 	for (i = 0; i < cfg->npaths && !found; i++) {
 		const char *e = cfg->paths[i];
-		size_t n = entry_len(e);
+		size_t n = strlen(e);
 
 		if (is_dir_entry(e) && strncmp(e, path, n) == 0 && path[n]) {
 			found = 1;

@@ -464,7 +464,11 @@ static void shm_prepare(struct shm *s)
 	s->used = 0;
 }
 
-/* Watch the child call by call; on overrun kill it and say which call it was. */
+/*
+ * Watch the child call by call and kill it when a call overruns. The child
+ * says when each call started; a start in the future (the shared memory is
+ * within reach of a driver's stray write) counts from now.
+ */
 static void watch(struct agent *a, pid_t pid, struct outcome *o)
 {
 	u64 limit = (u64)a->cfg->call_ms * 1000000ull;
@@ -473,8 +477,9 @@ static void watch(struct agent *a, pid_t pid, struct outcome *o)
 	for (;;) {
 		u32 cur = __atomic_load_n(&a->shm->cur, __ATOMIC_ACQUIRE);
 		u64 start = __atomic_load_n(&a->shm->start_ns, __ATOMIC_ACQUIRE);
+		u64 now = now_ns();
 
-		if (wait_exit(pid, pidfd, start + limit, &status))
+		if (wait_exit(pid, pidfd, (start < now ? start : now) + limit, &status))
 			break;
 		if (cur != __atomic_load_n(&a->shm->cur, __ATOMIC_ACQUIRE) ||
 		    start != __atomic_load_n(&a->shm->start_ns, __ATOMIC_ACQUIRE))
