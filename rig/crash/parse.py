@@ -306,13 +306,13 @@ def describe(report_text: str, header: str) -> _Description:
     first in table order on a tie); a row with a report pattern must match it too.
     """
     d = _Description()
-    hits = _occurrences(report_text, header)
+    first = report_text.find(header)
     best = len(report_text)
     matched = False
     for f in GROUPS[header]:
         if f.title is None:
             continue
-        m = _leftmost(f.title, report_text, hits, best)
+        m = _leftmost(f.title, report_text, header, first, best)
         if m is None:
             continue
         if m.start() == best and d.title:
@@ -335,7 +335,7 @@ def describe(report_text: str, header: str) -> _Description:
         d.alts.extend(T.render(a, args + [k.canonical for k in frames]) for a in f.alt)
         d.alts.extend(_stripped_alts(f, args, frames, d.title))
         d.fmt, d.frames = f, frames
-        if best == hits[0]:
+        if best == first:
             break  # no later row can match earlier, nor displace this one at a tie
     d.alts = list(dict.fromkeys(d.alts))
     if not d.title:
@@ -350,25 +350,18 @@ def describe(report_text: str, header: str) -> _Description:
     return d
 
 
-def _occurrences(text: str, needle: str) -> list[int]:
-    out = []
-    i = text.find(needle)
-    while i != -1:
-        out.append(i)
-        i = text.find(needle, i + 1)
-    return out
-
-
 def _leftmost(
-    p: re.Pattern[str], text: str, hits: Sequence[int], limit: int
+    p: re.Pattern[str], text: str, header: str, first: int, limit: int
 ) -> re.Match[str] | None:
-    # Every title pattern starts with its header, so only header positions can match.
-    for q in hits:
-        if q > limit:
-            return None
+    """The leftmost match of a title pattern that starts at or before `limit`.
+
+    Every title pattern starts with its header, so only header positions can match."""
+    q = first
+    while q != -1 and q <= limit:
         m = p.match(text, q)
         if m:
             return m
+        q = text.find(header, q + 1)
     return None
 
 
