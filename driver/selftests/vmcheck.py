@@ -3,8 +3,10 @@
 """Checks the boundary driver's planted bugs and clean behaviour in real guests.
 
 Boots (through vmrun.sh, QEMU/TCG) one guest per planted bug with bugs=NAME,
-one per bug with bugs=all, two with no bugs (ABI test, coverage test, every
-trigger; coverage hashes compared across the two boots) and one with an
+one per bug with bugs=all, one with bugs=all running two non-fatal triggers
+then a fatal one, two with no bugs (30 s of random input from
+boundary_stress, the ABI test, the coverage test, every trigger; no report
+allowed, coverage hashes compared across the two boots) and one with an
 unknown bug name, and checks each console against driver/bugs.toml.
 A development aid: the rig's own VM tests use its image and fleet code.
 
@@ -61,13 +63,13 @@ def check_bug(bug, bugs_param):
     return f"bugs={bugs_param} {bug['name']}", line, problems, console
 
 
-def check_clean(tag):
-    cmds = ["boundary_test", "boundary_cov_test"]
+def check_clean(tag, seed):
+    cmds = [f"boundary_stress 30 {seed}", "boundary_test", "boundary_cov_test"]
     cmds += [f"boundary_trigger {b['name']}" for b in BUGS]
     console = boot("", cmds)
     problems = []
-    for cmd in ("boundary_test", "boundary_cov_test"):
-        m = re.search(rf"vmrun: run: {cmd}\n(?:.*\n)*?vmrun: rc=(\d+)", console)
+    for cmd in cmds[:3]:
+        m = re.search(rf"vmrun: run: {re.escape(cmd)}\n(?:.*\n)*?vmrun: rc=(\d+)", console)
         if not m or m.group(1) != "0":
             problems.append(f"{cmd} failed")
     report = first_line(console, ANY_REPORT)
@@ -120,7 +122,7 @@ def main():
             jobs.append(pool.submit(check_bug, b, b["name"]))
             jobs.append(pool.submit(check_bug, b, "all"))
         if not opts.only:
-            jobs += [pool.submit(check_clean, "A"), pool.submit(check_clean, "B"),
+            jobs += [pool.submit(check_clean, "A", 1), pool.submit(check_clean, "B", 2),
                      pool.submit(check_all_in_one_boot), pool.submit(check_unknown)]
         results = [j.result() for j in jobs]
 
