@@ -1,0 +1,283 @@
+"""Coverage-guided search with atheris/libFuzzer: fuzzer bytes decode into programs through the spec.
+
+Process model. `atheris.Fuzz()` takes over its process and never returns,
+so the fuzzer runs in a child process: `python -m rig.gen.atheris_engine FD`,
+a fresh interpreter (no threads, locks or main module of the runner are
+inherited) talking over a socketpair with pickled messages. The campaign
+side keeps the pull interface of every engine; the child's fuzz target is
+the other end:
+
+    runner (parent)                       child (libFuzzer drives)
+    next_program() -- ("next",) -------->  TestOneInput(data): program = decode(data)
+                   <-- ("program", p) ---
+    feedback(p, fb) -- ("feedback", fb) ->  feed fb to libFuzzer, return
+    close()        -- ("stop",) -------->  os._exit(0) (the corpus is already on disk)
+
+Feedback reaches libFuzzer in two ways. Driver PCs become edges (previous
+PC, PC) hashed onto a block of counters reserved with
+`atheris._reserve_counter()` and bumped with `atheris._trace_branch()`, so
+an input that reaches new driver code is kept. Each comparison operand pair
+goes to `atheris._trace_cmp()` (libFuzzer's table of recent comparisons:
+the mutator writes the other operand where it finds one in the input) and
+also bumps a counter for (PC, number of equal bytes), so getting closer to
+a magic value byte by byte is progress. A crashed program feeds nothing:
+libFuzzer sees no new feature and keeps the input out of the corpus, and
+the search goes on. Decoding is `rig.gen.build` on a FuzzedDataProvider
+(`FdpChooser`): decisions from the input's tail, values raw from its head.
+
+The corpus directory persists (libFuzzer writes each new input there at
+once) and is loaded again at the next start; a libFuzzer dictionary built
+from the spec (ioctl codes, constants, words) is passed with -dict. If the
+child dies, the parent starts a new one on the same corpus.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from rig.errors import InfraError
+from rig.gen.build import DOORS, Builder, check_doors
+from rig.gen.choose import FdpChooser
+from rig.gen.engines import _Counting
+from rig.gen.feedback import Feedback
+from rig.gen.nlgen import message_ints
+from rig.prog.program import Program, ProgramError
+from rig.spec.types import Int, Spec
+
+log = logging.getLogger(__name__)
+
+EDGE_COUNTERS = 1 << 16
+CMP_COUNTERS = 1 << 14
+MAX_CMPS_FED = 4096
+MAX_LEN = 4096
+MAX_RESTARTS = 20
+PY_EQ = 2 << 4 if sys.version_info >= (3, 12) else 2  # atheris shifts the op on 3.12+
+
+
+def decode(
+    spec: Spec, data: bytes, doors: Iterable[str] = DOORS, malformed: int = 30, max_calls: int = 12
+) -> Program:
+    """The program fuzzer input `data` stands for (the same bytes give the same program)."""
+    b = Builder(spec, FdpChooser(data), doors, malformed, max_calls)
+    try:
+        p = b.program()
+        p.validate()
+    except ProgramError:
+        return Program()
+    return p
+
+
+def _mix(a: int, b: int = 0) -> int:
+    h = (a * 0x9E3779B1 ^ (b + 0x7F4A7C15) * 0x85EBCA77) & 0xFFFFFFFF
+    return h ^ (h >> 15)
+
+
+def equal_bytes(a: int, b: int, size: int) -> int:
+    return sum(((a >> (8 * i)) & 0xFF) == ((b >> (8 * i)) & 0xFF) for i in range(size))
+
+
+def _signed64(v: int) -> int:
+    v &= (1 << 64) - 1
+    return v - (1 << 64) if v >> 63 else v
+
+
+class CoverageFeeder:
+    """Turns driver feedback into libFuzzer features inside the fuzzing process."""
+
+    def __init__(self, atheris: Any) -> None:
+        self.atheris = atheris
+        self.edge_base = self._reserve(EDGE_COUNTERS)
+        self.cmp_base = self._reserve(CMP_COUNTERS)
+
+    def _reserve(self, n: int) -> int:
+        base = int(self.atheris._reserve_counter())
+        for _ in range(n - 1):
+            self.atheris._reserve_counter()
+        return base
+
+    def feed(self, fb: Feedback) -> None:
+        if fb.crashed:
+            return  # nothing new: libFuzzer keeps the input out of the corpus
+        branch = self.atheris._trace_branch
+        for prev, pc in fb.edges():
+            branch(self.edge_base + (_mix(prev, pc) & (EDGE_COUNTERS - 1)))
+        trace_cmp = self.atheris._trace_cmp
+        for kind, pc, a1, a2 in fb.cmps[:MAX_CMPS_FED]:
+            size = 1 << ((kind >> 1) & 3)
+            m = (1 << (8 * size)) - 1
+            a1, a2 = a1 & m, a2 & m
+            trace_cmp(_signed64(a1), _signed64(a2), PY_EQ, pc & 0xFFFFF, bool(kind & 1))
+            if a1 != a2:
+                level = equal_bytes(a1, a2, size)
+                branch(self.cmp_base + ((_mix(pc) * 9 + level) & (CMP_COUNTERS - 1)))
+
+
+def dictionary(spec: Spec) -> list[bytes]:
+    """Byte strings worth inserting: ioctl codes, constants and enum values, words."""
+    ints: set[int] = set()
+    for io in spec.ioctls:
+        ints.add(io.code)
+    for s in spec.structs:
+        for f in s.fields:
+            t = f.type
+            if isinstance(t, Int):
+                ints |= set(t.values) | set(t.flags)
+                ints |= {v for v in (t.min, t.max, t.const) if v is not None}
+    for fam in spec.families:
+        ints |= set(message_ints(fam))
+    out = [v.to_bytes(4, "little") for v in sorted(ints) if 0 <= v < 1 << 32]
+    out += [w.encode() for w in spec.words if w.isascii()]
+    return out
+
+
+def _dict_line(entry: bytes) -> str:
+    return '"' + "".join(f"\\x{b:02x}" for b in entry) + '"'
+
+
+@dataclass(frozen=True)
+class _ChildArgs:
+    spec: Spec
+    workdir: str
+    seed: int
+    doors: tuple[str, ...]
+    malformed: int
+    extra_args: tuple[str, ...]
+
+
+def _child_main(conn: Connection) -> None:
+    """The fuzzing process: libFuzzer calls `one_input`, which asks the parent to run it."""
+    import atheris
+
+    args: _ChildArgs = conn.recv()
+    workdir = Path(args.workdir)
+    log_fd = os.open(workdir / "libfuzzer.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    feeder = CoverageFeeder(atheris)
+
+    def one_input(data: bytes) -> None:
+        program = decode(args.spec, data, args.doors, args.malformed)
+        if not program.calls:
+            return
+        try:
+            msg = conn.recv()
+            if msg[0] != "next":
+                os._exit(0)
+            conn.send(("program", program))
+            msg = conn.recv()
+        except (EOFError, OSError):
+            os._exit(0)
+        if msg[0] != "feedback":
+            os._exit(0)
+        feeder.feed(msg[1])
+
+    corpus = workdir / "libfuzzer-corpus"
+    corpus.mkdir(parents=True, exist_ok=True)
+    dict_path = workdir / "spec.dict"
+    dict_path.write_text("".join(_dict_line(e) + "\n" for e in dictionary(args.spec)))
+    argv = [
+        "rig-atheris",
+        str(corpus),
+        f"-dict={dict_path}",
+        f"-seed={args.seed or 1}",
+        f"-max_len={MAX_LEN}",
+        "-timeout=0",
+        "-rss_limit_mb=0",
+        "-use_value_profile=1",
+        "-detect_leaks=0",
+        "-print_final_stats=1",
+        f"-artifact_prefix={workdir}/",
+        *args.extra_args,
+    ]
+    atheris.Setup(argv, one_input)
+    atheris.Fuzz()
+    os._exit(0)
+
+
+class AtherisEngine(_Counting):
+    """The campaign side of the atheris child process."""
+
+    name = "atheris"
+
+    def __init__(
+        self,
+        spec: Spec,
+        workdir: Path,
+        seed: int = 0,
+        doors: Iterable[str] = DOORS,
+        malformed: int = 30,
+        extra_args: Iterable[str] = (),
+    ) -> None:
+        super().__init__()
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.args = _ChildArgs(
+            spec, str(workdir), seed, check_doors(doors), malformed, tuple(extra_args)
+        )
+        self.workdir = workdir
+        self.restarts = -1
+        self._start()
+
+    def _start(self) -> None:
+        self.restarts += 1
+        if self.restarts > MAX_RESTARTS:
+            raise InfraError(f"the atheris process died {MAX_RESTARTS} times; see {self.workdir}")
+        mine, theirs = socket.socketpair()
+        cmd = [sys.executable, "-m", "rig.gen.atheris_engine", str(theirs.fileno())]
+        self.proc = subprocess.Popen(cmd, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
+        theirs.close()
+        self.conn = Connection(mine.detach())
+        self.conn.send(self.args)
+
+    def next_program(self) -> Program:
+        while True:
+            try:
+                self.conn.send(("next",))
+                kind, program = self.conn.recv()
+                if kind == "program" and isinstance(program, Program):
+                    return program
+            except (EOFError, OSError, BrokenPipeError):
+                pass
+            log.warning("atheris process ended (exit %s); starting a new one", self.proc.poll())
+            self._reap()
+            self._start()
+
+    def feedback(self, program: Program, result: Feedback) -> None:
+        self.count(result)
+        # If the child is gone, the next next_program notices and restarts it.
+        with contextlib.suppress(OSError):
+            self.conn.send(("feedback", result))
+
+    def stats(self) -> dict[str, int]:
+        corpus = self.workdir / "libfuzzer-corpus"
+        n = sum(1 for _ in corpus.iterdir()) if corpus.is_dir() else 0
+        return {**self.base_stats(), "corpus": n, "restarts": self.restarts}
+
+    def _reap(self) -> None:
+        self.conn.close()
+        for stop in (None, self.proc.terminate, self.proc.kill):
+            if stop is not None:
+                stop()
+            try:
+                self.proc.wait(timeout=5)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError, BrokenPipeError):
+            self.conn.send(("stop",))
+        self._reap()
+
+
+if __name__ == "__main__":
+    _child_main(Connection(int(sys.argv[1])))

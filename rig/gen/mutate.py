@@ -1,0 +1,229 @@
+"""Mutation operators on programs: insert, remove and splice calls, tweak arguments.
+
+Every operator returns a program that passes `Program.validate()` (it falls
+back to the input otherwise). fd references stay meaningful: removing a call
+renumbers the later references, and a reference whose call is gone or of
+the wrong kind is re-pointed at the nearest earlier call of the right kind
+(or `badfd` when there is none).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+from rig.gen.build import Builder
+from rig.gen.choose import Chooser, between, chance, pick
+from rig.gen.values import interesting, le
+from rig.prog.program import (
+    BAD_FD,
+    MAX_CALLS,
+    Buffer,
+    Call,
+    Close,
+    FileRead,
+    FileWrite,
+    Ioctl,
+    IoctlArg,
+    NlSend,
+    Program,
+    ProgramError,
+    Read,
+    Reloc,
+    Special,
+    Write,
+    fd_uses,
+    result_kind,
+)
+
+MAX_BLOB_GROWTH = 4096
+
+
+def _with_ref(call: Call, ref: int) -> Call:
+    if isinstance(call, NlSend):
+        return replace(call, sock=ref)
+    if isinstance(call, Close | Read | Write | Ioctl):
+        return replace(call, fd=ref)
+    return call
+
+
+def repair(calls: list[Call]) -> Program:
+    """`calls` with every fd reference pointing at an earlier call of the right kind."""
+    out: list[Call] = []
+    for i, call in enumerate(calls):
+        use = fd_uses(call)
+        if use is not None:
+            ref, kinds = use
+            ok = 0 <= ref < i and result_kind(out[ref]) in kinds
+            if ref != BAD_FD and not ok:
+                earlier = [j for j in range(i - 1, -1, -1) if result_kind(out[j]) in kinds]
+                call = _with_ref(call, earlier[0] if earlier else BAD_FD)
+        out.append(call)
+    return Program(tuple(out[:MAX_CALLS]))
+
+
+def _shift(calls: list[Call], at: int, delta: int) -> list[Call]:
+    """Renumber references to calls at or after `at` by `delta` (an insert or a removal)."""
+    out = []
+    for call in calls:
+        use = fd_uses(call)
+        if use is not None and use[0] >= at:
+            call = _with_ref(call, use[0] + delta)
+        out.append(call)
+    return out
+
+
+class Mutator:
+    def __init__(self, builder: Builder) -> None:
+        self.b = builder
+        self.c: Chooser = builder.c
+        self.ops: list[Callable[[Program], Program]] = [
+            self.insert,
+            self.insert,
+            self.remove,
+            self.tweak,
+            self.tweak,
+            self.tweak,
+            self.duplicate,
+        ]
+
+    def mutate(self, p: Program, other: Program | None = None, rounds: int = 0) -> Program:
+        """One to a few mutations of `p` (a splice with `other` when given)."""
+        rounds = rounds or between(self.c, 1, 3)
+        for _ in range(rounds):
+            if other is not None and chance(self.c, 15):
+                q = self.splice(p, other)
+            else:
+                q = pick(self.c, self.ops)(p)
+            try:
+                q.validate()
+            except ProgramError:
+                continue
+            p = q
+        return p
+
+    def insert(self, p: Program) -> Program:
+        if len(p.calls) >= MAX_CALLS - 4:
+            return self.remove(p)
+        at = between(self.c, 0, len(p.calls))
+        new = self.b.calls_for(p.calls[:at])
+        # References in the new calls already point into the prefix; later calls shift.
+        tail = _shift(list(p.calls[at:]), at, len(new))
+        return repair([*p.calls[:at], *new, *tail])
+
+    def remove(self, p: Program) -> Program:
+        if not p.calls:
+            return self.insert(p)
+        at = self.c.below(len(p.calls))
+        calls = list(p.calls)
+        del calls[at]
+        fixed = []
+        for i, call in enumerate(calls):
+            use = fd_uses(call)
+            if use is not None and i >= at:
+                ref = use[0]
+                if ref == at:
+                    call = _with_ref(call, -2)  # dangling: repair re-points it
+                elif ref > at:
+                    call = _with_ref(call, ref - 1)
+            fixed.append(call)
+        return repair(fixed)
+
+    def duplicate(self, p: Program) -> Program:
+        if not p.calls or len(p.calls) >= MAX_CALLS - 1:
+            return p
+        i = self.c.below(len(p.calls))
+        calls = list(p.calls)
+        calls.insert(i + 1, calls[i])
+        return repair(calls[: i + 2] + _shift(calls[i + 2 :], i + 1, 1))
+
+    def splice(self, p: Program, other: Program) -> Program:
+        a = between(self.c, 0, len(p.calls))
+        b = between(self.c, 0, len(other.calls))
+        tail = _shift(list(other.calls[b:]), 0, a - b)
+        return repair([*p.calls[:a], *tail])
+
+    def tweak(self, p: Program) -> Program:
+        if not p.calls:
+            return self.insert(p)
+        i = self.c.below(len(p.calls))
+        calls = list(p.calls)
+        calls[i] = self.tweak_call(calls[i])
+        return repair(calls)
+
+    def tweak_call(self, call: Call) -> Call:
+        c = self.c
+        if isinstance(call, Ioctl):
+            if chance(c, 25):
+                return replace(call, cmd=self._tweak_int(call.cmd, 4))
+            return replace(call, arg=self._tweak_arg(call.arg))
+        if isinstance(call, NlSend):
+            return replace(call, msg=self.tweak_bytes(call.msg, aligned=True))
+        if isinstance(call, FileWrite):
+            if chance(c, 50):
+                f = next((f for f in self.b.spec.files if f.path == call.path), None)
+                if f is not None:
+                    return replace(call, data=self.b.file_data(f, self.b.valid()))
+            return replace(call, data=self.tweak_bytes(call.data))
+        if isinstance(call, Write):
+            return replace(call, data=self.tweak_bytes(call.data))
+        if isinstance(call, Read | FileRead):
+            return replace(call, count=self.b._count())
+        return call
+
+    def _tweak_arg(self, arg: IoctlArg) -> IoctlArg:
+        c = self.c
+        if isinstance(arg, Buffer):
+            if arg.ptrs and chance(c, 25):
+                k = c.below(len(arg.ptrs))
+                r = arg.ptrs[k]
+                target = self._tweak_arg(r.target)
+                if not isinstance(target, Buffer | Special):
+                    target = Special.NULL
+                ptrs = (*arg.ptrs[:k], Reloc(r.offset, target), *arg.ptrs[k + 1 :])
+                return replace(arg, ptrs=ptrs)
+            data = self.tweak_bytes(arg.data, aligned=True, limit=arg.visible)
+            return replace(arg, data=data[: arg.visible])
+        if isinstance(arg, Special):
+            return pick(c, list(Special))
+        return self._tweak_int(arg, 8)
+
+    def _tweak_int(self, v: int, size: int) -> int:
+        c = self.c
+        how = c.below(4)
+        top = (1 << (8 * size)) - 1
+        if how == 0:
+            return (v + pick(c, [-1, 1, -8, 8, 16])) & top
+        if how == 1:
+            return v ^ (1 << c.below(8 * size))
+        if how == 2:
+            return pick(c, interesting(size))
+        return c.uint(size)
+
+    def tweak_bytes(self, data: bytes, aligned: bool = False, limit: int | None = None) -> bytes:
+        """Flip, overwrite, insert or delete bytes; `aligned` also writes boundary integers."""
+        c = self.c
+        buf = bytearray(data)
+        how = c.below(6 if aligned else 5)
+        if how == 0 and buf:
+            i = c.below(len(buf))
+            buf[i] ^= 1 << c.below(8)
+        elif how == 1 and buf:
+            i = c.below(len(buf))
+            buf[i] = c.uint(1)
+        elif how == 2:
+            i = between(c, 0, len(buf))
+            buf[i:i] = c.bytes(pick(c, [1, 2, 4, 8, 16]))
+        elif how == 3 and buf:
+            i = c.below(len(buf))
+            del buf[i : i + between(c, 1, 8)]
+        elif how == 4:
+            buf += c.bytes(between(c, 1, 64))
+            if chance(c, 10):
+                buf += bytes([buf[-1]]) * between(c, 1, MAX_BLOB_GROWTH)
+        elif how == 5 and len(buf) >= 4:
+            size = pick(c, [1, 2, 4, 8])
+            i = c.below(max(len(buf) - size, 0) // size + 1) * size
+            buf[i : i + size] = le(pick(c, interesting(size)), size)
+        out = bytes(buf)
+        return out if limit is None else out[:limit]

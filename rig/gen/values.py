@@ -1,0 +1,232 @@
+"""Values for typed fields: integers with their boundaries, strings, and raw memory images of structs.
+
+Nothing here knows a driver: every value follows from a spec type (range,
+enum values, flag bits, sizes) plus the boundaries any C code trips on
+(0, 1, powers of two and their neighbours, sign bits, all ones, a page).
+`valid` asks for values the spec allows; otherwise the value may step just
+outside (min - 1, max + 1, a missing terminator, a length that lies).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rig.gen.choose import Chooser, between, chance, pick
+from rig.prog.program import MAX_PTRS, Buffer, Pointer, Reloc, Special
+from rig.spec.types import Array, Bytes, Int, Len, Ptr, Spec, String, Struct, StructRef, Type
+
+PAGE = 4096
+_POW = [1 << i for i in range(65)]
+INTERESTING = sorted(
+    {0, 1, 2, 3, 4, 7, 8, 15, 16, 31, 32, 63, 64, 100, 127, 128, 255, 256, 511, 512, 1000}
+    | {1023, 1024, 4095, 4096, 4097, 65535, 65536}
+    | {p + d for p in _POW[8:] for d in (-1, 0, 1)}
+    | {(1 << 63) - 1, 1 << 63, (1 << 64) - 1}
+)
+BUFFER_SIZES = [0, 1, 2, 4, 7, 8, 15, 16, 31, 32, 63, 64, 65, 127, 128, 255, 256, 512, 1024]
+BUFFER_SIZES += [4095, 4096, 4097]
+MAX_ARRAY = 64  # elements generated for an unbounded array
+PRINTABLE = bytes(range(0x21, 0x7F))
+
+
+def mask(v: int, size: int) -> int:
+    return v & ((1 << (8 * size)) - 1)
+
+
+def le(v: int, size: int) -> bytes:
+    return mask(v, size).to_bytes(size, "little")
+
+
+def interesting(size: int) -> list[int]:
+    top = (1 << (8 * size)) - 1
+    return [v for v in INTERESTING if v <= top] + [top, top >> 1, (top >> 1) + 1]
+
+
+def int_value(c: Chooser, t: Int, valid: bool) -> int:
+    """A value for an integer field, as an unsigned number of t.size bytes."""
+    if t.const is not None and (valid or not chance(c, 30)):
+        return mask(t.const, t.size)
+    lo = t.lo if t.min is None else t.min
+    hi = t.hi if t.max is None else t.max
+    options = ["raw", "interesting"]
+    if t.values:
+        options += ["value", "value"]
+    if t.flags:
+        options += ["flags", "flags"]
+    if t.min is not None or t.max is not None:
+        options += ["range", "edge"]
+    if not valid:
+        options += ["outside", "outside", "raw"]
+    how = pick(c, options)
+    if how == "value":
+        v = pick(c, t.values)
+    elif how == "flags":
+        v = 0
+        for f in t.flags:
+            if chance(c, 50):
+                v |= f
+        if not valid and chance(c, 30):
+            v |= 1 << c.below(8 * t.size)
+    elif how == "range":
+        v = between(c, lo, min(hi, lo + (1 << 32)))
+    elif how == "edge":
+        v = pick(c, [lo, hi, lo + 1, hi - 1] if hi > lo else [lo])
+    elif how == "outside":
+        v = pick(c, [lo - 1, hi + 1, t.lo, t.hi, -1, hi * 2, 1 << (8 * t.size - 1)])
+    elif how == "interesting":
+        v = pick(c, interesting(t.size))
+        if valid and not lo <= v <= hi:
+            v = lo
+    else:
+        v = c.uint(t.size)
+        if valid and not lo <= (v if not t.signed else _signed(v, t.size)) <= hi:
+            v = lo + v % (min(hi, lo + (1 << 32)) - lo + 1)
+    return mask(v, t.size)
+
+
+def _signed(v: int, size: int) -> int:
+    return v - (1 << (8 * size)) if v >> (8 * size - 1) else v
+
+
+def text_bytes(c: Chooser, spec: Spec, max_len: int, valid: bool) -> bytes:
+    """A word of the spec or random printable text, at most max_len bytes when valid."""
+    if spec.words and chance(c, 60):
+        word = pick(c, spec.words).encode()
+    else:
+        n = between(c, 0, max(max_len, 1))
+        word = bytes(PRINTABLE[b % len(PRINTABLE)] for b in c.bytes(n))
+    if not valid and chance(c, 50):
+        n = pick(c, [max_len, max_len + 1, max_len + 2, 2 * max_len + 1, PAGE])
+        filler = PRINTABLE[c.below(len(PRINTABLE))]
+        word = (word + bytes([filler]) * n)[: max(n, 0)]
+    return word if not valid else word[:max_len]
+
+
+@dataclass
+class Mem:
+    """A memory image being built: bytes plus the pointers stored in it."""
+
+    data: bytearray
+    ptrs: list[Reloc] = field(default_factory=list)
+
+    def put(self, offset: int, raw: bytes) -> None:
+        end = min(offset + len(raw), len(self.data))
+        if offset < end:
+            self.data[offset:end] = raw[: end - offset]
+
+    def buffer(self, c: Chooser, valid: bool) -> Buffer:
+        """This image as a buffer; when not valid, maybe cut short by an unmapped page."""
+        data = bytes(self.data).rstrip(b"\0")
+        size = len(self.data)
+        self.ptrs = self.ptrs[:MAX_PTRS]
+        if not valid and size and chance(c, 15):
+            mapped = between(c, 0, size - 1)
+            ptrs = tuple(r for r in self.ptrs if r.offset + 8 <= mapped)
+            return Buffer(data[:mapped], size, mapped, ptrs)
+        return Buffer(data, size, None, tuple(self.ptrs))
+
+
+class ValueBuilder:
+    """Builds memory for spec types: structs, arrays, strings, pointers to buffers."""
+
+    def __init__(self, spec: Spec, c: Chooser) -> None:
+        self.spec, self.c = spec, c
+
+    def size_of(self, t: Type) -> int:
+        if isinstance(t, Int | Len):
+            return t.size
+        if isinstance(t, Ptr):
+            return 8
+        if isinstance(t, String):
+            return t.size
+        if isinstance(t, Array):
+            return (t.count or 0) * self.size_of(t.elem)
+        if isinstance(t, StructRef):
+            s = self.spec.struct(t.name)
+            return s.size if s else 0
+        return t.min
+
+    def struct(self, s: Struct, valid: bool, depth: int = 0) -> Mem:
+        mem = Mem(bytearray(s.size))
+        lengths: dict[str, tuple[int, int]] = {}  # pointer field -> (bytes, elements)
+        for f in s.fields:
+            if isinstance(f.type, Ptr):
+                ptr, nbytes, nelem = self.pointer(f.type, valid, depth)
+                mem.ptrs.append(Reloc(f.offset, ptr))
+                lengths[f.name] = (nbytes, nelem)
+        for f in s.fields:
+            if isinstance(f.type, Ptr):
+                continue
+            if f.out and valid and not chance(self.c, 10):
+                continue
+            mem_f = self.inline(f.type, valid, depth, lengths)
+            mem.put(f.offset, bytes(mem_f.data))
+            mem.ptrs += [Reloc(f.offset + r.offset, r.target) for r in mem_f.ptrs]
+        return mem
+
+    def inline(
+        self, t: Type, valid: bool, depth: int, lengths: dict[str, tuple[int, int]] | None = None
+    ) -> Mem:
+        """The bytes a type occupies inside a struct."""
+        c = self.c
+        if isinstance(t, Int):
+            return Mem(bytearray(le(int_value(c, t, valid), t.size)))
+        if isinstance(t, Len):
+            nbytes, nelem = (lengths or {}).get(t.of, (0, 0))
+            v = nelem if t.unit == "elements" else nbytes
+            if not valid and chance(c, 40):
+                v = pick(c, [0, v + 1, max(v - 1, 0), v * 2, c.uint(t.size), *interesting(t.size)])
+            return Mem(bytearray(le(v, t.size)))
+        if isinstance(t, String):
+            raw = text_bytes(c, self.spec, t.max_len, valid)
+            if valid or chance(c, 50):
+                raw = raw[: max(t.size - 1, 0)] + b"\0"
+            return Mem(bytearray((raw + bytes(t.size))[: t.size]))
+        if isinstance(t, StructRef):
+            s = self.spec.struct(t.name)
+            return self.struct(s, valid, depth + 1) if s and depth < 4 else Mem(bytearray())
+        if isinstance(t, Array):
+            return self.array(t, t.count or 0, valid, depth)
+        if isinstance(t, Ptr):
+            return Mem(bytearray(8))
+        return Mem(bytearray(c.bytes(t.min)))
+
+    def array(self, t: Array, count: int, valid: bool, depth: int) -> Mem:
+        stride = self.size_of(t.elem)
+        mem = Mem(bytearray(stride * count))
+        for i in range(count):
+            if isinstance(t.elem, Int) and not t.elem.values and not valid:
+                mem.put(i * stride, self.c.bytes(stride))
+                continue
+            e = self.inline(t.elem, valid, depth)
+            mem.put(i * stride, bytes(e.data))
+            mem.ptrs += [Reloc(i * stride + r.offset, r.target) for r in e.ptrs]
+        return mem
+
+    def pointer(self, p: Ptr, valid: bool, depth: int) -> tuple[Pointer, int, int]:
+        """What a pointer points to, and that target's length in bytes and elements."""
+        c = self.c
+        if depth >= 6 or (not valid and chance(c, 15)):
+            return pick(c, list(Special)), 0, 0
+        t = p.target
+        if isinstance(t, Bytes):
+            hi = max(t.max, t.min)
+            sizes = [s for s in BUFFER_SIZES if t.min <= s <= hi] or [t.min]
+            n = pick(c, [*sizes, between(c, t.min, min(hi, 512))])
+            if not valid and chance(c, 30):
+                n = pick(c, [hi + 1, 2 * hi + 1, PAGE + 1, 65536])
+            data = c.bytes(min(n, 256))
+            return self._buffer(Mem(bytearray(data) + bytearray(n - len(data))), valid), n, n
+        if isinstance(t, Array):
+            hi = t.count if t.count is not None else min(t.max, MAX_ARRAY)
+            n = t.count if t.count is not None else between(c, min(t.min, hi), hi)
+            if not valid and t.count is None and chance(c, 20):
+                n = pick(c, [hi + 1, 0, 2 * hi])
+            n = min(n, 4 * MAX_ARRAY)
+            mem = self.array(t, n, valid, depth + 1)
+            return self._buffer(mem, valid), len(mem.data), n
+        mem = self.inline(t, valid, depth + 1)
+        return self._buffer(mem, valid), len(mem.data), 1
+
+    def _buffer(self, mem: Mem, valid: bool) -> Buffer:
+        return mem.buffer(self.c, valid)
