@@ -87,9 +87,9 @@ class _Start:
 def parse(log_text: str | bytes) -> list[Report]:
     """Every report in a console log, in order of appearance."""
     text = _decode(log_text)
-    heads = _independent(_find_starts(text))
+    heads, tails = _independent(_find_starts(text))
     return [
-        _describe(text, head, _region_end(text, heads, i), isinstance(log_text, bytes))
+        _describe(text, head, _region_end(text, heads, i), tails[i], isinstance(log_text, bytes))
         for i, head in enumerate(heads)
     ]
 
@@ -97,10 +97,11 @@ def parse(log_text: str | bytes) -> list[Report]:
 def parse_first(log_text: str | bytes) -> Report | None:
     """The first report of a console log, or None (cheaper than parse()[0] on long logs)."""
     text = _decode(log_text)
-    heads = _independent(_find_starts(text, first_only=True))
+    heads, tails = _independent(_find_starts(text, first_only=True))
     if not heads:
         return None
-    return _describe(text, heads[0], _region_end(text, heads, 0), isinstance(log_text, bytes))
+    region_end = _region_end(text, heads, 0)
+    return _describe(text, heads[0], region_end, tails[0], isinstance(log_text, bytes))
 
 
 def contains_report(log_text: str | bytes) -> bool:
@@ -151,14 +152,21 @@ def _find_starts(text: str, first_only: bool = False) -> list[_Start]:
     return starts
 
 
-def _independent(starts: Sequence[_Start]) -> list[_Start]:
-    # Follow-ups (panic, invalid opcode, ...) belong to the report before them.
+def _independent(starts: Sequence[_Start]) -> tuple[list[_Start], list[int]]:
+    """The starts of separate reports, and for each the end of its last follow-up line.
+
+    Follow-ups (panic, invalid opcode, ...) belong to the report before them, which
+    then spans them whatever its own end.
+    """
     heads: list[_Start] = []
+    tails: list[int] = []
     for s in starts:
         if s.continuation and heads and s.start - heads[-1].start < MAX_REGION:
+            tails[-1] = max(tails[-1], s.end)
             continue
         heads.append(s)
-    return heads
+        tails.append(s.end)
+    return heads, tails
 
 
 def _region_end(text: str, heads: Sequence[_Start], i: int) -> int:
@@ -434,7 +442,7 @@ def _corruption(title: str, text: str, fmt: ReportFormat | None) -> str:
     return "" if has_trace else "no stack trace in report"
 
 
-def _describe(text: str, head: _Start, region_end: int, from_bytes: bool) -> Report:
+def _describe(text: str, head: _Start, region_end: int, tail: int, from_bytes: bool) -> Report:
     region = L.clean(text[head.start : region_end])
     body = _body(text, head, region)
     report_text = "\n".join(body.lines) + "\n"
@@ -449,7 +457,8 @@ def _describe(text: str, head: _Start, region_end: int, from_bytes: bool) -> Rep
     fmt = d.fmt or (head.fmt if head.fmt.header == header else fallback(header))
     title = T.normalize(d.title) or T.printable(body.lines[0]) or fmt.name
     frame = T.frame_of(title)
-    end, ended = _report_end(region, fmt)
+    # On the raw text, so that offsets are the log's even where escapes were removed.
+    end, ended = _report_end(text[head.start : region_end], fmt)
     full = "\n".join(body.prefix + body.lines) + "\n"
     if from_bytes and not full.isascii():
         full = full.encode("latin-1").decode("utf-8", "replace")
@@ -461,7 +470,7 @@ def _describe(text: str, head: _Start, region_end: int, from_bytes: bool) -> Rep
         guilty=_guilty(d.frames, frame, report_text),
         text=full,
         start=head.start,
-        end=head.start + end,
+        end=max(head.start + end, tail),
         corrupted=bool(corrupted),
         corrupted_reason=corrupted,
         truncated=not ended,
