@@ -248,6 +248,55 @@ TEST(cov_only_enabled_task)
 	close(cfd);
 }
 
+/* Collection by a task that exits, or outlives every fd, is cleaned up. */
+TEST(cov_task_exit_and_orphan)
+{
+	int cfd = cov_open(), dfd = dev_open(), status, pipefd[2];
+	char c;
+	pid_t pid;
+
+	ASSERT_OK(cfd);
+	ASSERT_OK(dfd);
+	pid = fork();
+	if (!pid) {
+		ioctl(cfd, RIGCOV_ENABLE);
+		call_get_info(dfd);
+		_exit(0);	/* still enabled */
+	}
+	waitpid(pid, &status, 0);
+	ASSERT_EQ(0, cov_read(cfd, &cov));
+	EXPECT_LE(1, cov.hdr.npcs);	/* the child's */
+	ASSERT_OK(ioctl(cfd, RIGCOV_ENABLE));	/* taken over from the dead child */
+	ASSERT_OK(ioctl(cfd, RIGCOV_DISABLE));
+
+	/* The child collects while the last fd is closed by the parent. */
+	ASSERT_OK(pipe(pipefd));
+	pid = fork();
+	if (!pid) {
+		int i;
+
+		ioctl(cfd, RIGCOV_ENABLE);
+		close(cfd);
+		if (write(pipefd[1], "x", 1) != 1)
+			_exit(1);
+		for (i = 0; i < 2000; i++)
+			call_get_info(dfd);
+		_exit(0);
+	}
+	ASSERT_EQ(1, read(pipefd[0], &c, 1));
+	close(cfd);
+	waitpid(pid, &status, 0);
+	EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status));
+	/* A new fd of this task reaps the orphan. */
+	cfd = cov_open();
+	ASSERT_OK(cfd);
+	ASSERT_OK(ioctl(cfd, RIGCOV_ENABLE));
+	collect(_t, cfd, dfd, call_get_info);
+	EXPECT_LE(1, cov.hdr.npcs);
+	close(cfd);
+	close(dfd);
+}
+
 TEST(cov_overflow_and_partial_read)
 {
 	struct rigcov_header hdr;
