@@ -129,6 +129,9 @@ class GenerateEngine(_Counting):
     def feedback(self, program: Program, result: Feedback) -> None:
         if self.count(result):
             self.corpus.add(program)
+        if result.cmps and not result.crashed:
+            ops = [a for _, _, a1, a2 in result.cmps[:256] for a in (a1, a2)]
+            self.gen.mutator.hint(ops)
 
     def stats(self) -> dict[str, int]:
         return {**self.base_stats(), "corpus": len(self.corpus)}

@@ -77,6 +77,8 @@ class Mutator:
     def __init__(self, builder: Builder) -> None:
         self.b = builder
         self.c: Chooser = builder.c
+        # Operands the driver compared against (comparison hints), fed by the engine.
+        self.hints: list[int] = []
         self.ops: list[Callable[[Program], Program]] = [
             self.insert,
             self.insert,
@@ -86,6 +88,12 @@ class Mutator:
             self.tweak,
             self.duplicate,
         ]
+
+    def hint(self, values: list[int], limit: int = 4096) -> None:
+        """Remember comparison operands; the oldest go first past `limit`."""
+        known = set(self.hints)
+        self.hints += [v for v in dict.fromkeys(values) if v not in known]
+        del self.hints[: max(len(self.hints) - limit, 0)]
 
     def mutate(self, p: Program, other: Program | None = None, rounds: int = 0) -> Program:
         """One to a few mutations of `p` (a splice with `other` when given)."""
@@ -197,7 +205,7 @@ class Mutator:
         if how == 1:
             return v ^ (1 << c.below(8 * size))
         if how == 2:
-            return pick(c, interesting(size))
+            return pick(c, self.hints if self.hints and chance(c, 50) else interesting(size)) & top
         return c.uint(size)
 
     def tweak_bytes(self, data: bytes, aligned: bool = False, limit: int | None = None) -> bytes:
@@ -224,6 +232,7 @@ class Mutator:
         elif how == 5 and len(buf) >= 4:
             size = pick(c, [1, 2, 4, 8])
             i = c.below(max(len(buf) - size, 0) // size + 1) * size
-            buf[i : i + size] = le(pick(c, interesting(size)), size)
+            v = pick(c, self.hints) if self.hints and chance(c, 60) else pick(c, interesting(size))
+            buf[i : i + size] = le(v, size)
         out = bytes(buf)
         return out if limit is None else out[:limit]

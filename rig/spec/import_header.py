@@ -625,12 +625,12 @@ def _arg_type(ctext: str | None, info: HeaderInfo, d: Dir) -> Type | None:
 def words(info: HeaderInfo) -> tuple[str, ...]:
     """Lower-case tokens of the names the header declares, without their common prefix."""
     names = [*info.values, *info.strings, *info.records]
-    first = [n.split("_")[0] for n in names if "_" in n]
+    first = [n.split("_")[0].lower() for n in names if "_" in n]
     common = max(set(first), key=first.count) if first else ""
     out: dict[str, None] = {}
     for n in names:
         parts = n.split("_")
-        if parts and parts[0] == common:
+        if parts and parts[0].lower() == common:
             parts = parts[1:]
         for p in parts:
             if len(p) > 1 and p.isalpha() and p.upper() not in ("IOC", "IO", "UAPI"):

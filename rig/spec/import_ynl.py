@@ -40,6 +40,7 @@ class _Ctx:
         self.doc, self.source = doc, source
         self.consts: dict[str, int] = {}
         self.enums: dict[str, tuple[int, ...]] = {}
+        self.flag_sets: set[str] = set()
         for d in doc.get("definitions") or []:
             self._definition(d)
 
@@ -57,6 +58,8 @@ class _Ctx:
                 v = e.get("value", start + i) if isinstance(e, dict) else start + i
                 values.append(1 << v if kind == "flags" else v)
             self.enums[name] = tuple(values)
+            if kind == "flags":
+                self.flag_sets.add(name)
 
     def number(self, v: Any, what: str) -> int:
         if isinstance(v, bool):
@@ -94,8 +97,8 @@ def _attr(ctx: _Ctx, a: dict[str, Any], value: int, set_name: str) -> NlAttr:
     values: tuple[int, ...] = ()
     if a.get("enum") is not None:
         values = ctx.enums.get(a["enum"], ())
-        if a.get("enum-as-flags"):
-            values = tuple(sorted(set(values)))
+        if a.get("enum-as-flags") and a["enum"] not in ctx.flag_sets:
+            values = tuple(1 << v for v in values if 0 <= v < 64)
     nested = a.get("nested-attributes")
     return NlAttr(
         str(name),

@@ -32,8 +32,8 @@ The format is YAML (one document, keys in kebab-case):
 
 Types are `u8`..`u64`, `s8`..`s64`, `bytes`, or a mapping with one of the keys
 int, len, ptr, bytes, array, string, struct (see `rig.spec.types`). File
-grammars are `text` or a mapping with one of int ([min, max]), enum (words),
-string (max length), commands (list of {word, args}).
+grammars are `text`, `int`, `string` or a mapping with one of int ([min, max]),
+enum (words), string (max length), commands (list of {word, args}).
 
 Every error names the file, the line and the field (`x.yaml:12: ioctls[2].arg: ...`).
 The spec hash is the sha256 of the canonical JSON of the validated spec, so
@@ -482,6 +482,8 @@ def _item(at: _At, seq: Any, i: int) -> _At:
 def _grammar(v: Any, at: _At) -> Grammar:
     if v == "text" or v is None:
         return Grammar()
+    if v in ("int", "string"):
+        return Grammar(v)
     m = _map(v, at, (), ("int", "enum", "string", "commands"))
     if "int" in m:
         pair = list(_seq(m["int"], at.key(m, "int")))
@@ -706,6 +708,10 @@ def type_obj(t: Type) -> Any:
 
 
 def _grammar_obj(g: Grammar) -> Any:
+    if g.kind == "int" and g.min is None and g.max is None:
+        return "int"
+    if g.kind == "string" and g.max_len is None:
+        return "string"
     if g.kind == "int":
         return _Flow(int=[g.min, g.max])
     if g.kind == "enum":
