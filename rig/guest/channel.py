@@ -165,9 +165,17 @@ class Channel:
     # ------------------------------------------------------------ requests
 
     def handshake(self, deadline: Deadline) -> AgentInfo:
-        """Greet the agent, skipping whatever a previous connection left in the stream."""
-        if self.in_flight:
-            raise RigBug("handshake with requests in flight")
+        """Greet the agent, skipping whatever a previous connection left in the stream.
+
+        Requests in flight are abandoned, so this also recovers a channel that
+        broke on a silent agent (once the agent answers again).
+        """
+        if self._broken == "closed":
+            raise GuestProtocolError("channel closed")
+        self._broken = None
+        self._pending.clear()
+        self._done.clear()
+        self._wq.clear()
         nonce = random.getrandbits(64)
         tags: list[int] = []
         skipped = 0

@@ -159,6 +159,27 @@ def test_trickling_agent_cannot_stretch_the_budget() -> None:
     fake.join()
 
 
+def test_handshake_recovers_after_silence() -> None:
+    def slow(fake: FakeAgent) -> None:
+        _, tag, _ = fake.request()
+        fake.idle(1.2)  # longer than the budget; the host gives up, then greets again
+        fake.send(frame(0x83, tag, result_payload(1, [call_record()])))  # too late
+        fake.hello()
+        fake.config()
+        answer_run(fake)
+
+    fake = ready_then(slow)
+    ch = connected(fake)
+    with pytest.raises(AgentSilent):
+        ch.run(PROG, 1)
+    with pytest.raises(GuestProtocolError, match="unusable"):
+        ch.submit(PROG, 2)
+    ch.handshake(Deadline(5))
+    ch.configure(CONFIG, Deadline(5))
+    assert ch.run(PROG, 3).seq == 3
+    fake.join()
+
+
 def test_caller_deadline_wins_over_the_budget() -> None:
     fake = ready_then(lambda f: (f.request(), f.idle(1)))
     ch = connected(fake)
