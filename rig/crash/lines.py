@@ -15,10 +15,9 @@ from typing import Final
 CONSOLE: Final = "console"
 MAX_LINE: Final = 1024  # printk's own limit; longer "lines" are cut for matching
 
-# CSI sequences, OSC strings (bounded) and two-character escapes.
-ANSI: Final = re.compile(
-    r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]{0,256}(?:\x07|\x1b\\)|[@-Z\\-_])"
-)
+# CSI sequences and two-character escapes: what the console watcher removes, so that the
+# parser sees the lines the watcher saw (rig.console.transcript.ANSI).
+ANSI: Final = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|[@-Z\\-_])")
 _PREFIX: Final = re.compile(
     r"(?:\*\* [0-9]+ printk messages dropped \*\* )?(?:.* login: )?(?:<[0-9]+>)?"
     r"\[ *[0-9]+\.[0-9]+\](\[ *[CT][0-9]+\])? ",
@@ -30,11 +29,12 @@ _TASK_CONTEXT: Final = re.compile(r"\[ *T[0-9]+\]", re.ASCII)
 
 
 def clean(text: str) -> str:
-    """`text` without terminal escapes, with CRLF and lone CR as plain newlines."""
+    """`text` without terminal escapes and carriage returns, as the console watcher cleans
+    each line (a lone CR joins what it separated; only newlines end lines)."""
     if "\x1b" in text:
         text = ANSI.sub("", text)
     if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        text = text.replace("\r", "")
     return text
 
 
@@ -123,13 +123,10 @@ def caller_lines(text: str, ctx: str, lo: int, hi: int) -> list[str]:
 def line_bounds(text: str, pos: int) -> tuple[int, int]:
     """Start and end of the line around `pos`; a line is cut at MAX_LINE either side."""
     lo = max(0, pos - MAX_LINE)
-    start = max(text.rfind("\n", lo, pos), text.rfind("\r", lo, pos)) + 1
+    start = text.rfind("\n", lo, pos) + 1
     if start == 0 and lo > 0:
         start = lo
-    hi = min(len(text), pos + MAX_LINE)
-    end = hi
-    for sep in ("\n", "\r"):
-        i = text.find(sep, pos, end)
-        if i != -1:
-            end = i
+    end = text.find("\n", pos, pos + MAX_LINE)
+    if end == -1:
+        end = min(len(text), pos + MAX_LINE)
     return start, end

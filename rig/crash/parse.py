@@ -123,6 +123,9 @@ PROBES: Final = (
 )  # fmt: skip
 
 
+_LONE_CR: Final = re.compile(r"\r(?!\n|\Z)")
+
+
 def _find_starts(text: str, first_only: bool = False) -> list[_Start]:
     """The lines that start reports; with `first_only`, the first one and what follows it
     within MAX_REGION (enough to delimit the first report)."""
@@ -133,6 +136,14 @@ def _find_starts(text: str, first_only: bool = False) -> list[_Start]:
         while i != -1:
             positions.append(i)
             i = find(probe, i + 1)
+    # Removing escapes or a lone CR can join a header the raw text splits (the watcher
+    # matches cleaned lines), so lines holding them are looked at too.
+    i = find("\x1b")
+    while i != -1:
+        positions.append(i)
+        i = find("\x1b", i + 1)
+    if "\r" in text:
+        positions.extend(m.start() for m in _LONE_CR.finditer(text))
     positions.sort()
     starts: list[_Start] = []
     next_line = 0
@@ -143,12 +154,12 @@ def _find_starts(text: str, first_only: bool = False) -> list[_Start]:
             break
         ls, le = L.line_bounds(text, pos)
         next_line = le + 1
-        line = text[ls:le]
+        line = L.clean(text[ls:le])
         fmt = classify(line)
         if fmt is None:
             continue
         cont = any(p.search(line) for p in CONTINUATIONS)
-        starts.append(_Start(ls, le, fmt, L.context(L.clean(line)), cont))
+        starts.append(_Start(ls, le, fmt, L.context(line), cont))
     return starts
 
 

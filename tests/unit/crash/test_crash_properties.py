@@ -55,22 +55,22 @@ PREFIXES = ["", "[   12.345678] ", "[   12.345678][  T123] ", "[   12.3][    C1]
 lines = st.one_of(
     st.builds(lambda p, s: p + s, st.sampled_from(PREFIXES), st.sampled_from(REPORT_LINES)),
     st.text(max_size=80),
-    st.text(alphabet="BUGWARNINFO: []\t\x1b", max_size=30),
+    st.text(alphabet="BUGWARNINFO: []\t\x1b\r", max_size=30),
 )
 logs = st.builds(
     lambda ls, seps: "".join(line + sep for line, sep in zip(ls, seps, strict=False)),
     st.lists(lines, max_size=40),
     st.lists(st.sampled_from(["\n", "\r\n", "\r"]), min_size=40, max_size=40),
 )
-_SPLIT = re.compile(r"\r\n|\r|\n")
+# The console watcher's view of a line: escapes and CRs removed (rig.console.transcript).
+WATCHER_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|[@-Z\\-_])")
 
 
-def _line_starts(text: str) -> list[tuple[int, str]]:
+def _watched_lines(text: str) -> list[tuple[int, str]]:
     out, pos = [], 0
-    for m in _SPLIT.finditer(text):
-        out.append((pos, text[pos : m.start()]))
-        pos = m.end()
-    out.append((pos, text[pos:]))
+    for line in text.split("\n"):
+        out.append((pos, WATCHER_ANSI.sub("", line).replace("\r", "")))
+        pos += len(line) + 1
     return out
 
 
@@ -81,7 +81,7 @@ def test_reports_cover_every_start_line(text: str) -> None:
     for r in reports:
         assert r.title.strip()
         assert 0 <= r.start < r.end <= len(text)
-    for pos, line in _line_starts(text):
+    for pos, line in _watched_lines(text):
         if len(line) < MAX_LINE and START_RE.search(line):
             assert any(r.start <= pos < r.end for r in reports), (pos, line)
 
