@@ -1,7 +1,7 @@
 """Golden console logs: each file's headers are what the parser must say about its first report.
 
-Files live in tests/testdata/console/ (headers TITLE/KIND/FRAME/MODULE/CORRUPTED,
-an empty line, the raw log). After a deliberate change of the parser, rewrite
+Files live in tests/testdata/console/ (headers TITLE/ALT/TYPE as syzkaller's test
+data has them, KIND/FRAME/MODULE/CORRUPTED of ours, an empty line, the raw log). After a deliberate change of the parser, rewrite
 the headers with RIG_UPDATE_GOLDEN=1 and review the diff.
 """
 
@@ -17,7 +17,7 @@ from rig.crash.parse import Report, parse
 
 GOLDEN = Path(__file__).resolve().parents[2] / "testdata" / "console"
 UPDATE = os.environ.get("RIG_UPDATE_GOLDEN") == "1"
-KEYS = ("TITLE", "KIND", "FRAME", "MODULE", "CORRUPTED")
+KEYS = ("TITLE", "ALT", "TYPE", "KIND", "FRAME", "MODULE", "CORRUPTED")
 
 
 def golden_headers(report: Report | None) -> dict[str, list[str]]:
@@ -28,6 +28,10 @@ def golden_headers(report: Report | None) -> dict[str, list[str]]:
         "KIND": [report.kind.value],
         "CORRUPTED": ["Y" if report.corrupted else "N"],
     }
+    if report.alt_titles:
+        headers["ALT"] = sorted(report.alt_titles)
+    if report.type:
+        headers["TYPE"] = [report.type]
     if report.guilty is not None:
         headers["FRAME"] = [report.guilty.function]
         if report.guilty.module:
