@@ -55,7 +55,8 @@ class Report:
     kind: Kind
     format: str  # name of the formats.FORMATS row
     frame: str  # the guilty function named by the title ("" if none)
-    guilty: S.Frame | None  # that frame with its offset and module, when printed
+    guilty: S.Frame | None  # the guilty frame (the title's, else the stack's) as printed:
+    # compiler suffixes stripped from `function`, offset, size and module when known
     text: str  # the report, printk prefixes stripped, with a few lines of context
     start: int  # offset of the report's first line in the log (bytes for bytes input)
     end: int  # offset just past the report's last line
