@@ -172,6 +172,8 @@ void notrace __sanitizer_cov_trace_switch(u64 val, u64 *cases)
 	u64 i, count = cases[0];
 	u32 type;
 
+	if (likely(!READ_ONCE(rigcov_active)))
+		return;
 	switch (cases[1]) {
 	case 8:
 		type = RIGCOV_CMP_SIZE(0);

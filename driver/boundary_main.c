@@ -30,7 +30,7 @@ int boundary_set_mode(struct boundary_dev *dev, u32 mode)
 {
 	if (mode > BOUNDARY_MODE_MAX)
 		return -EINVAL;
-	/* An exclusive device must be lockable by nobody but its user. */
+	/* Exclusive mode and the LOCK flag exclude each other. */
 	if (mode == BOUNDARY_MODE_EXCLUSIVE && dev->lock_owner)
 		return -EBUSY;
 	dev->mode = mode;

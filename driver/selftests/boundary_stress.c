@@ -53,7 +53,7 @@ static uint32_t num(void)
 		0x08000001, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff,
 	};
 
-	return pick(4) ? v[pick(sizeof(v) / sizeof(v[0]))] : (uint32_t)rnd();
+	return pick(4) ? v[pick(ARRAY_SIZE(v))] : (uint32_t)rnd();
 }
 
 /* A user pointer: into buf, at its end, into the unmapped page, NULL, kernel. */
@@ -165,7 +165,7 @@ static const char *const words[] = {
 
 static void do_file(void)
 {
-	const char *path = files[pick(sizeof(files) / sizeof(files[0]))];
+	const char *path = files[pick(ARRAY_SIZE(files))];
 	static char text[8192];
 	size_t len = 0, n;
 
@@ -175,7 +175,7 @@ static void do_file(void)
 	}
 	if (pick(4)) {
 		while (len < 200 && pick(4)) {
-			const char *w = words[pick(sizeof(words) / sizeof(words[0]))];
+			const char *w = words[pick(ARRAY_SIZE(words))];
 
 			n = strlen(w) ? strlen(w) : 1;
 			memcpy(text + len, w, n);

@@ -935,7 +935,7 @@ TEST(no_kernel_report)
 		line[n] = '\0';
 		msg = strchr(line, ';');
 		msg = msg ? msg + 1 : line;
-		for (i = 0; i < sizeof(report_markers) / sizeof(report_markers[0]); i++)
+		for (i = 0; i < ARRAY_SIZE(report_markers); i++)
 			_CHECK(strncmp(msg, report_markers[i], strlen(report_markers[i])),
 			       0, "kernel log: %s", msg);
 	}

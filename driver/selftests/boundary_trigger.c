@@ -274,7 +274,7 @@ static int usage(void)
 	size_t i;
 
 	fprintf(stderr, "usage: boundary_trigger NAME | --list\nnames:");
-	for (i = 0; i < sizeof(triggers) / sizeof(triggers[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(triggers); i++)
 		fprintf(stderr, " %s", triggers[i].name);
 	fprintf(stderr, "\n");
 	return 2;
@@ -286,7 +286,7 @@ int main(int argc, char **argv)
 
 	if (argc != 2)
 		return usage();
-	for (i = 0; i < sizeof(triggers) / sizeof(triggers[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(triggers); i++) {
 		if (!strcmp(argv[1], "--list")) {
 			printf("%s\n", triggers[i].name);
 			continue;

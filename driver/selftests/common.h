@@ -15,6 +15,8 @@
 #include "uapi/boundary.h"
 #include "uapi/rigcov.h"
 
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+
 #define DEV_PATH	"/dev/boundary"
 #define SYSFS_DIR	"/sys/class/misc/boundary/"
 #define PROC_DIR	"/proc/boundary/"
