@@ -27,7 +27,6 @@ campaign continues from it.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import queue
 import threading
@@ -195,14 +194,14 @@ class HypothesisEngine(_Counting):
         self.db_dir = workdir / "hypothesis"
         self.corpus = Corpus(workdir / "corpus", header or Header()).load(*seeds)
         self._programs: queue.Queue[Program] = queue.Queue(maxsize=1)
-        self._results: queue.Queue[Feedback | None] = queue.Queue(maxsize=1)
+        self._results: queue.Queue[tuple[Feedback, int]] = queue.Queue(maxsize=1)
         self._stopping = threading.Event()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="hypothesis-engine", daemon=True)
         self._thread.start()
 
     def _test(self) -> Any:
-        from hypothesis import HealthCheck, Phase, example, given, settings
+        from hypothesis import HealthCheck, Phase, Verbosity, example, given, settings
         from hypothesis import seed as hseed
         from hypothesis.database import DirectoryBasedExampleDatabase
 
@@ -216,6 +215,7 @@ class HypothesisEngine(_Counting):
             suppress_health_check=list(HealthCheck),
             report_multiple_bugs=False,
             print_blob=False,
+            verbosity=Verbosity.quiet,
         )
         @hseed(self.seed)
         @given(programs(self.spec, self.malformed, self.doors))
@@ -232,21 +232,29 @@ class HypothesisEngine(_Counting):
 
         if not program.calls:
             return
-        while True:
+        self._exchange(self._programs, program)
+        got = None
+        while got is None:
             try:
-                self._programs.put(program, timeout=0.5)
-                break
-            except queue.Full:
+                got = self._results.get(timeout=0.5)
+            except queue.Empty:
                 if self._stopping.is_set():
                     raise _Stop from None
-        fb = self._results.get()
-        if fb is None:
-            raise _Stop
-        new = self.count(fb)
+        fb, new = got
         target(float(new), label="new coverage")
         target(float(len(set(fb.pcs))), label="pcs")
         if new:
             self.corpus.add(program)
+
+    def _exchange(self, q: queue.Queue[Program], program: Program) -> None:
+        # Raises _Stop at once after close(), also when hypothesis replays an example.
+        while not self._stopping.is_set():
+            try:
+                q.put(program, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+        raise _Stop
 
     def _run(self) -> None:
         while not self._stopping.is_set():
@@ -268,15 +276,13 @@ class HypothesisEngine(_Counting):
                     raise RigBug(f"hypothesis engine thread ended: {self._error!r}") from None
 
     def feedback(self, program: Program, result: Feedback) -> None:
-        self._results.put(result)
+        self._results.put((result, self.count(result)))
 
     def stats(self) -> dict[str, int]:
         return {**self.base_stats(), "corpus": len(self.corpus)}
 
     def close(self) -> None:
         self._stopping.set()
-        with contextlib.suppress(queue.Full):
-            self._results.put_nowait(None)
         self._thread.join(timeout=10)
 
 

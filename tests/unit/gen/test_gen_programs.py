@@ -1,0 +1,164 @@
+"""Generated programs: always valid for the agent, round-trip, reuse resources, reach malformed variants."""
+
+from __future__ import annotations
+
+import struct
+from collections import Counter
+
+from gen_support import boundary_spec
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rig.gen.build import Builder
+from rig.gen.choose import RandomChooser
+from rig.gen.mutate import Mutator
+from rig.gen.strategies import file_writes, ioctl_calls, netlink_messages, programs
+from rig.prog import text, wire
+from rig.prog.program import BAD_FD, Buffer, FileWrite, Ioctl, NlSend, Open, Program, Special
+from rig.spec import netlink as nl
+from rig.spec.types import Spec
+
+SPEC = boundary_spec()
+FAST = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+def _round_trip(p: Program) -> None:
+    p.validate()
+    assert text.loads(text.dumps(p)).program == p
+    assert wire.decode(wire.encode(p)) == p
+
+
+@FAST
+@given(programs(SPEC, malformed=0))
+def test_valid_programs_validate_and_round_trip(p: Program) -> None:
+    _round_trip(p)
+    codes = {io.code for io in SPEC.ioctls}
+    for i, c in enumerate(p.calls):
+        if isinstance(c, Ioctl):
+            assert c.cmd in codes
+            assert c.fd != BAD_FD and isinstance(p.calls[c.fd], Open)  # an earlier open, reused
+            assert c.fd < i
+
+
+@FAST
+@given(programs(SPEC, malformed=60))
+def test_malformed_programs_validate_and_round_trip(p: Program) -> None:
+    _round_trip(p)
+
+
+@FAST
+@given(st.integers(0, 2**32), st.sampled_from(["ioctl", "netlink", "sysfs", "procfs", "debugfs"]))
+def test_doors_restrict_calls(seed: int, door: str) -> None:
+    p = Builder(SPEC, RandomChooser(seed), (door,)).program()
+    kinds = {type(c).__name__ for c in p.calls}
+    allowed = {
+        "ioctl": {"Open", "Ioctl", "Read", "Write", "Close"},
+        "netlink": {"NlSocket", "NlSend", "Close"},
+    }.get(door, {"FileWrite", "FileRead"})
+    assert kinds <= allowed
+
+
+def _many(spec: Spec, n: int, malformed: int) -> list[Program]:
+    b = Builder(spec, RandomChooser(7), malformed=malformed)
+    return [b.program() for _ in range(n)]
+
+
+def _nla_problems(msg: bytes) -> set[str]:
+    """What is wrong with a generated netlink message, as far as an outer parse sees."""
+    out = set()
+    if len(msg) < 16 or struct.unpack_from("<I", msg)[0] != len(msg):
+        out.add("nlmsg_len")
+    body = msg[16 + 4 :]
+    off = 0
+    while off + 4 <= len(body):
+        ln, kind = struct.unpack_from("<HH", body, off)
+        if ln < 4 or off + ln > len(body):
+            out.add("nla_len")
+            break
+        if kind & nl.NLA_TYPE_MASK > 12 or kind & nl.NLA_TYPE_MASK == 0:
+            out.add("unknown type")
+        off += (ln + 3) & ~3
+    return out
+
+
+def test_malformed_variants_are_reached() -> None:
+    seen: Counter[str] = Counter()
+    codes = {io.code for io in SPEC.ioctls}
+    for p in _many(SPEC, 1500, 40):
+        for c in p.calls:
+            if isinstance(c, Ioctl):
+                if c.cmd not in codes:
+                    seen["wrong ioctl code"] += 1
+                    if any((c.cmd & 0x3FFF_FFFF) == (k & 0x3FFF_FFFF) for k in codes):
+                        seen["wrong direction bits"] += 1
+                    if any((c.cmd & 0xC000_FFFF) == (k & 0xC000_FFFF) for k in codes):
+                        seen["wrong size bits"] += 1
+                if isinstance(c.arg, Special):
+                    seen["special pointer"] += 1
+                if isinstance(c.arg, Buffer) and c.arg.mapped is not None:
+                    seen["buffer into unmapped page"] += 1
+                if c.fd == BAD_FD:
+                    seen["bad fd"] += 1
+            if isinstance(c, NlSend):
+                seen.update(_nla_problems(c.msg))
+            if isinstance(c, FileWrite):
+                if not c.data:
+                    seen["empty write"] += 1
+                if len(c.data) > 4096:
+                    seen["write beyond a page"] += 1
+    wanted = [
+        "wrong ioctl code",
+        "wrong direction bits",
+        "wrong size bits",
+        "special pointer",
+        "buffer into unmapped page",
+        "bad fd",
+        "nlmsg_len",
+        "nla_len",
+        "unknown type",
+        "empty write",
+        "write beyond a page",
+    ]
+    assert [w for w in wanted if not seen[w]] == [], seen
+
+
+def test_valid_netlink_is_well_formed() -> None:
+    for p in _many(SPEC, 300, 0):
+        for c in p.calls:
+            if isinstance(c, NlSend):
+                assert _nla_problems(c.msg) == set(), c.msg.hex()
+
+
+def test_pointers_and_lengths_agree_when_valid() -> None:
+    xfer = next(io for io in SPEC.ioctls if io.name.endswith("XFER"))
+    b = Builder(SPEC, RandomChooser(3), malformed=0)
+    for _ in range(200):
+        call = b.ioctl(0, xfer)
+        assert isinstance(call.arg, Buffer)
+        (ptr,) = [r for r in call.arg.ptrs if r.offset == 0]
+        data = call.arg.data.ljust(call.arg.size, b"\0")
+        length = struct.unpack_from("<I", data, 8)[0]
+        target = ptr.target
+        assert isinstance(target, Buffer) and length == target.size
+
+
+@FAST
+@given(ioctl_calls(SPEC), netlink_messages(SPEC), file_writes(SPEC))
+def test_door_strategies(call: Ioctl, msg: tuple[str, bytes], write: tuple[str, bytes]) -> None:
+    assert msg[0] == "boundary"
+    assert write[0] in {f.path for f in SPEC.files}
+    Program((Open("/dev/boundary"), call)).validate()
+
+
+@FAST
+@given(programs(SPEC), programs(SPEC), st.integers(0, 2**32))
+def test_mutations_stay_valid(p: Program, q: Program, seed: int) -> None:
+    m = Mutator(Builder(SPEC, RandomChooser(seed)))
+    m.hint([0xDEADBEEF, 7])
+    for _ in range(5):
+        p = m.mutate(p, q)
+        _round_trip(p)
+
+
+def test_seeded_generation_is_reproducible() -> None:
+    assert _many(SPEC, 50, 30) == _many(SPEC, 50, 30)
