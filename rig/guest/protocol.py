@@ -43,7 +43,8 @@ from typing import TypeVar
 
 from rig.errors import ConfigError, GuestProtocolError
 from rig.prog.program import MAX_CALLS, MAX_FAMILY, MAX_PATH, Buffer, IoctlArg, printable
-from rig.prog.wire import Reader
+from rig.prog.wire import Reader, blob
+from rig.spec import netlink
 
 FRAME_MAGIC = 0x41474952
 FRAME_HDR = struct.Struct("<IHHII")
@@ -137,11 +138,6 @@ def frame(type_: int, tag: int, payload: bytes) -> bytes:
     return FRAME_HDR.pack(FRAME_MAGIC, type_, 0, tag, len(payload)) + payload
 
 
-def _str(s: str | bytes) -> bytes:
-    raw = s.encode("ascii") if isinstance(s, str) else s
-    return struct.pack("<I", len(raw)) + raw
-
-
 # ---------------------------------------------------------------- requests
 
 
@@ -194,13 +190,13 @@ class AgentConfig:
             0 if self.markers else CFG_NO_MARKERS
         )
         out = bytearray(struct.pack("<III", self.call_ms, self.max_output, flags))
-        out += _str(self.coverage_path or "")
+        out += blob((self.coverage_path or "").encode())
         out += struct.pack("<H", len(self.allow_paths))
         for p in self.allow_paths:
-            out += _str(p)
+            out += blob(p.encode())
         out += struct.pack("<H", len(self.allow_families))
         for f in self.allow_families:
-            out += _str(f)
+            out += blob(f.encode())
         return bytes(out)
 
 
@@ -223,8 +219,8 @@ def encode_exec(binary: bytes, args: tuple[str, ...], timeout_s: float, max_outp
         raise ConfigError(f"exec takes at most {MAX_ARGC} printable arguments")
     out = bytearray(struct.pack("<IIH", timeout_ms, max_output, len(args)))
     for a in args:
-        out += _str(a)
-    out += _str(binary)
+        out += blob(a.encode())
+    out += blob(binary)
     return bytes(out)
 
 
@@ -425,29 +421,12 @@ def decode_error(payload: bytes) -> AgentError:
 # ---------------------------------------------------------------- output helpers
 
 
-def netlink_messages(output: bytes) -> list[tuple[int, int, bytes]]:
-    """(type, flags, payload) of each whole netlink message in a nl_send call's output."""
-    out = []
-    pos = 0
-    while len(output) - pos >= 16:
-        length, type_, flags = struct.unpack_from("<IHH", output, pos)
-        if length < 16 or length > len(output) - pos:
-            break
-        out.append((type_, flags, output[pos + 16 : pos + length]))
-        pos += (length + 3) & ~3
-    return out
-
-
-NLMSG_ERROR = 2
-NLMSG_DONE = 3
-
-
 def netlink_errors(output: bytes) -> list[int]:
     """The error codes (0 is an ack, else -errno) of the NLMSG_ERROR replies in an output."""
     return [
         struct.unpack_from("<i", payload)[0]
-        for type_, _, payload in netlink_messages(output)
-        if type_ == NLMSG_ERROR and len(payload) >= 4
+        for type_, _, payload in netlink.messages(output)
+        if type_ == netlink.NLMSG_ERROR and len(payload) >= 4
     ]
 
 

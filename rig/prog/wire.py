@@ -97,12 +97,13 @@ def _fd(v: int) -> bytes:
     return _u32(NO_FD if v == BAD_FD else v)
 
 
-def _blob(data: bytes) -> bytes:
+def blob(data: bytes) -> bytes:
+    """u32 length, then the bytes."""
     return _u32(len(data)) + data
 
 
 def _str(s: str) -> bytes:
-    return _blob(s.encode("ascii"))
+    return blob(s.encode("ascii"))
 
 
 def _encode_call(c: Call) -> tuple[int, bytes]:
@@ -113,15 +114,15 @@ def _encode_call(c: Call) -> tuple[int, bytes]:
     if isinstance(c, Read):
         return K_READ, _fd(c.fd) + _u32(c.count)
     if isinstance(c, Write):
-        return K_WRITE, _fd(c.fd) + _blob(c.data)
+        return K_WRITE, _fd(c.fd) + blob(c.data)
     if isinstance(c, Ioctl):
         return K_IOCTL, _fd(c.fd) + _u32(c.cmd) + _encode_arg(c.arg)
     if isinstance(c, NlSocket):
         return K_NL_SOCKET, b""
     if isinstance(c, NlSend):
-        return K_NL_SEND, _fd(c.sock) + _str(c.family) + _blob(c.msg)
+        return K_NL_SEND, _fd(c.sock) + _str(c.family) + blob(c.msg)
     if isinstance(c, FileWrite):
-        return K_FILE_WRITE, _str(c.path) + _blob(c.data)
+        return K_FILE_WRITE, _str(c.path) + blob(c.data)
     return K_FILE_READ, _str(c.path) + _u32(c.count)
 
 
@@ -131,7 +132,7 @@ def _encode_arg(arg: IoctlArg) -> bytes:
     if isinstance(arg, Buffer):
         mapped = ALL_MAPPED if arg.mapped is None else arg.mapped
         out = bytearray(struct.pack("<BII", A_BUFFER, arg.size, mapped))
-        out += _blob(arg.data)
+        out += blob(arg.data)
         out += struct.pack("<H", len(arg.ptrs))
         for r in arg.ptrs:
             out += _u32(r.offset) + _encode_arg(r.target)

@@ -340,7 +340,8 @@ const char *decode_program(const u8 *p, size_t len, struct prog *out)
 
 /* ---------------------------------------------------------------- config */
 
-static void copy_str(char *dst, struct bytes s)
+/* dst must hold s.len + 1 bytes. */
+void copy_str(char *dst, struct bytes s)
 {
 	memcpy(dst, s.p, s.len);
 	dst[s.len] = 0;

@@ -131,19 +131,13 @@ static int fd_of(struct child *c, u32 ref)
 	return ref == NO_FD ? -1 : c->slot[ref];
 }
 
-static void copy_path(char *dst, struct bytes s)
-{
-	memcpy(dst, s.p, s.len);
-	dst[s.len] = 0;
-}
-
 static long do_open(struct child *c, struct call_rec *r, struct bytes path, int flags, u32 mode)
 {
 	char buf[MAX_PATH + 1];
 	int refused;
 	long fd;
 
-	copy_path(buf, path);
+	copy_str(buf, path);
 	fd = policy_open(&c->a->pol, c->a->cfg, buf, flags, mode, &refused);
 	if (refused)
 		r->status = C_REFUSED;

@@ -55,6 +55,7 @@ from rig.prog.program import (  # noqa: E402
     Special,
     Write,
 )
+from rig.spec import netlink  # noqa: E402
 
 VIRTIO = [
     "drivers/virtio/virtio_ring",
@@ -86,14 +87,9 @@ GET_INFO, SET_CONFIG, XFER = 0x8038B701, 0x4028B702, 0xC018B703
 SYSFS = "/sys/devices/virtual/misc/boundary/"
 
 
-def genl(cmd: int, attrs: bytes, flags: int = 5) -> bytes:
-    body = struct.pack("<BBH", cmd, 1, 0) + attrs
-    return struct.pack("<IHHII", 16 + len(body), 0, flags, 1, 0) + body
-
-
-def nla(type_: int, data: bytes) -> bytes:
-    raw = struct.pack("<HH", 4 + len(data), type_) + data
-    return raw + b"\0" * (-len(raw) % 4)
+def genl(cmd: int, attrs: bytes, flags: int = netlink.NLM_F_REQUEST | netlink.NLM_F_ACK) -> bytes:
+    """A generic netlink request; the agent fills in the family id."""
+    return netlink.nlmsg(0, flags, netlink.genl(cmd, 1, attrs), seq=1)
 
 
 def build_initramfs(args: argparse.Namespace, work: Path) -> Path:
@@ -161,7 +157,7 @@ def kernel_doors(ch: Channel, check: Checks) -> None:
             Write(0, b""),
             Close(0),
             NlSocket(),
-            NlSend(7, "nlctrl", genl(3, nla(2, b"devlink\0"))),
+            NlSend(7, "nlctrl", genl(3, netlink.nla(2, b"devlink\0"))),
             NlSend(7, "nlctrl", genl(3, struct.pack("<HH", 200, 2) + b"x\0\0\0")),
             FileWrite("/sys/kernel/rcu_expedited", b"0\n" + bytes((1 << 20) - 2)),
             FileRead("/proc/version", 100),
@@ -204,7 +200,7 @@ def boundary_doors(ch: Channel, check: Checks) -> None:
             Read(0, 64),
             NlSocket(),
             NlSend(6, "boundary", genl(1, b"")),
-            NlSend(6, "boundary", genl(2, nla(1, struct.pack("<I", 99)))),
+            NlSend(6, "boundary", genl(2, netlink.nla(1, struct.pack("<I", 99)))),
             NlSend(6, "boundary", genl(4, b"", flags=0x301)),
             FileWrite(SYSFS + "mode", b"2\n" + bytes((1 << 20) - 2)),
             FileRead("/proc/boundary/status", 4096),

@@ -212,5 +212,6 @@ const char *decode_exec(const u8 *p, size_t len, struct exec_req *out, char *str
 
 u64 arena_cost(u32 nbytes, int crossing);
 int printable(struct bytes s);
+void copy_str(char *dst, struct bytes s);
 
 #endif

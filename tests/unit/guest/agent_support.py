@@ -136,18 +136,28 @@ class FakeAgent:
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)
 
-    def hello(self, version: int = 1) -> None:
-        """Answer the host's hello."""
-        type_, tag, payload = self.request()
-        assert type_ == 1
+    def request_of(self, want: int) -> tuple[int, bytes]:
+        """(tag, payload) of the next request of type `want`, answering hellos resent meanwhile."""
+        while True:
+            type_, tag, payload = self.request()
+            if type_ == want:
+                return tag, payload
+            assert type_ == 1, f"request type {type_} while waiting for {want}"
+            self._answer_hello(tag, payload)
+
+    def _answer_hello(self, tag: int, payload: bytes, version: int = 1) -> None:
         nonce = struct.unpack("<IQ", payload)[1]
         release = b"6.1.0-test"
         body = struct.pack("<IQIII", version, nonce, 1234, 33 << 20, 0)
         self.send(frame(0x81, tag, body + struct.pack("<I", len(release)) + release))
 
+    def hello(self, version: int = 1) -> None:
+        """Answer the host's hello."""
+        tag, payload = self.request_of(1)
+        self._answer_hello(tag, payload, version)
+
     def config(self, nfamilies: int = 0) -> None:
-        type_, tag, _ = self.request()
-        assert type_ == 2
+        tag, _ = self.request_of(2)
         body = struct.pack("<H", nfamilies) + b"\0\0\0\0" * nfamilies + struct.pack("<I", 0)
         self.send(frame(0x82, tag, body))
 

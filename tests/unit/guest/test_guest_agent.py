@@ -29,7 +29,6 @@ from rig.guest.protocol import (
     ProgStatus,
     ioctl_buffers,
     netlink_errors,
-    netlink_messages,
 )
 from rig.prog.program import (
     BAD_FD,
@@ -49,21 +48,14 @@ from rig.prog.program import (
     Special,
     Write,
 )
+from rig.spec import netlink
 
 FIONREAD = 0x541B
-GENL_ID_CTRL = 0x10
-NLM_F_REQUEST, NLM_F_ACK = 1, 4
 
 
-def genl(cmd: int, attrs: bytes, flags: int = NLM_F_REQUEST | NLM_F_ACK) -> bytes:
-    """A generic netlink message; the agent fills in the family id."""
-    body = struct.pack("<BBH", cmd, 1, 0) + attrs
-    return struct.pack("<IHHII", 16 + len(body), 0, flags, 1, 0) + body
-
-
-def nla(type_: int, data: bytes) -> bytes:
-    raw = struct.pack("<HH", 4 + len(data), type_) + data
-    return raw + b"\0" * (-len(raw) % 4)
+def genl(cmd: int, attrs: bytes, flags: int = netlink.NLM_F_REQUEST | netlink.NLM_F_ACK) -> bytes:
+    """A generic netlink request; the agent fills in the family id."""
+    return netlink.nlmsg(0, flags, netlink.genl(cmd, 1, attrs), seq=1)
 
 
 @pytest.fixture
@@ -101,7 +93,7 @@ def config(tree: Path, **kw: object) -> AgentConfig:
 
 
 def test_every_call_kind(agent: RunningAgent, tree: Path) -> None:
-    ctrl_get = genl(3, nla(2, b"nlctrl\0"))
+    ctrl_get = genl(3, netlink.nla(2, b"nlctrl\0"))
     bad_attr = genl(3, struct.pack("<HH", 200, 2) + b"nlctrl\0\0")
     prog = Program(
         (
@@ -127,8 +119,10 @@ def test_every_call_kind(agent: RunningAgent, tree: Path) -> None:
     assert c[1].output == b"mode 1\n"
     assert c[2].ret == 0 and struct.unpack("<i", c[2].output)[0] == 70 - 7
     assert c[3].ret == 8
-    types = [t for t, _, _ in netlink_messages(c[6].output)]
-    assert types == [GENL_ID_CTRL, 2] and netlink_errors(c[6].output) == [0]
+    types = [t for t, _, _ in netlink.messages(c[6].output)]
+    assert types == [netlink.GENL_ID_CTRL, netlink.NLMSG_ERROR] and netlink_errors(c[6].output) == [
+        0
+    ]
     assert netlink_errors(c[7].output) == [-errno.EINVAL]
     assert c[8].ret == 1 << 20, "one write(2) of 1 MiB"
     assert c[9].output.startswith(b"Linux version")
@@ -195,7 +189,7 @@ def test_blocking_call_times_out_and_the_agent_goes_on(agent: RunningAgent, tree
     prog = Program((FileRead("/proc/version", 5), Open(str(tree / "fifo"), O_RDONLY), Read(1, 1)))
     t = time.monotonic()
     r = agent.channel.run(prog, 3)
-    assert time.monotonic() - t < 1.5
+    assert time.monotonic() - t < 3.0
     assert r.status == ProgStatus.TIMED_OUT
     assert [x.status for x in r.calls] == [CallStatus.OK, CallStatus.TIMED_OUT, CallStatus.NOT_RUN]
     assert r.calls[1].duration_ns == 300_000_000
@@ -284,7 +278,7 @@ def test_exec_binary(agent: RunningAgent) -> None:
     assert (r.status, len(r.output), r.truncated) == (ExecStatus.TIMED_OUT, 1000, True)
     t = time.monotonic()
     r = agent.channel.exec_binary(binary, ("busybox", "sleep", "30"), timeout_s=0.3)
-    assert r.status == ExecStatus.TIMED_OUT and time.monotonic() - t < 1.5
+    assert r.status == ExecStatus.TIMED_OUT and time.monotonic() - t < 3.0
     r = agent.channel.exec_binary(b"\x7fELF garbage", timeout_s=1)
     assert r.code == 127 and b"cannot execute" in r.output
 
