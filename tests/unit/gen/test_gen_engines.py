@@ -102,3 +102,12 @@ def test_feedback_from_a_program_result() -> None:
     fb = Feedback.from_program_result(Result())
     assert fb.pcs == (1, 2, 3) and fb.errnos == (0, 22) and fb.cmps == ((5, 9, 1, 2),) * 2
     assert list(fb.edges()) == [(0, 1), (1, 2), (0, 3)]
+
+
+def test_committed_seeds_load_cleanly() -> None:
+    from gen_support import ROOT
+
+    from rig.gen.generate import Corpus
+
+    corpus = Corpus(None).load(ROOT / "corpora/seeds")
+    assert len(corpus) >= 4 and corpus.skipped == []
