@@ -250,7 +250,7 @@ static int boundary_xfer_op(struct boundary_file *bf, struct boundary_xfer *x)
  * looked at, and the error path for an unknown op returns with it held, so
  * the next transfer blocks here for good.
  */
-static noinline __noclone int boundary_xfer_lock_leak(struct boundary_file *bf,
+static noinline __noclone int boundary_xfer_leaky_op(struct boundary_file *bf,
 						      struct boundary_xfer *x)
 {
 	struct boundary_dev *dev = &boundary_dev;
@@ -293,7 +293,7 @@ static int boundary_xfer(struct boundary_file *bf, struct boundary_xfer *x)
 	if (!bf->cfg)
 		return -EINVAL;
 	if (boundary_bug_enabled(BOUNDARY_BUG_IOCTL_LOCK_LEAK))
-		return boundary_xfer_lock_leak(bf, x);
+		return boundary_xfer_leaky_op(bf, x);
 	if (x->op > BOUNDARY_XFER_OUT)
 		return -EINVAL;
 

@@ -22,16 +22,6 @@ ROOT = Path(__file__).resolve().parents[3]
 GOLDEN = ROOT / "tests" / "testdata" / "console"
 BUGS: list[dict[str, Any]] = tomllib.loads((ROOT / "driver" / "bugs.toml").read_text())["bug"]
 
-# Where the bug table and syzkaller's algorithm disagree (see the reason); the parser
-# follows syzkaller so that buckets line up with syzbot's.
-DISAGREE = {
-    "ioctl_lock_leak": "syzkaller's hung-task extractor skips frames containing '_lock', "
-    "so boundary_xfer_lock_leak is skipped and the title names boundary_xfer",
-    "nl_dump_spin": "syzkaller's stall extractor names the frame above the dispatcher "
-    "(netlink_dump): boundary_nl_dump_events, not the spinning boundary_nl_dump_seek",
-}
-
-
 def captures() -> dict[str, Path]:
     out = {}
     for path in casefile.case_paths(GOLDEN):
@@ -57,8 +47,6 @@ def test_planted_bug_title_and_fatality(bug: dict[str, Any]) -> None:
     (first, *_) = parse(casefile.load(CAPTURES[bug["name"]], keep_cr=True).log)
     assert first.fatal == bug["fatal"]
     assert first.guilty is not None and first.guilty.module == "boundary"
-    if bug["name"] in DISAGREE:
-        pytest.xfail(DISAGREE[bug["name"]])
     assert first.title == bug["title"]
 
 
