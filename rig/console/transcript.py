@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from dataclasses import dataclass, field
 
-ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|[@-Z\\-_])")
+from rig.crash import lines
+
 HEAD_BYTES = 256 * 1024
 
 
 def clean(raw: bytes) -> str:
     """One console line as text: escapes and carriage returns removed, undecodable bytes replaced."""
-    text = raw.decode("utf-8", errors="replace")
-    return ANSI.sub("", text).replace("\r", "").rstrip("\n")
+    return lines.clean(raw.decode("utf-8", errors="replace")).rstrip("\n")
 
 
 @dataclass
@@ -47,4 +46,4 @@ class Transcript:
         return bytes(self.head) + gap + b"".join(self.tail)
 
     def text(self) -> str:
-        return ANSI.sub("", self.data().decode("utf-8", errors="replace")).replace("\r", "")
+        return lines.clean(self.data().decode("utf-8", errors="replace"))

@@ -1,0 +1,101 @@
+"""`rig run PROGRAM_FILE`: run one program in a VM and print its results readably."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+from rig.cli.image import driver_option, module_option, params_option
+from rig.cli.main import home_of, home_option
+from rig.cli.vm import uri_option
+from rig.config import Limits, runtime_dir
+from rig.fleet.libvirt_backend import LibvirtBackend
+from rig.guest.display import format_result
+from rig.host import accel as accelmod
+from rig.image.build import ImageRequest, build
+from rig.prog import text
+from rig.runner import RunOutcome, run_fresh, run_on
+
+
+def _show(out: Console, program_path: Path, res: RunOutcome) -> int:
+    if res.result is not None:
+        program = text.load(program_path).program
+        for line in format_result(program, res.result):
+            out.print(escape(line))
+    for note in res.notes:
+        out.print(f"[dim]{escape(note)}[/dim]")
+    if res.report is not None:
+        out.print(f"[bold red]kernel report:[/bold red] {escape(res.report.title)}")
+        out.print(escape(res.report.text))
+        return 3
+    if res.ending is not None:
+        out.print(
+            f"[bold red]VM ended:[/bold red] {escape(res.ending.ending.value)} {escape(res.ending.detail)}"
+        )
+        return 3
+    return 0
+
+
+@click.command()
+@home_option
+@click.argument("program_file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option(
+    "--vm",
+    "vm_name",
+    default=None,
+    help="Run on a VM started by `rig vm start` instead of a fresh one.",
+)
+@driver_option
+@module_option
+@params_option
+@uri_option
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    home: Path | None,
+    program_file: Path,
+    vm_name: str | None,
+    driver: Path,
+    module: str | None,
+    params: str,
+    uri: str,
+    as_json: bool,
+) -> None:
+    """Boot a VM (or use a running one), run PROGRAM_FILE, print each call's result.
+
+    Exit status 3 when the program crashed the kernel or the VM ended.
+    """
+    h = home_of(ctx, home).ensure()
+    limits = Limits()
+    text.load(program_file).program.validate()  # file, line and call of any error, before booting
+    if vm_name is not None:
+        res = run_on(runtime_dir() / f"{vm_name}.sock", program_file, module or "boundary", limits)
+    else:
+        accel = accelmod.current(h.host_file).accel
+        backend = LibvirtBackend(uri)
+        try:
+            image = build(h, ImageRequest(driver=driver, module=module, params=params, accel=accel))
+            res = run_fresh(h, backend, image, program_file, accel, limits)
+        finally:
+            backend.close()
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "result": asdict(res.result) if res.result else None,
+                    "report": res.report.title if res.report else None,
+                    "ending": res.ending.ending.value if res.ending else None,
+                },
+                default=lambda o: o.hex() if isinstance(o, bytes) else str(o),
+            )
+        )
+        code = 3 if (res.report or res.ending) else 0
+    else:
+        code = _show(Console(highlight=False, soft_wrap=True), program_file, res)
+    raise click.exceptions.Exit(code)
