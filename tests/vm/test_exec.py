@@ -1,0 +1,199 @@
+"""Programs through the real agent against the real driver: results, refusals, timeouts, markers."""
+
+from __future__ import annotations
+
+import errno
+import struct
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from rig.config import Home, Limits
+from rig.console.watcher import Ending
+from rig.crash.parse import parse_first
+from rig.fleet.instance import Instance
+from rig.guest.proglog import read_log
+from rig.guest.protocol import CallStatus, netlink_errors
+from rig.guest.surface import default_config
+from rig.image.build import Image
+from rig.prog import text
+from rig.prog.program import (
+    Buffer,
+    Close,
+    FileRead,
+    FileWrite,
+    Ioctl,
+    NlSend,
+    NlSocket,
+    Open,
+    Program,
+    Read,
+    Write,
+)
+from rig.session import Session
+from rig.spec.netlink import messages as netlink_messages
+
+pytestmark = pytest.mark.vm
+
+GET_INFO, SET_CONFIG, XFER = 0x8038B701, 0x4028B702, 0xC018B703
+CMD_GET_STATUS, CMD_SET = 1, 2
+A_MODE, A_LABEL = 1, 2
+
+
+def genl(cmd: int, attrs: bytes = b"", flags: int = 0x5) -> bytes:
+    """One generic netlink request; the agent fills in the family id."""
+    body = struct.pack("<BBH", cmd, 1, 0) + attrs
+    return struct.pack("<IHHII", 16 + len(body), 0, flags, 1, 0) + body
+
+
+def nla(kind: int, payload: bytes) -> bytes:
+    pad = (4 - len(payload) % 4) % 4
+    return struct.pack("<HH", 4 + len(payload), kind) + payload + b"\0" * pad
+
+
+@pytest.fixture
+def session(boot: Callable[..., Instance], image_for: Callable[[str], Image]) -> Iterator[Session]:
+    inst = boot(image_for(""))
+    with Session(inst, default_config("boundary", Limits().call_s)) as s:
+        s.start()
+        yield s
+
+
+def test_every_call_kind_returns_the_drivers_answers(session: Session) -> None:
+    program = Program(
+        (
+            Open("/dev/boundary"),
+            Ioctl(0, GET_INFO, Buffer.of(size=56)),
+            Write(0, b"hello"),
+            Read(0, 64),
+            NlSocket(),
+            NlSend(4, "boundary", genl(CMD_GET_STATUS)),
+            FileWrite("/sys/class/misc/boundary/label", b"probe"),
+            FileRead("/proc/boundary/status", 4096),
+            Close(0),
+        )
+    )
+    result = session.run(program)
+    assert result is not None
+    calls = result.calls
+    assert all(c.status == CallStatus.OK for c in calls), calls
+    assert calls[0].ret >= 0
+    version, _flags, buffer_size = struct.unpack_from("<III", calls[1].output)
+    assert version == 1 and buffer_size == 0  # fd not configured yet
+    assert calls[2].ret == 5
+    replies = list(netlink_messages(calls[5].output))
+    assert len(replies) >= 2 and netlink_errors(calls[5].output) == [0]  # a reply, then the ack
+    assert calls[6].ret == 5
+    assert b"label: probe" in calls[7].output
+    assert any(c.pcs for c in calls[:2]), "driver coverage comes back with the results"
+
+
+def test_malformed_netlink_gets_the_kernels_error(session: Session) -> None:
+    bad_mode = nla(A_MODE, b"\x01\x00")  # u32 attribute given two bytes
+    result = session.run(Program((NlSocket(), NlSend(0, "boundary", genl(CMD_SET, bad_mode)))))
+    assert result is not None
+    assert netlink_errors(result.calls[1].output) == [-errno.EINVAL]
+
+
+def test_megabyte_sysfs_write_is_one_write_with_a_short_count(session: Session) -> None:
+    result = session.run(Program((FileWrite("/sys/class/misc/boundary/label", b"A" * (1 << 20)),)))
+    assert result is not None
+    call = result.calls[0]
+    # The kernel hands sysfs at most a page; the label rejects it, or a short count comes back.
+    assert call.status == CallStatus.OK
+    assert call.ret < 0 or call.ret <= 4096
+
+
+def test_path_outside_the_allowlist_is_refused(session: Session) -> None:
+    result = session.run(
+        Program((FileRead("/etc/shadow", 64), FileWrite("/proc/sysrq-trigger", b"c")))
+    )
+    assert result is not None
+    assert [c.status for c in result.calls] == [CallStatus.REFUSED, CallStatus.REFUSED]
+
+
+def lock_leak_program() -> Program:
+    config = struct.pack("<II32s", 0, 64, b"t")
+    bad_op = Buffer.of(struct.pack("<QIIII", 0, 0, 7, 0, 0))
+    again = Buffer.of(struct.pack("<QIIII", 0, 0, 0, 0, 0))
+    return Program(
+        (
+            Open("/dev/boundary"),
+            Ioctl(0, SET_CONFIG, Buffer.of(config)),
+            Ioctl(0, XFER, bad_op),
+            Ioctl(0, XFER, again),
+        )
+    )
+
+
+def test_blocking_call_times_out_and_the_hung_task_report_wins(
+    boot: Callable[..., Instance], image_for: Callable[[str], Image]
+) -> None:
+    inst = boot(image_for("bugs=ioctl_lock_leak"))
+    with Session(inst, default_config("boundary", Limits().call_s)) as s:
+        s.start()
+        result = s.run(lock_leak_program())
+        assert result is not None
+        assert result.calls[3].status == CallStatus.TIMED_OUT
+        ending = s.wait_for_report(Limits().hung_task_worst_s + 15)
+        assert ending is not None and ending.ending is Ending.REPORT
+        report = parse_first(inst.console_text())
+        assert report is not None and report.title.startswith("INFO: task hung in ")
+
+
+def test_last_console_marker_before_a_crash_matches_the_program_log(
+    boot: Callable[..., Instance], image_for: Callable[[str], Image]
+) -> None:
+    inst = boot(image_for("bugs=debugfs_crash_hook"))
+    noise = Program((Open("/dev/boundary"), Ioctl(0, GET_INFO, Buffer.of(size=56)), Close(0)))
+    crash = Program((FileWrite("/sys/kernel/debug/boundary/crash_hook", b"1"),))
+    with Session(inst, default_config("boundary", Limits().call_s)) as s:
+        s.start()
+        list(s.run_many([noise] * 20))
+        s.run(crash)
+        ending = s.wait_for_report(30)
+        assert ending is not None and ending.ending is Ending.REPORT
+        logged = read_log(s.log_path)
+        assert ending.last_program == logged[-1].seq == 21
+        assert logged[-1].file.program == crash
+
+
+def rig(home: Home, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rig", "--home", str(home.root), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_rig_run_prints_results_and_refuses_a_program_for_another_driver(
+    home: Home, tmp_path: Path, image_for: Callable[[str], Image]
+) -> None:
+    good = tmp_path / "good.prog"
+    text.dump(
+        good, Program((Open("/dev/boundary"), Ioctl(0, GET_INFO, Buffer.of(size=56)), Close(0)))
+    )
+    res = rig(home, "run", str(good))
+    assert res.returncode == 0, res.stderr
+    assert "ioctl(r0, 0x8038b701" in res.stdout and "= 0" in res.stdout
+
+    other = tmp_path / "other.prog"
+    text.dump(other, Program((Open("/dev/boundary"),)), text.Header(driver_hash="ab" * 32))
+    res = rig(home, "run", str(other))
+    assert res.returncode != 0
+    mine = image_for("").manifest["module"]["source_sha256"]
+    assert "ab" * 32 in res.stderr and mine in res.stderr
+
+
+def test_rig_run_names_file_line_and_call_of_a_malformed_program(
+    home: Home, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.prog"
+    bad.write_text('rig-program 1\ndriver -\nspec -\nr0 = open("/dev/boundary")\nioctl(r9, 1)\n')
+    res = rig(home, "run", str(bad))
+    assert res.returncode != 0
+    assert f"{bad}:5" in res.stderr and "ioctl" in res.stderr
