@@ -47,7 +47,7 @@ class ProgramLog:
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
 
     def append(self, seq: int, program: Program) -> None:
-        record = f"=== program {seq} ===\n{text.dumps(program, self.header)}".encode()
+        record = format_record(seq, text.ProgramFile(program, self.header)).encode()
         written = os.write(self._fd, record)
         if written != len(record):
             raise OSError(f"short write to {self.path}: {written} of {len(record)} bytes")
@@ -69,10 +69,22 @@ class ProgramLog:
         self.close()
 
 
-def read_log(path: Path) -> list[LoggedProgram]:
-    """The programs of a log in order; torn or unreadable records are skipped with a warning."""
+def format_record(seq: int, pf: text.ProgramFile) -> str:
+    """One record of a program log (also how a crash keeps the programs that preceded it)."""
+    return f"=== program {seq} ===\n{text.dumps(pf.program, pf.header)}"
+
+
+def read_log(path: Path, tail_bytes: int | None = None) -> list[LoggedProgram]:
+    """The programs of a log in order; torn or unreadable records are skipped with a warning.
+
+    With `tail_bytes`, only the records that start within the log's last
+    `tail_bytes` bytes: what ran just before a crash, without reading hours of log.
+    """
     try:
-        data = path.read_text(encoding="utf-8", errors="replace")
+        with path.open("rb") as f:
+            if tail_bytes is not None:
+                f.seek(max(0, path.stat().st_size - tail_bytes))
+            data = f.read().decode("utf-8", errors="replace")
     except OSError as e:
         raise ConfigError(f"{path}: cannot read program log: {e}") from None
     marks = list(_SEPARATOR.finditer(data))

@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 
 from rig.bugtable import PlantedBug, load
-from rig.config import Limits
+from rig.config import Home, Limits
 from rig.console.watcher import Ending
+from rig.crash.bucket import bucket_id
 from rig.crash.parse import parse, parse_first
+from rig.crash.store import CrashStore
 from rig.deadline import Deadline
 from rig.fleet.instance import Instance
 from rig.fleet.libvirt_backend import LibvirtBackend
@@ -104,9 +106,14 @@ def test_unknown_bug_name_fails_the_load_with_its_name(
         boot(test_image("bugs=nosuchbug"))
 
 
+def test_planted_bugs_have_distinct_buckets() -> None:
+    assert len({bucket_id(b.title) for b in BUGS}) == len(BUGS)
+
+
 @pytest.mark.parametrize("bug", BUGS, ids=[b.name for b in BUGS])
 def test_planted_bug_fires_with_its_documented_report(
     bug: PlantedBug,
+    home: Home,
     backend: LibvirtBackend,
     boot: Callable[..., Instance],
     test_image: Callable[[str], Image],
@@ -119,8 +126,31 @@ def test_planted_bug_fires_with_its_documented_report(
     report = parse_first(console)
     assert report is not None
     assert report.title == bug.title
+    with CrashStore.open(home.root) as store:
+        recorded = store.record(
+            report, console.encode(), None, "driver-bugs", inst.name, inst.image.manifest
+        )
+        bucket = store.bucket(recorded.bucket_id)
+    assert bucket is not None and bucket.title == bug.title
     if not bug.fatal:
         assert backend.is_active(inst.name)  # the guest runs on after the report
+
+
+def test_the_same_report_twice_counts_twice_in_one_bucket(
+    home: Home, boot: Callable[..., Instance], test_image: Callable[[str], Image]
+) -> None:
+    inst = boot(test_image("bugs=debugfs_inject_warn"))
+    for _ in range(2):  # WARN_ON, not WARN_ON_ONCE: the guest runs on and warns again
+        _, _, outcome = run(inst, "boundary_trigger debugfs_inject_warn", 60)
+        assert outcome is not None
+    reports = parse(inst.console_text())
+    assert [r.title for r in reports] == ["WARNING in boundary_inject_warn"] * 2
+    with CrashStore.open(home.root) as store:
+        first, second = (
+            store.record(r, inst.console_text().encode(), None, "twice", inst.name) for r in reports
+        )
+    assert first.bucket_id == second.bucket_id
+    assert second.count == first.count + 1
 
 
 def test_with_all_bugs_on_each_trigger_reaches_its_own_bug(

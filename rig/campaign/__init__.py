@@ -1,0 +1,1 @@
+"""Fuzzing campaigns: workers driving VMs, recording crashes, reporting progress."""
