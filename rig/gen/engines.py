@@ -196,6 +196,7 @@ class HypothesisEngine(_Counting):
         self._programs: queue.Queue[Program] = queue.Queue(maxsize=1)
         self._results: queue.Queue[tuple[Feedback, int]] = queue.Queue(maxsize=1)
         self._stopping = threading.Event()
+        self._pending = False
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="hypothesis-engine", daemon=True)
         self._thread.start()
@@ -268,14 +269,19 @@ class HypothesisEngine(_Counting):
                 return
 
     def next_program(self) -> Program:
+        if self._pending:
+            raise RigBug("next_program() called again before feedback() for the last program")
         while True:
             try:
-                return self._programs.get(timeout=0.5)
+                program = self._programs.get(timeout=0.5)
+                self._pending = True
+                return program
             except queue.Empty:
                 if not self._thread.is_alive():
                     raise RigBug(f"hypothesis engine thread ended: {self._error!r}") from None
 
     def feedback(self, program: Program, result: Feedback) -> None:
+        self._pending = False
         self._results.put((result, self.count(result)))
 
     def stats(self) -> dict[str, int]:
