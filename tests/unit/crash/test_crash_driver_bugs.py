@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[3]
 GOLDEN = ROOT / "tests" / "testdata" / "console"
 BUGS: list[dict[str, Any]] = tomllib.loads((ROOT / "driver" / "bugs.toml").read_text())["bug"]
 
+
 def captures() -> dict[str, Path]:
     out = {}
     for path in casefile.case_paths(GOLDEN):
