@@ -190,3 +190,41 @@ def check(
         f"{len(spec.files)} files"
     )
     click.echo(f"spec {spec_hash(spec)}")
+
+
+@cli.command()
+@home_option
+@click.option("--driver", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--module", default=None, help="Module to load when the driver builds several.")
+@click.option(
+    "--family", "families", multiple=True, help="Generic netlink family to dump (repeatable)."
+)
+@click.option(
+    "-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True
+)
+@click.pass_context
+def probe(
+    ctx: click.Context,
+    home: Path | None,
+    driver: Path,
+    module: str | None,
+    families: tuple[str, ...],
+    out_dir: Path,
+) -> None:
+    """Boot DRIVER and record its file listing and netlink policies for `rig spec import`."""
+    from rig.config import Limits
+    from rig.fleet.libvirt_backend import LibvirtBackend
+    from rig.host import accel as accelmod
+    from rig.image.build import ImageRequest, build
+    from rig.spec import probe as probemod
+
+    h = home_of(ctx, home).ensure()
+    accel = accelmod.current(h.host_file).accel
+    image = build(h, ImageRequest(driver=driver, module=module, accel=accel))
+    backend = LibvirtBackend()
+    try:
+        result = probemod.probe(h, backend, image, accel, families, Limits())
+    finally:
+        backend.close()
+    for path in probemod.save(result, out_dir):
+        click.echo(f"wrote {path}")

@@ -1,0 +1,75 @@
+"""Ask a running guest what a driver created: its files (listing) and its netlink policies."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rig.config import Home, Limits
+from rig.deadline import Deadline
+from rig.errors import RigError
+from rig.fleet.backend import Backend
+from rig.fleet.instance import Instance
+from rig.fleet.owner import me
+from rig.guest.protocol import AgentConfig
+from rig.image.build import Image
+from rig.session import Session
+from rig.smoke import campaign_name
+from rig.spec import import_guest
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Probe:
+    listing: str
+    policies: dict[str, bytes] = field(default_factory=dict)
+
+
+def probe(
+    home: Home,
+    backend: Backend,
+    image: Image,
+    accel: str,
+    families: tuple[str, ...],
+    limits: Limits,
+) -> Probe:
+    """Boot the image, run the listing script in its shell, dump each family's policy."""
+    campaign = campaign_name("spec-probe")
+    inst = Instance(backend, image, home.campaign(campaign) / "boots", me(campaign), limits, accel)
+    inst.boot()
+    assert inst.watcher is not None
+    # One line on the console, so the shell's echo neither spans prompts nor shows the magic.
+    script = base64.b64encode(import_guest.listing_script(image.module).encode()).decode()
+    command = f"echo {script} | base64 -d > /tmp/listing.sh && sh /tmp/listing.sh"
+    rc, out, report = inst.watcher.shell(command, Deadline(120))
+    if report is not None or rc != 0:
+        inst.destroy()
+        raise RigError(
+            f"listing the driver's files in the guest failed (status {rc}): {inst.console_tail()}"
+        )
+    start = out.find(import_guest.LISTING_MAGIC)
+    result = Probe(out[start:] if start >= 0 else out)
+    # nlctrl answers for any family; nothing else is allowed.
+    config = AgentConfig(allow_families=("nlctrl",), call_timeout_s=limits.call_s)
+    with Session(inst, config) as session:
+        session.start()
+        for family in families:
+            res = session.run(import_guest.policy_program(family))
+            if res is None:
+                raise RigError(f"the guest ended while dumping the policy of {family}")
+            result.policies[family] = b"".join(c.output for c in res.calls[1:])
+    return result
+
+
+def save(p: Probe, out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = [out_dir / "listing.txt"]
+    written[0].write_text(p.listing + "\n")
+    for family, data in p.policies.items():
+        path = out_dir / f"policy-{family}.bin"
+        path.write_bytes(data)
+        written.append(path)
+    return written
