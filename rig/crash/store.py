@@ -149,6 +149,16 @@ class Bucket:
 
 
 @dataclass(frozen=True)
+class CampaignBucket:
+    """A bucket as one campaign saw it."""
+
+    id: str
+    title: str
+    count: int
+    first_seen: float
+
+
+@dataclass(frozen=True)
 class RecordResult:
     bucket_id: str
     new_bucket: bool
@@ -433,6 +443,16 @@ class CrashStore:
         if len(rows) > 1:
             raise ConfigError(f"bucket id prefix {bucket_id!r} is ambiguous")
         return str(rows[0][0]) if rows else None
+
+    def campaign_buckets(self, campaign: str) -> list[CampaignBucket]:
+        """The buckets a campaign hit: how often, and when first (oldest first)."""
+        rows = self._conn.execute(
+            "SELECT c.bucket_id, b.title, count(*), min(c.time) FROM crashes c"
+            " JOIN buckets b ON b.id = c.bucket_id WHERE c.campaign = ?"
+            " GROUP BY c.bucket_id ORDER BY min(c.time), c.bucket_id",
+            (campaign,),
+        ).fetchall()
+        return [CampaignBucket(str(r[0]), str(r[1]), int(r[2]), float(r[3])) for r in rows]
 
     def crash_count(self) -> int:
         return int(self._conn.execute("SELECT count(*) FROM crashes").fetchone()[0])

@@ -1,0 +1,104 @@
+"""A campaign's options: parsing, validation, and what a resume may and may not change."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from rig.errors import ConfigError
+from rig.gen.build import DOORS
+from rig.gen.engines import ALIASES, ENGINES
+
+_DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+
+
+def parse_duration(text: str) -> float:
+    """'30m', '1h30m', '90s' or plain seconds ('45') -> seconds."""
+    text = text.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        seconds = float(text)
+    else:
+        m = _DURATION.fullmatch(text)
+        if not text or m is None or not any(m.groups()):
+            raise ConfigError(f"malformed duration {text!r}: use e.g. 90s, 30m, 1h30m")
+        h, mi, s = (int(g or 0) for g in m.groups())
+        seconds = float(h * 3600 + mi * 60 + s)
+    if seconds <= 0:
+        raise ConfigError(f"duration {text!r} must be positive")
+    return seconds
+
+
+def parse_doors(text: str) -> tuple[str, ...]:
+    doors = tuple(d.strip() for d in text.split(",") if d.strip())
+    bad = [d for d in doors if d not in DOORS]
+    if bad or not doors:
+        raise ConfigError(
+            f"unknown door(s) {', '.join(bad) or '(none)'}: doors are {', '.join(DOORS)}"
+        )
+    return doors
+
+
+def parse_engine(name: str) -> str:
+    canonical = ALIASES.get(name, name)
+    if canonical not in ENGINES:
+        raise ConfigError(f"unknown engine {name!r}: engines are {', '.join(ENGINES)}")
+    return canonical
+
+
+@dataclass(frozen=True)
+class CampaignOptions:
+    driver: str
+    module: str | None
+    bugs: str  # the driver's bugs= value ("" for none)
+    vms: int
+    duration_s: float
+    engine: str
+    doors: tuple[str, ...]
+    seed: int
+    spec: str
+    window: int = 1
+
+    @property
+    def params(self) -> str:
+        return f"bugs={self.bugs}" if self.bugs else ""
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["doors"] = list(self.doors)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> CampaignOptions:
+        try:
+            values = {f.name: d[f.name] for f in fields(cls) if f.name in d}
+            values["doors"] = tuple(values["doors"])
+            return cls(**values)
+        except (KeyError, TypeError) as e:
+            raise ConfigError(f"campaign options are damaged ({e})") from e
+
+
+# Options a resumed campaign must keep: its results only make sense under them.
+FIXED = ("driver", "module", "bugs", "engine", "doors", "seed", "spec")
+
+
+def check_resume(saved: CampaignOptions, asked: dict[str, Any], where: Path) -> None:
+    """Refuse options given on resume that conflict with the campaign's own."""
+    for name in FIXED:
+        if name in asked and asked[name] is not None and asked[name] != getattr(saved, name):
+            raise ConfigError(
+                f"campaign {where} was started with {name}={getattr(saved, name)!r}; "
+                f"refusing to resume it with {name}={asked[name]!r}"
+            )
+
+
+def load_json(path: Path) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+        return data
+    except FileNotFoundError as e:
+        raise ConfigError(f"{path.parent} is not a campaign directory (no {path.name})") from e
+    except ValueError as e:
+        raise ConfigError(f"{path}: damaged ({e})") from e

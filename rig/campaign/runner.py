@@ -1,0 +1,293 @@
+"""The campaign's parent process: prepare, start one worker per VM, show progress, stop cleanly."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import rig
+from rig.campaign.directory import (
+    FORMAT,
+    CampaignDir,
+    append_jsonl,
+    read_edges,
+    read_json,
+    write_json,
+)
+from rig.campaign.options import CampaignOptions, check_resume
+from rig.config import Home
+from rig.crash.store import CampaignBucket, CrashStore
+from rig.errors import ConfigError, RigError
+from rig.fleet.backend import Backend
+from rig.fleet.owner import reap_orphans
+from rig.image.build import Image, ImageRequest, build, verify
+from rig.image.module import source_hash
+from rig.spec.load import load as load_spec
+from rig.spec.load import spec_hash
+
+log = logging.getLogger(__name__)
+
+TICK_S = 1.0
+SERIES_EVERY_S = 5.0
+STOP_GRACE_S = 90.0
+
+
+@dataclass
+class Progress:
+    """What the terminal shows and summary.json keeps."""
+
+    elapsed_s: float = 0.0
+    remaining_s: float = 0.0
+    execs: int = 0
+    execs_per_s: float = 0.0
+    edges: int = 0
+    corpus: int = 0
+    crashes: int = 0
+    boots: int = 0
+    workers: list[dict[str, Any]] = field(default_factory=list)
+    buckets: list[CampaignBucket] = field(default_factory=list)
+
+
+Hook = Callable[["Campaign", list[CampaignBucket]], None]
+
+
+@dataclass
+class Campaign:
+    home: Home
+    dir: CampaignDir
+    opts: CampaignOptions
+    image: Image
+    accel: str
+    started: float = field(default_factory=time.monotonic)
+    elapsed_before: float = 0.0
+    procs: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def set_image(self, image: Image) -> None:
+        """Workers boot `image` from their next VM on (a benchmark 'fixing' a found bug)."""
+        self.image = image
+        self.dir.set_image(image.id)
+
+    def build_image(self, params: str) -> Image:
+        req = ImageRequest(
+            driver=Path(self.opts.driver), module=self.opts.module, params=params, accel=self.accel
+        )
+        return build(self.home, req)
+
+
+def prepare(
+    home: Home, camp_dir: Path, opts: CampaignOptions | None, asked: dict[str, Any], accel: str
+) -> Campaign:
+    """Create a new campaign directory, or check and reopen one to resume."""
+    cd = CampaignDir(camp_dir)
+    if opts is None:  # resume
+        saved = cd.options()
+        check_resume(saved, asked, camp_dir)
+        state = cd.state()
+        if state.get("format") != FORMAT:
+            raise ConfigError(f"{camp_dir}: campaign format {state.get('format')} is not {FORMAT}")
+        now = source_hash(Path(saved.driver))
+        if now != state["driver_hash"]:
+            raise ConfigError(
+                f"refusing to resume {camp_dir}: driver {saved.driver} changed since the campaign "
+                f"started (sources {state['driver_hash'][:16]} then, {now[:16]} now)"
+            )
+        spec_now = spec_hash(load_spec(Path(saved.spec)))
+        if spec_now != state["spec_hash"]:
+            raise ConfigError(
+                f"refusing to resume {camp_dir}: spec {saved.spec} changed since it started"
+            )
+        opts = saved
+        if asked.get("duration_s"):
+            opts = CampaignOptions.from_json({**saved.to_json(), "duration_s": asked["duration_s"]})
+            elapsed = 0.0
+        else:
+            elapsed = float(state.get("elapsed_s", 0.0))
+        if asked.get("vms"):
+            opts = CampaignOptions.from_json({**opts.to_json(), "vms": asked["vms"]})
+        cd.stop_file.unlink(missing_ok=True)
+    else:
+        if cd.exists():
+            raise ConfigError(f"{camp_dir} already holds a campaign: use --resume {camp_dir}")
+        spec = load_spec(Path(opts.spec))
+        elapsed = 0.0
+        state = {
+            "format": FORMAT,
+            "rig_version": rig.__version__,
+            "name": cd.name,
+            "options": opts.to_json(),
+            "driver_hash": source_hash(Path(opts.driver)),
+            "spec_hash": spec_hash(spec),
+            "created": time.time(),
+            "elapsed_s": 0.0,
+            "status": "new",
+        }
+        cd.write_state(state)
+    req = ImageRequest(
+        driver=Path(opts.driver), module=opts.module, params=opts.params, accel=accel
+    )
+    image = build(home, req)
+    if (cd.path / "current_image").exists():
+        image = verify(home.images / cd.current_image())  # a benchmark may have switched it
+    else:
+        cd.set_image(image.id)
+    camp = Campaign(home, cd, opts, image, accel, elapsed_before=elapsed)
+    cd.update_state(status="running", options=opts.to_json(), elapsed_s=elapsed)
+    return camp
+
+
+def start_worker(camp: Campaign, slot: int) -> subprocess.Popen[bytes]:
+    worker_dir = camp.dir.worker(slot)
+    worker_dir.mkdir(parents=True, exist_ok=True)
+    stderr = (worker_dir / "stderr.log").open("ab")
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rig.campaign.worker",
+            str(camp.dir.path),
+            str(slot),
+            str(camp.home.root),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+    )
+
+
+def collect(camp: Campaign, store: CrashStore) -> Progress:
+    p = Progress()
+    p.elapsed_s = camp.elapsed_before + (time.monotonic() - camp.started)
+    p.remaining_s = max(0.0, camp.opts.duration_s - p.elapsed_s)
+    edges: set[int] = set()
+    for slot in range(camp.opts.vms):
+        stats = read_json(camp.dir.worker(slot) / "stats.json") or {
+            "slot": slot,
+            "status": "starting",
+        }
+        p.workers.append(stats)
+        p.execs += int(stats.get("execs", 0))
+        p.crashes += int(stats.get("crashes", 0))
+        p.boots += int(stats.get("boots", 0))
+        p.corpus += int(stats.get("engine", {}).get("corpus", 0))
+        edges |= read_edges(camp.dir.worker(slot) / "edges.bin")
+    p.edges = len(edges)
+    p.buckets = store.campaign_buckets(camp.dir.name)
+    return p
+
+
+def run(
+    camp: Campaign,
+    backend: Backend,
+    show: Callable[[Progress], None],
+    on_buckets: Hook | None = None,
+) -> Progress:
+    """Run the workers until the duration is used up, a signal, or all workers fail."""
+    reaped = reap_orphans(backend)
+    if reaped:
+        log.warning("destroyed %d domain(s) of dead rig processes", len(reaped))
+    stop = {"asked": False}
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stop["asked"] = True
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    store = CrashStore.open(camp.home.root)
+    series_at = 0.0
+    last_execs, last_t = 0, time.monotonic()
+    seen: set[str] = set()
+    progress = Progress()
+    try:
+        camp.procs = {slot: start_worker(camp, slot) for slot in range(camp.opts.vms)}
+        while not stop["asked"]:
+            time.sleep(TICK_S)
+            progress = collect(camp, store)
+            now = time.monotonic()
+            progress.execs_per_s = (progress.execs - last_execs) / max(now - last_t, 1e-6)
+            last_execs, last_t = progress.execs, now
+            show(progress)
+            fresh = [b for b in progress.buckets if b.id not in seen]
+            if fresh and on_buckets is not None:
+                on_buckets(camp, fresh)
+            seen.update(b.id for b in fresh)
+            if now - series_at >= SERIES_EVERY_S:
+                series_at = now
+                append_jsonl(camp.dir.path / "timeseries.jsonl", _series(progress))
+                camp.dir.update_state(elapsed_s=progress.elapsed_s)
+            if progress.remaining_s <= 0:
+                break
+            failed = [w for w in progress.workers if w.get("status") == "failed"]
+            if camp.procs and all(p.poll() is not None for p in camp.procs.values()):
+                raise RigError(
+                    f"all workers stopped: {failed[0].get('error') if failed else 'see worker logs'}"
+                )
+    finally:
+        stop_workers(camp)
+        progress = collect(camp, store)
+        store.close()
+        status = "finished" if progress.remaining_s <= 0 else "stopped"
+        camp.dir.update_state(elapsed_s=progress.elapsed_s, status=status)
+        write_summary(camp, progress)
+        for s, h in old.items():
+            signal.signal(s, h)
+    return progress
+
+
+def stop_workers(camp: Campaign) -> None:
+    camp.dir.stop_file.touch()
+    for proc in camp.procs.values():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_S
+    for proc in camp.procs.values():
+        try:
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log.warning("worker %d did not stop in time; killing it", proc.pid)
+            proc.kill()
+            proc.wait()
+
+
+def _series(p: Progress) -> dict[str, Any]:
+    return {
+        "elapsed_s": round(p.elapsed_s, 1),
+        "execs": p.execs,
+        "execs_per_s": round(p.execs_per_s, 1),
+        "edges": p.edges,
+        "corpus": p.corpus,
+        "buckets": len(p.buckets),
+        "crashes": p.crashes,
+        "boots": p.boots,
+    }
+
+
+def write_summary(camp: Campaign, p: Progress) -> None:
+    execs_per_s = p.execs / p.elapsed_s if p.elapsed_s else 0.0
+    write_json(
+        camp.dir.path / "summary.json",
+        {
+            "campaign": camp.dir.name,
+            "options": camp.opts.to_json(),
+            "image": camp.image.id,
+            "elapsed_s": round(p.elapsed_s, 1),
+            "execs": p.execs,
+            "execs_per_s": round(execs_per_s, 1),
+            "edges": p.edges,
+            "corpus": p.corpus,
+            "crashes": p.crashes,
+            "vm_boots": p.boots,
+            "buckets": [
+                {"id": b.id, "title": b.title, "count": b.count, "first_seen": b.first_seen}
+                for b in p.buckets
+            ],
+            "workers": p.workers,
+            "pid": os.getpid(),
+        },
+    )

@@ -1,0 +1,184 @@
+"""`rig fuzz`: a fuzzing campaign on a fleet of VMs, with live progress and a summary."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.live import Live
+from rich.markup import escape
+from rich.table import Table
+
+from rig.campaign.options import CampaignOptions, parse_doors, parse_duration, parse_engine
+from rig.campaign.runner import Progress, prepare, run
+from rig.cli.image import REPO_DRIVER, module_option
+from rig.cli.main import home_of, home_option
+from rig.cli.vm import uri_option
+from rig.errors import ConfigError
+from rig.fleet.libvirt_backend import LibvirtBackend
+from rig.gen.build import DOORS
+from rig.host import accel as accelmod
+from rig.image.build import ImageRequest, build
+from rig.smoke import campaign_name
+
+
+def _hms(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def render(p: Progress) -> Table:
+    t = Table(title="rig fuzz", show_header=False, box=None)
+    t.add_row("time", f"{_hms(p.elapsed_s)} elapsed, {_hms(p.remaining_s)} left")
+    t.add_row("executions", f"{p.execs} ({p.execs_per_s:.0f}/s)")
+    t.add_row("coverage", f"{p.edges} edges, corpus {p.corpus}")
+    t.add_row("crashes", f"{p.crashes} in {len(p.buckets)} bucket(s), {p.boots} VM boots")
+    for w in p.workers:
+        t.add_row(
+            f"vm {w.get('slot')}",
+            escape(f"{w.get('status', '?')} {w.get('vm', '')} {w.get('error', '')}"),
+        )
+    for b in p.buckets:
+        t.add_row("bucket", escape(f"{b.id[:8]} x{b.count} {b.title}"))
+    return t
+
+
+def summary_table(p: Progress) -> Table:
+    t = Table(title="buckets found")
+    t.add_column("bucket")
+    t.add_column("count", justify="right")
+    t.add_column("first found", justify="right")
+    t.add_column("title")
+    for b in p.buckets:
+        t.add_row(
+            b.id[:12],
+            str(b.count),
+            time.strftime("%H:%M:%S", time.localtime(b.first_seen)),
+            escape(b.title),
+        )
+    return t
+
+
+@click.command()
+@home_option
+@click.option(
+    "--driver",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Driver source directory (default: the bundled driver/).",
+)
+@module_option
+@click.option(
+    "--driver-bugs", "bugs", default=None, help="Planted bugs to enable (the driver's bugs= value)."
+)
+@click.option(
+    "--vms", type=click.IntRange(1, 64), default=None, help="VMs, one worker each [default: 2]."
+)
+@click.option("--duration", default=None, help="How long, e.g. 90s, 30m, 1h30m [default: 30m].")
+@click.option(
+    "--engine", default=None, help="atheris, hypothesis, generate or random [default: atheris]."
+)
+@click.option("--doors", default=None, help=f"Comma list of {','.join(DOORS)} [default: all].")
+@click.option("--seed", type=int, default=None, help="Seed of the engines [default: 0].")
+@click.option(
+    "--spec",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Interface spec (default: corpora/specs/MODULE.yaml).",
+)
+@click.option("--campaign", "name", default=None, help="Campaign name (default: fuzz-DATE).")
+@click.option(
+    "--resume",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Resume the campaign in this directory.",
+)
+@uri_option
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    home: Path | None,
+    driver: Path | None,
+    module: str | None,
+    bugs: str | None,
+    vms: int | None,
+    duration: str | None,
+    engine: str | None,
+    doors: str | None,
+    seed: int | None,
+    spec: Path | None,
+    name: str | None,
+    resume: Path | None,
+    uri: str,
+) -> None:
+    """Fuzz a driver on a fleet of VMs until the duration ends or Ctrl-C; then stop cleanly."""
+    h = home_of(ctx, home).ensure()
+    duration_s = parse_duration(duration) if duration is not None else None
+    engine_name = parse_engine(engine) if engine is not None else None
+    door_list = parse_doors(doors) if doors is not None else None
+    accel = accelmod.current(h.host_file).accel
+    if resume is not None:
+        asked = {
+            "driver": str(driver.resolve()) if driver else None,
+            "module": module,
+            "bugs": bugs,
+            "engine": engine_name,
+            "doors": door_list,
+            "seed": seed,
+            "spec": str(spec.resolve()) if spec else None,
+            "duration_s": duration_s,
+            "vms": vms,
+        }
+        camp = prepare(h, resume, None, asked, accel)
+    else:
+        drv = (driver or REPO_DRIVER).resolve()
+        params = f"bugs={bugs}" if bugs else ""
+        image = build(h, ImageRequest(driver=drv, module=module, params=params, accel=accel))
+        spec_path = spec or REPO_DRIVER.parent / "corpora" / "specs" / f"{image.module}.yaml"
+        if not spec_path.exists():
+            raise ConfigError(
+                f"no spec {spec_path}: write one with `rig spec import`, or pass --spec"
+            )
+        opts = CampaignOptions(
+            driver=str(drv),
+            module=module,
+            bugs=bugs or "",
+            vms=vms or 2,
+            duration_s=duration_s or 1800.0,
+            engine=engine_name or "atheris",
+            doors=door_list or DOORS,
+            seed=seed or 0,
+            spec=str(spec_path.resolve()),
+        )
+        camp = prepare(h, h.campaign(name or campaign_name("fuzz")), opts, {}, accel)
+    out = Console(highlight=False)
+    out.print(
+        f"campaign {escape(str(camp.dir.path))}: {camp.opts.engine} on {camp.opts.vms} VM(s), "
+        f"image {camp.image.id}, bugs={escape(camp.opts.bugs) or '(none)'}"
+    )
+    backend = LibvirtBackend(uri)
+    try:
+        if out.is_terminal:
+            with Live(render(Progress()), console=out, refresh_per_second=2) as live:
+                final = run(camp, backend, lambda p: live.update(render(p)))
+        else:
+            last = {"t": 0.0}
+
+            def line(p: Progress) -> None:
+                if time.monotonic() - last["t"] >= 10:
+                    last["t"] = time.monotonic()
+                    out.print(
+                        f"{_hms(p.elapsed_s)} execs {p.execs} ({p.execs_per_s:.0f}/s) "
+                        f"edges {p.edges} buckets {len(p.buckets)} crashes {p.crashes}"
+                    )
+
+            final = run(camp, backend, line)
+    finally:
+        backend.close()
+    out.print(summary_table(final))
+    out.print(
+        f"{final.execs} executions, {final.edges} edges, {final.crashes} crashes in "
+        f"{len(final.buckets)} bucket(s); summary: {escape(str(camp.dir.path / 'summary.json'))}"
+    )
