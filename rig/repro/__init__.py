@@ -1,0 +1,1 @@
+"""Reproducing crashes: replay saved programs, minimise them, export standalone reproducers."""
