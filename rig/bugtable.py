@@ -19,6 +19,7 @@ class PlantedBug:
     pattern: str
     title: str
     fatal: bool
+    also: str = ""  # regex: titles of the same bug reached through another path
 
     def matches_line(self, line: str) -> bool:
         return re.search(self.pattern, line) is not None
@@ -37,6 +38,7 @@ def load(driver: Path) -> list[PlantedBug]:
                 pattern=str(r["pattern"]),
                 title=str(r["title"]),
                 fatal=bool(r["fatal"]),
+                also=str(r.get("also", "")),
             )
             for r in rows
         ]
@@ -47,5 +49,6 @@ def load(driver: Path) -> list[PlantedBug]:
 
 
 def by_title(bugs: list[PlantedBug], title: str) -> PlantedBug | None:
-    """The planted bug whose expected title is `title` exactly."""
-    return next((b for b in bugs if b.title == title), None)
+    """The planted bug whose expected title is `title`, else one whose `also` matches it."""
+    exact = next((b for b in bugs if b.title == title), None)
+    return exact or next((b for b in bugs if b.also and re.search(b.also, title)), None)

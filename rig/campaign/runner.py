@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 
 TICK_S = 1.0
 SERIES_EVERY_S = 5.0
+RATE_WINDOW = 10  # ticks the executions/s figure is averaged over
 STOP_GRACE_S = 90.0
 
 
@@ -69,6 +71,8 @@ class Campaign:
     started: float = field(default_factory=time.monotonic)
     elapsed_before: float = 0.0
     procs: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
+    stop_requested: bool = False
+    wall_started: float = field(default_factory=time.time)
 
     def set_image(self, image: Image) -> None:
         """Workers boot `image` from their next VM on (a benchmark 'fixing' a found bug)."""
@@ -201,17 +205,18 @@ def run(
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     store = CrashStore.open(camp.home.root)
     series_at = 0.0
-    last_execs, last_t = 0, time.monotonic()
+    rate_window: deque[tuple[float, int]] = deque(maxlen=RATE_WINDOW)
     seen: set[str] = set()
     progress = Progress()
     try:
         camp.procs = {slot: start_worker(camp, slot) for slot in range(camp.opts.vms)}
-        while not stop["asked"]:
+        while not stop["asked"] and not camp.stop_requested:
             time.sleep(TICK_S)
             progress = collect(camp, store)
             now = time.monotonic()
-            progress.execs_per_s = (progress.execs - last_execs) / max(now - last_t, 1e-6)
-            last_execs, last_t = progress.execs, now
+            rate_window.append((now, progress.execs))
+            t0, e0 = rate_window[0]
+            progress.execs_per_s = (progress.execs - e0) / max(now - t0, 1e-6) if now > t0 else 0.0
             show(progress)
             fresh = [b for b in progress.buckets if b.id not in seen]
             if fresh and on_buckets is not None:
