@@ -32,7 +32,7 @@ from rig.fleet.libvirt_backend import DEFAULT_URI, LibvirtBackend
 from rig.fleet.owner import me
 from rig.gen.engines import Engine, make_engine
 from rig.gen.feedback import Feedback
-from rig.guest.protocol import AgentConfig
+from rig.guest.protocol import AgentConfig, ProgStatus
 from rig.guest.surface import coverage_path
 from rig.host import accel as accelmod
 from rig.image.build import Image, verify
@@ -63,6 +63,7 @@ class WorkerStats:
     edges: int = 0
     engine: dict[str, int] = field(default_factory=dict)
     error: str = ""
+    corpus_skipped: list[str] = field(default_factory=list)  # "path: reason"
     updated: float = 0.0
 
 
@@ -123,6 +124,8 @@ class Worker:
             seeds=[Path(__file__).resolve().parents[2] / "corpora" / "seeds"],
             header=header,
         )
+        corpus = getattr(engine, "corpus", None)
+        self.stats.corpus_skipped = list(getattr(corpus, "skipped", []))
         backend = LibvirtBackend(os.environ.get("RIG_LIBVIRT_URI", DEFAULT_URI))
         store = CrashStore.open(self.home.root)
         failures = 0
@@ -175,7 +178,7 @@ class Worker:
                 engine.feedback(program, fb)
                 self.edges |= edge_ids(fb)
                 self.stats.execs += 1
-                self.stats.timeouts += int(result.status.name == "TIMED_OUT")
+                self.stats.timeouts += int(result.status == ProgStatus.TIMED_OUT)
                 self.flush(engine=engine)
             if session.ending is not None:
                 recorded = record_ending(store, inst, session.ending, self.camp.name)

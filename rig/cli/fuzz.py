@@ -178,6 +178,9 @@ def cli(
     finally:
         backend.close()
     out.print(summary_table(final))
+    skipped = sorted({e for w in final.workers for e in w.get("corpus_skipped", [])})
+    for entry in skipped:
+        out.print(f"[yellow]corpus entry skipped:[/yellow] {escape(entry)}")
     out.print(
         f"{final.execs} executions, {final.edges} edges, {final.crashes} crashes in "
         f"{len(final.buckets)} bucket(s); summary: {escape(str(camp.dir.path / 'summary.json'))}"

@@ -1,0 +1,130 @@
+"""`rig fuzz` for real: a clean driver gives no crash, a planted bug is found and stored,
+and Ctrl-C or SIGKILL leave a resumable campaign and no domains behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rig.config import Home
+from rig.crash.store import CrashStore
+from rig.fleet.libvirt_backend import LibvirtBackend
+
+pytestmark = pytest.mark.vm
+
+
+def fuzz(home: Home, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rig", "--home", str(home.root), "fuzz", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def start_fuzz(home: Home, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "rig", "--home", str(home.root), "fuzz", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def campaign_domains(backend: LibvirtBackend, campaign: str) -> list[str]:
+    return [
+        d.name for d in backend.domains() if d.owner and d.owner.campaign == campaign and d.active
+    ]
+
+
+def wait_for_execs(camp: Path, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        stats = [camp / "workers" / s / "stats.json" for s in ("0", "1")]
+        if all(p.exists() and json.loads(p.read_text()).get("execs", 0) > 0 for p in stats):
+            return
+        time.sleep(1)
+    raise AssertionError(f"no executions in {camp} after {seconds}s")
+
+
+def test_clean_driver_three_minutes_no_crash(home: Home) -> None:
+    res = fuzz(home, "--duration", "3m", "--vms", "2", "--seed", "7", "--campaign", "clean-3m")
+    assert res.returncode == 0, res.stderr
+    summary = json.loads((home.campaign("clean-3m") / "summary.json").read_text())
+    assert summary["execs"] > 1000
+    assert summary["crashes"] == 0 and summary["buckets"] == [], summary["buckets"]
+
+
+def test_planted_bug_is_found_and_stored(home: Home) -> None:
+    res = fuzz(
+        home,
+        "--duration",
+        "3m",
+        "--vms",
+        "2",
+        "--seed",
+        "1",
+        "--driver-bugs",
+        "ioctl_unconfigured",
+        "--campaign",
+        "find-unconfigured",
+    )
+    assert res.returncode == 0, res.stderr
+    assert "boundary_xfer_unconfigured" in res.stdout
+    with CrashStore.open(home.root) as store:
+        titles = [b.title for b in store.campaign_buckets("find-unconfigured")]
+    assert (
+        "BUG: unable to handle kernel NULL pointer dereference in boundary_xfer_unconfigured"
+        in titles
+    )
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "sigkill"])
+def test_interrupted_campaign_is_resumable_and_leaves_no_domains(
+    home: Home, backend: LibvirtBackend, sig: signal.Signals
+) -> None:
+    name = f"interrupt-{sig.name.lower()}"
+    camp = home.campaign(name)
+    proc = start_fuzz(
+        home, "--duration", "10m", "--vms", "2", "--engine", "generate", "--campaign", name
+    )
+    try:
+        wait_for_execs(camp, 120)
+        os.killpg(proc.pid, sig) if sig == signal.SIGINT else proc.send_signal(sig)
+        proc.wait(120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    # The workers notice their parent's death (or the signal) and destroy their VMs.
+    end = time.monotonic() + 60
+    while campaign_domains(backend, name) and time.monotonic() < end:
+        time.sleep(1)
+    assert campaign_domains(backend, name) == []
+    state = json.loads((camp / "campaign.json").read_text())
+    assert state["elapsed_s"] > 0
+    corpus = list((camp / "workers" / "0" / "engine").rglob("*.prog"))
+    assert corpus, "the corpus persisted"
+    res = fuzz(home, "--resume", str(camp), "--duration", "20s")
+    assert res.returncode == 0, res.stderr
+    res = fuzz(home, "--resume", str(camp), "--engine", "random")
+    assert res.returncode != 0 and "refusing to resume" in res.stderr
+
+
+def test_bad_options_are_clear_errors(home: Home, tmp_path: Path) -> None:
+    for args, words in (
+        (["--doors", "ioctl,usb"], "unknown door"),
+        (["--engine", "afl"], "unknown engine"),
+        (["--duration", "soon"], "malformed duration"),
+    ):
+        res = fuzz(home, *args, timeout=60)
+        assert res.returncode != 0 and words in res.stderr, res.stderr
