@@ -114,8 +114,10 @@ def test_interrupted_campaign_is_resumable_and_leaves_no_domains(
     assert state["elapsed_s"] > 0
     corpus = list((camp / "workers" / "0" / "engine").rglob("*.prog"))
     assert corpus, "the corpus persisted"
+    (corpus[0].parent / "garbage.prog").write_bytes(b"\x00not a program\xff")
     res = fuzz(home, "--resume", str(camp), "--duration", "20s")
     assert res.returncode == 0, res.stderr
+    assert "corpus entry skipped" in res.stdout and "garbage.prog" in res.stdout
     res = fuzz(home, "--resume", str(camp), "--engine", "random")
     assert res.returncode != 0 and "refusing to resume" in res.stderr
 
