@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 
-from rig.cli.image import driver_option
+from rig.cli.image import driver_option, module_option, params_option
 from rig.cli.main import home_of, home_option
 from rig.config import Limits
 from rig.errors import RigError
@@ -60,3 +60,46 @@ def smoke(
     if result.leftover:
         raise RigError(f"domains left running: {', '.join(result.leftover)}")
     out.print(f"smoke passed: {len(result.booted)} VMs booted, crash caught, nothing left behind")
+
+
+@cli.command()
+@home_option
+@driver_option
+@module_option
+@params_option
+@uri_option
+@click.pass_context
+def start(
+    ctx: click.Context, home: Path | None, driver: Path, module: str | None, params: str, uri: str
+) -> None:
+    """Boot one VM and keep it until Ctrl-C or a kernel report; `rig run --vm NAME` uses it."""
+    from rig.config import runtime_dir
+    from rig.crash.parse import parse_first
+    from rig.deadline import Deadline
+    from rig.fleet.instance import Instance
+    from rig.fleet.owner import me
+    from rig.image.build import ImageRequest, build
+    from rig.smoke import campaign_name
+
+    h = home_of(ctx, home).ensure()
+    out = Console(highlight=False)
+    accel = accelmod.current(h.host_file).accel
+    image = build(h, ImageRequest(driver=driver, module=module, params=params, accel=accel))
+    backend = LibvirtBackend(uri)
+    campaign = campaign_name("vm")
+    try:
+        with Instance(
+            backend, image, h.campaign(campaign) / "boots", me(campaign), Limits(), accel
+        ) as inst:
+            inst.boot()
+            out.print(f"{inst.name} ready; run programs with: rig run --vm {inst.name} PROGRAM")
+            out.print(
+                f"agent socket {runtime_dir() / (inst.name + '.sock')}, console log {inst.console_log}"
+            )
+            outcome = inst.watch(Deadline(365 * 24 * 3600.0))
+            report = parse_first(inst.console_text())
+            out.print(f"{inst.name}: {escape(outcome.ending.value)}")
+            if report is not None:
+                out.print(escape(report.text))
+    finally:
+        backend.close()

@@ -454,6 +454,13 @@ class CrashStore:
         ).fetchall()
         return [CampaignBucket(str(r[0]), str(r[1]), int(r[2]), float(r[3])) for r in rows]
 
+    def image_ids(self) -> set[str]:
+        """The images crashes were found on: what reproduction needs kept."""
+        rows = self._conn.execute(
+            "SELECT DISTINCT json_extract(manifest, '$.image_id') FROM crashes"
+        ).fetchall()
+        return {str(r[0]) for r in rows if r[0]}
+
     def crash_count(self) -> int:
         return int(self._conn.execute("SELECT count(*) FROM crashes").fetchone()[0])
 

@@ -264,15 +264,12 @@ def _build(home: Home, req: ImageRequest, version: str, cmdline: str, image_dir:
 
 def referenced_images(home: Home) -> set[str]:
     """Image ids that crash records still point at (kept by `prune`)."""
-    refs: set[str] = set()
-    crashes = home.root / "crashes"
-    if crashes.exists():
-        for manifest in crashes.rglob("manifest*.json"):
-            try:
-                refs.add(str(json.loads(manifest.read_text()).get("image_id", "")))
-            except (OSError, ValueError):
-                continue
-    return refs
+    if not home.crash_db.exists():
+        return set()
+    from rig.crash.store import CrashStore
+
+    with CrashStore.open(home.root) as store:
+        return store.image_ids()
 
 
 def prune(home: Home, keep_newest: int = 3) -> list[str]:
