@@ -24,6 +24,7 @@ from rig.cli.image import REPO_DRIVER
 from rig.cli.main import home_of, home_option
 from rig.config import Home
 from rig.crash.store import CampaignBucket
+from rig.errors import RigError
 from rig.fleet.libvirt_backend import DEFAULT_URI, LibvirtBackend
 from rig.gen.build import DOORS
 from rig.host import accel as accelmod
@@ -93,7 +94,14 @@ def campaign(
     camp = prepare(home, home.campaign(campaign_name(f"bench-bugs-{engine}")), opts, {}, accel)
     tracker = Tracker(bugs, say)
     say(f"{engine}: {seconds:.0f}s on {vms} VMs, {len(bugs)} bugs on, campaign {camp.dir.path}")
-    p: Progress = run(camp, backend, lambda _p: None, tracker)
+    error = ""
+    last = {"p": Progress()}
+    try:
+        p: Progress = run(camp, backend, lambda q: last.update(p=q), tracker)
+    except RigError as e:  # one engine failing must not lose the others' figures
+        error = str(e)
+        say(f"  {engine} failed: {error}")
+        p = last["p"]
     times = sorted(tracker.found.values())
     return {
         "campaign": str(camp.dir.path),
@@ -108,6 +116,7 @@ def campaign(
         "execs_per_s": round(p.execs / p.elapsed_s, 1) if p.elapsed_s else 0.0,
         "edges": p.edges,
         "elapsed_s": round(p.elapsed_s, 1),
+        "error": error,
     }
 
 

@@ -39,6 +39,8 @@ import os
 import socket
 import subprocess
 import sys
+import time
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -61,6 +63,7 @@ CMP_COUNTERS = 1 << 14
 MAX_CMPS_FED = 4096
 MAX_LEN = 4096
 MAX_RESTARTS = 20
+RESTART_WINDOW_S = 600.0  # restarts this close together mean it cannot run at all
 PY_EQ = 2 << 4 if sys.version_info >= (3, 12) else 2  # atheris shifts the op on 3.12+
 
 
@@ -191,7 +194,9 @@ def _child_main(conn: Connection) -> None:
         f"-dict={dict_path}",
         f"-seed={args.seed or 1}",
         f"-max_len={MAX_LEN}",
-        "-timeout=0",
+        # atheris reads 0 as "zero seconds", not "off"; a VM reboot between two
+        # inputs takes seconds, so the per-input limit is a day.
+        "-timeout=86400",
         "-rss_limit_mb=0",
         "-use_value_profile=1",
         "-detect_leaks=0",
@@ -225,12 +230,18 @@ class AtherisEngine(_Counting):
         )
         self.workdir = workdir
         self.restarts = -1
+        self._recent: deque[float] = deque(maxlen=MAX_RESTARTS)
         self._start()
 
     def _start(self) -> None:
         self.restarts += 1
-        if self.restarts > MAX_RESTARTS:
-            raise InfraError(f"the atheris process died {MAX_RESTARTS} times; see {self.workdir}")
+        now = time.monotonic()
+        self._recent.append(now)
+        if len(self._recent) == MAX_RESTARTS and now - self._recent[0] < RESTART_WINDOW_S:
+            raise InfraError(
+                f"the atheris process died {MAX_RESTARTS} times in {RESTART_WINDOW_S:.0f}s; "
+                f"see {self.workdir}"
+            )
         mine, theirs = socket.socketpair()
         cmd = [sys.executable, "-m", "rig.gen.atheris_engine", str(theirs.fileno())]
         self.proc = subprocess.Popen(cmd, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
