@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from rig.deadline import Deadline
+from rig.guest.protocol import AgentConfig
 from rig.prog.program import Program
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,21 @@ class Replayer(Protocol):
     """Runs one try of a candidate. A report it returns must come from a fresh VM."""
 
     def replay(self, programs: Sequence[Program]) -> Verdict: ...
+
+
+class Runner(Replayer, Protocol):
+    """What a whole reproduction needs: replays, binaries on fresh VMs, the agent's config."""
+
+    boots: int
+
+    @property
+    def agent_config(self) -> AgentConfig: ...
+
+    def run_binary(self, binary: bytes, args: tuple[str, ...], timeout_s: float) -> Verdict: ...
+
+    def discard(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class OutOfBudget(Exception):

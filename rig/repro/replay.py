@@ -76,6 +76,11 @@ class VmReplayer:
         if self.config is None:
             self.config = default_config(self.image.module, self.limits.call_s)
 
+    @property
+    def agent_config(self) -> AgentConfig:
+        assert self.config is not None
+        return self.config
+
     # ------------------------------------------------------------ VMs
 
     def _boot(self) -> Session:

@@ -28,7 +28,7 @@ from rig.prog import text
 from rig.prog.program import Program
 from rig.repro import csource, inputs
 from rig.repro.minimize import minimize
-from rig.repro.oracle import Oracle, OutOfBudget, Step
+from rig.repro.oracle import Oracle, OutOfBudget, Runner, Step
 from rig.repro.replay import VmReplayer
 from rig.repro.report import ReportFacts, render
 from rig.repro.search import extract
@@ -124,34 +124,38 @@ def reproduce(
     limits: Limits | None = None,
     stop: threading.Event | None = None,
     record_status: bool = True,
+    replayer: Runner | None = None,
 ) -> ReproResult:
     """Reproduce CRASH (bucket id or prefix, crash directory, program file) within `budget_s`.
 
     Bad input raises ConfigError before any VM boots; a crash that does not
     come back is a result with `reproduced=False` and a message, never an error.
+    `replayer` replaces the VMs (tests); otherwise `backend` (default: a new
+    libvirt connection) boots them.
     """
     t0 = time.monotonic()
     limits = limits or Limits()
     inp = inputs.load(home, str(crash), image)
-    if accel is None:
-        from rig.host import accel as accelmod
+    own_backend = replayer is None and backend is None
+    if replayer is None:
+        if accel is None:
+            from rig.host import accel as accelmod
 
-        accel = accelmod.current(home.host_file).accel
-    own_backend = backend is None
-    if backend is None:
-        from rig.fleet.libvirt_backend import LibvirtBackend
+            accel = accelmod.current(home.host_file).accel
+        if backend is None:
+            from rig.fleet.libvirt_backend import LibvirtBackend
 
-        backend = LibvirtBackend()
-    tag = (inp.bucket_id or Path(inp.source).stem)[:8]
-    replayer = VmReplayer(
-        home,
-        backend,
-        inp.image,
-        accel,
-        campaign=f"repro-{tag}-{time.strftime('%H%M%S')}",
-        limits=limits,
-        header=inp.header,
-    )
+            backend = LibvirtBackend()
+        tag = (inp.bucket_id or Path(inp.source).stem)[:8]
+        replayer = VmReplayer(
+            home,
+            backend,
+            inp.image,
+            accel,
+            campaign=f"repro-{tag}-{time.strftime('%H%M%S')}",
+            limits=limits,
+            header=inp.header,
+        )
     deadline = Deadline(budget_s)
     oracle = Oracle(replayer, inp.title, deadline, tries=TRIES, stop=stop)
     result = ReproResult(str(crash), inp.bucket_id, inp.title)
@@ -159,7 +163,7 @@ def reproduce(
         _run(inp, replayer, oracle, result, runs, deadline, limits, t0)
     finally:
         replayer.close()
-        if own_backend:
+        if own_backend and backend is not None:
             close = getattr(backend, "close", None)
             if close is not None:
                 close()
@@ -178,7 +182,7 @@ def reproduce(
 
 def _run(
     inp: inputs.CrashInput,
-    replayer: VmReplayer,
+    replayer: Runner,
     oracle: Oracle,
     result: ReproResult,
     runs: int,
@@ -220,17 +224,16 @@ def _run(
 
 def _verify(
     inp: inputs.CrashInput,
-    replayer: VmReplayer,
+    replayer: Runner,
     oracle: Oracle,
     result: ReproResult,
     runs: int,
     limits: Limits,
     t0: float,
 ) -> None:
-    assert replayer.config is not None
     source = csource.generate(
         result.programs,
-        replayer.config,
+        replayer.agent_config,
         title=oracle.title or "",
         header=inp.header,
         notes=[f"Bucket {inp.bucket_id}" if inp.bucket_id else f"From {inp.source}"],

@@ -1,0 +1,301 @@
+"""C reproducers: they compile statically, and on the host they do what the real agent does.
+
+The agreement test runs one program two ways on the host: through the guest
+agent built natively (vmimages/agent, as the guest tests do), and as the
+generated C, sent to that same agent as a binary to execute (the path
+reproducers take in a VM). Both run against stand-ins for a driver's doors:
+files in a temporary tree, FIONREAD on a regular file for ioctls with
+output, the kernel's own netlink controller for generic netlink.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rig.deadline import Deadline
+from rig.guest.protocol import AgentConfig, CallStatus, ExecStatus
+from rig.guest.surface import default_config
+from rig.prog.program import (
+    BAD_FD,
+    O_RDONLY,
+    O_RDWR,
+    Buffer,
+    Close,
+    FileRead,
+    FileWrite,
+    Ioctl,
+    NlSend,
+    NlSocket,
+    Open,
+    Program,
+    Read,
+    Reloc,
+    Special,
+    Write,
+)
+from rig.repro import csource, policy
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "guest"))
+from agent_support import RunningAgent, build, run_agent
+
+AGENT_SRC = Path(__file__).resolve().parents[3] / "vmimages" / "agent"
+FIONREAD = 0x541B
+
+
+def needs_gcc() -> None:
+    if not shutil.which("gcc"):
+        pytest.skip("gcc is needed to build C reproducers")
+
+
+def genl(cmd: int, attrs: bytes = b"", flags: int = 0x5) -> bytes:
+    body = struct.pack("<BBH", cmd, 1, 0) + attrs
+    return struct.pack("<IHHII", 16 + len(body), 0, flags, 1, 0) + body
+
+
+def nla(kind: int, payload: bytes) -> bytes:
+    pad = (4 - len(payload) % 4) % 4
+    return struct.pack("<HH", 4 + len(payload), kind) + payload + b"\0" * pad
+
+
+def every_kind(module: str = "boundary") -> Program:
+    """Every call kind, every special pointer, nested and crossing buffers, refusals."""
+    inner = Buffer.of(b"inner", size=8)
+    return Program(
+        (
+            Open(f"/dev/{module}", O_RDWR),
+            Ioctl(0, 0xC018B703, Buffer.of(b"\x01" * 4, size=24, ptrs=(Reloc(8, inner),))),
+            Ioctl(0, FIONREAD, Special.NULL),
+            Ioctl(0, FIONREAD, Special.UNMAPPED),
+            Ioctl(0, FIONREAD, Special.KERNEL),
+            Ioctl(0, FIONREAD, Buffer.of(size=4, mapped=2)),
+            Ioctl(0, FIONREAD, Buffer.of(size=4, mapped=4)),
+            Ioctl(0, 0xB705, 0),
+            Ioctl(0, 0xB705, Buffer.of(b"\x7f" * 100, ptrs=(Reloc(0, Special.KERNEL),))),
+            Write(0, b'quote" backslash\\ nul\x00 high\xff?\x41B'),
+            Write(0, b"A" * 5000),
+            Read(0, 16),
+            NlSocket(),
+            NlSend(12, module, genl(1)),
+            NlSend(12, "devlink", genl(1)),
+            FileWrite(f"/sys/class/misc/{module}/label", b"x"),
+            FileRead(f"/proc/{module}/status", 4096),
+            FileRead("/proc/sysrq-trigger", 1),
+            FileWrite("/etc/passwd", b"no"),
+            Close(0),
+            Close(BAD_FD),
+            Read(BAD_FD, 1, thread=3),
+        )
+    )
+
+
+def test_every_call_kind_and_special_pointer_compiles_statically(tmp_path: Path) -> None:
+    needs_gcc()
+    prog = every_kind()
+    prog.validate()
+    src = csource.generate(
+        [prog, Program(())], default_config("boundary", 5.0), title="BUG: x */ in y"
+    )
+    out = csource.compile_static(src, tmp_path / "repro")
+    assert out.read_bytes()[:4] == b"\x7fELF"
+    assert b"interp" not in subprocess.run(
+        ["readelf", "-l", str(out)], capture_output=True, check=False
+    ).stdout.lower() or not shutil.which("readelf"), "a static binary needs no loader"
+    assert "* /" in src.splitlines()[1], "a title cannot end the comment"
+    # Refusals the agent makes by name are the refusal itself in C.
+    assert 'open("/etc/passwd"' not in src and "refuse(13)" in src and "refuse(1)" in src
+
+
+def test_c_strings_hold_exactly_their_bytes() -> None:
+    data = bytes(range(256)) + b"\x41B0?" + b'"\\'
+    lit = csource.c_string(data)
+    # Octal escapes are at most three digits, so a digit after one is its own character.
+    decoded = re.sub(
+        r"\\([0-7]{3}|.)",
+        lambda m: chr(int(m.group(1), 8)) if len(m.group(1)) == 3 else m.group(1),
+        lit[1:-1],
+    )
+    assert decoded.encode("latin-1") == data
+
+
+def test_policy_twin_lists_the_agents_deny_paths() -> None:
+    src = (AGENT_SRC / "policy.c").read_text()
+    block = re.search(r"deny_paths\[\] = \{(.*?)\};", src, re.S)
+    assert block is not None
+    assert tuple(re.findall(r'"([^"]+)"', block.group(1))) == policy.DENY_PATHS
+
+
+def test_policy_twin_decides_like_policy_open() -> None:
+    cfg = default_config("boundary", 5.0)
+    assert policy.access(cfg, "/dev/boundary") == policy.Access()
+    assert policy.access(cfg, "/proc/boundary/status").entry == "/proc/boundary/"
+    assert policy.access(cfg, "/proc/boundary").refused_errno == errno.EACCES
+    assert policy.access(cfg, "/proc/boundary/").refused_errno == errno.EPERM, "not clean"
+    assert policy.access(cfg, "/proc/boundary/../kcore").refused_errno == errno.EPERM
+    assert policy.access(cfg, "/sys/kernel/debug/boundary/cov").refused_errno == errno.EPERM
+    assert policy.access(cfg, "/proc/sysrq-trigger").refused_errno == errno.EPERM
+    assert policy.access(cfg, "/dev/boundary2").refused_errno == errno.EACCES
+    assert policy.access(cfg, "/dev/boundary/x").refused_errno == errno.EACCES, "exact means exact"
+
+
+# ---------------------------------------------------------------- agreement with the agent
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    d = tmp_path / "doors"
+    d.mkdir()
+    (d / "dev").write_bytes(b"0123456789" * 7)
+    (d / "label").touch()
+    (d / "status").write_bytes(b"mode 1\n" * 10)
+    os.symlink("/etc/hostname", d / "escape")
+    return d
+
+
+def stand_in_config(tree: Path) -> AgentConfig:
+    return AgentConfig(
+        allow_paths=(str(tree / "dev"), f"{tree}/", "/proc/sysrq-trigger"),
+        allow_families=("nlctrl",),
+        call_timeout_s=2.0,
+        max_output=csource.MAX_OUTPUT,
+    )
+
+
+def stand_in_program(tree: Path) -> Program:
+    inner = Buffer.of(b"inner", size=8)
+    outer = Buffer.of(b"\x01" * 4, size=24, ptrs=(Reloc(8, inner), Reloc(16, Special.NULL)))
+    ctrl_get = genl(3, nla(2, b"nlctrl\0"))
+    bad_attr = genl(3, struct.pack("<HH", 200, 2) + b"nlctrl\0\0")
+    return Program(
+        (
+            Open(str(tree / "dev"), O_RDWR),
+            Read(0, 7),
+            Ioctl(0, FIONREAD, Special.NULL),
+            Ioctl(0, FIONREAD, Special.UNMAPPED),
+            Ioctl(0, FIONREAD, Special.KERNEL),
+            Ioctl(0, FIONREAD, Buffer.of(size=4, mapped=2)),
+            Ioctl(0, FIONREAD, Buffer.of(size=4, mapped=4)),
+            Ioctl(0, FIONREAD, outer),
+            Ioctl(0, 0x5401, 0),
+            Write(0, b"appended\x00\xff"),
+            Close(0),
+            Read(0, 1),
+            NlSocket(),
+            NlSend(12, "nlctrl", ctrl_get),
+            NlSend(12, "nlctrl", bad_attr),
+            NlSend(12, "devlink", genl(1)),
+            FileWrite(str(tree / "label"), b"x" * 70_000),
+            FileRead(str(tree / "status"), 20),
+            FileRead(str(tree / "escape"), 10),
+            FileRead(f"{tree}/../doors/status", 10),
+            FileRead("/proc/sysrq-trigger", 1),
+            FileRead("/etc/hostname", 10),
+            Open(str(tree / "status"), O_RDONLY | 0o100000),
+            Close(BAD_FD),
+        )
+    )
+
+
+@pytest.fixture
+def agent(tmp_path: Path, tree: Path) -> Iterator[RunningAgent]:
+    with run_agent(build("all"), tmp_path) as a:
+        a.channel.handshake(Deadline(5))
+        a.channel.configure(stand_in_config(tree), Deadline(10))
+        yield a
+
+
+def _mask_nl(out: bytes) -> bytes:
+    """Zero each message's sequence and port id (the sockets differ) in netlink replies."""
+    b = bytearray(out)
+    off = 0
+    while len(b) - off >= 16:
+        (mlen,) = struct.unpack_from("<I", b, off)
+        if mlen < 16:
+            break
+        b[off + 8 : off + 16] = bytes(8)
+        off += (mlen + 3) & ~3
+    return bytes(b)
+
+
+def _normal(program: Program, i: int, ret: int, err: int, out: bytes) -> tuple[object, ...]:
+    call = program.calls[i]
+    if isinstance(call, Open | NlSocket):
+        ret = min(ret, 0)  # fd numbers differ between the agent's child and the C's
+    if isinstance(call, NlSend):
+        out = _mask_nl(out)
+    if isinstance(call, Ioctl) and isinstance(call.arg, Buffer) and call.arg.ptrs:
+        b = bytearray(out)
+        for r in call.arg.ptrs:  # addresses of the pointed-to buffers differ
+            b[r.offset : r.offset + 8] = bytes(8)
+        out = bytes(b)
+    return ret, err, out
+
+
+def test_the_c_reproducer_does_what_the_agent_does(
+    agent: RunningAgent, tree: Path, tmp_path: Path
+) -> None:
+    needs_gcc()
+    program = stand_in_program(tree)
+    program.validate()
+    config = stand_in_config(tree)
+    (tree / "label").write_bytes(b"")
+    got = agent.channel.run(program, 1)
+    assert got.calls[1].output == b"0123456"
+    by_agent = [
+        (c.status.name.lower(), *_normal(program, i, c.ret, c.errno, c.output))
+        for i, c in enumerate(got.calls)
+    ]
+    label_after_agent = (tree / "label").read_bytes()
+    (tree / "dev").write_bytes(b"0123456789" * 7)
+    (tree / "label").write_bytes(b"")
+
+    binary = csource.compile_static(csource.generate([program], config), tmp_path / "repro")
+    res = agent.channel.exec_binary(
+        binary.read_bytes(), ("repro", "-v"), timeout_s=20, max_output=1 << 20
+    )
+    assert (res.status, res.code) == (ExecStatus.EXITED, 0), res.output[-2000:]
+    lines = [ln for ln in res.output.decode().splitlines() if ln.startswith("call 0.")]
+    by_c = []
+    for ln in lines:
+        m = re.fullmatch(r"call 0\.(\d+) ret=(-?\d+) errno=(\d+) st=(\w+) out=([0-9a-f]*)", ln)
+        assert m, ln
+        i = int(m.group(1))
+        st = "refused" if m.group(4) == "refused" else "ok"
+        by_c.append(
+            (st, *_normal(program, i, int(m.group(2)), int(m.group(3)), bytes.fromhex(m.group(5))))
+        )
+    assert len(by_c) == len(program.calls)
+    for i, (a, c) in enumerate(zip(by_agent, by_c, strict=True)):
+        assert a == c, f"call {i} ({program.calls[i]}): agent {a} != C {c}"
+    assert (tree / "label").read_bytes() == label_after_agent
+    # The checks above compared like with like; make sure the program said something.
+    assert by_agent[2][1:3] == (-1, errno.EFAULT) and by_agent[6][1] == 0
+    assert by_agent[13][0] == "ok" and by_agent[15][0] == "refused"
+    assert [s[0] for s in by_agent].count("refused") >= 4
+    assert all(c.status != CallStatus.TIMED_OUT for c in got.calls)
+
+
+def test_a_call_over_the_limit_ends_its_program_and_the_next_one_runs(
+    agent: RunningAgent, tree: Path, tmp_path: Path
+) -> None:
+    needs_gcc()
+    os.mkfifo(tree / "fifo")
+    config = AgentConfig(allow_paths=(f"{tree}/",), call_timeout_s=0.3)
+    blocked = Program((Open(str(tree / "fifo"), O_RDONLY), FileRead(str(tree / "status"), 4)))
+    after = Program((FileRead(str(tree / "status"), 4),))
+    binary = csource.compile_static(csource.generate([blocked, after], config), tmp_path / "r")
+    res = agent.channel.exec_binary(binary.read_bytes(), ("repro", "-v"), timeout_s=10)
+    out = res.output.decode()
+    assert (res.status, res.code) == (ExecStatus.EXITED, csource.EXIT_TIMED_OUT), out
+    assert "program 0 call 0 timed out" in out
+    assert "call 0.1" not in out, "the rest of a timed-out program does not run"
+    assert re.search(r"call 1\.0 ret=4 errno=0 st=ok out=6d6f6465", out)
