@@ -47,9 +47,18 @@ def _bucket_json(b: Bucket) -> dict[str, Any]:
         "repro": str(b.repro),
         "directory": str(b.directory),
     }
+    files = _repro_files(b)
+    if files:
+        out["repro_files"] = {name: str(path) for name, path in files.items()}
     if b.crashes:
         out["crashes"] = [_crash_json(c) for c in b.crashes]
     return out
+
+
+def _repro_files(b: Bucket) -> dict[str, Path]:
+    """What `rig repro` left in the bucket's directory."""
+    names = {"prog": "repro.prog", "c": "repro.c", "md": "repro.md"}
+    return {k: b.directory / n for k, n in names.items() if (b.directory / n).is_file()}
 
 
 def _crash_json(c: Crash) -> dict[str, Any]:
@@ -134,6 +143,9 @@ def show(ctx: click.Context, home: Path | None, as_json: bool, bucket_id: str) -
     out.print(f"bucket {b.id}  kind {b.kind}  type {b.type or 'UNKNOWN'}  count {b.count}")
     out.print(f"first seen {_when(b.first_seen)}  last seen {_when(b.last_seen)}  repro {b.repro}")
     out.print(f"directory {_safe(str(b.directory))}")
+    files = _repro_files(b)
+    if files:
+        out.print("reproducer " + "  ".join(_safe(p.name) for p in files.values()))
     for c in b.crashes:
         flags = " corrupted" if c.corrupted else ""
         flags += " truncated" if c.truncated else ""

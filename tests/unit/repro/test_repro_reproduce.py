@@ -75,9 +75,14 @@ def test_reproduced_minimised_written_and_recorded(home: Home) -> None:
         assert b is not None and b.repro == ReproStatus("reproduced", 3, 3)
     out = CliRunner().invoke(rig_cli, ["--home", str(home.root), "crashes", "--json"])
     assert out.exit_code == 0
-    assert json.loads(out.output)[0]["repro"] == "reproduced 3/3"
+    row = json.loads(out.output)[0]
+    assert row["repro"] == "reproduced 3/3"
+    assert row["repro_files"]["c"] == str(bdir / "repro.c")
     out = CliRunner().invoke(rig_cli, ["--home", str(home.root), "crashes"])
     assert "reproduced 3/3" in out.output
+    out = CliRunner().invoke(rig_cli, ["--home", str(home.root), "crashes", "show", bid[:8]])
+    assert "repro reproduced 3/3" in out.output
+    assert "reproducer repro.prog  repro.c  repro.md" in out.output
 
 
 def test_a_crash_that_does_not_come_back_is_not_a_success(home: Home) -> None:
@@ -135,3 +140,19 @@ def test_out_of_budget_before_a_crash_is_not_reproduced(home: Home) -> None:
     bid = record(home, make_image(home), [TRIGGER])
     res = reproduce(home, bid, 0, replayer=FakeRunner(unconfigured))
     assert not res.reproduced and "budget" in res.message
+
+
+def test_background_reproducer_takes_new_buckets_once(home: Home) -> None:
+    from rig.repro.background import BackgroundReproducer
+
+    image = make_image(home)
+    bid = record(home, image, [TRIGGER])
+    worker = BackgroundReproducer(home, 60, runs=1, runner=lambda: FakeRunner(unconfigured))
+    worker.start()
+    assert worker.submit(bid)
+    assert not worker.submit(bid), "a bucket is reproduced once"
+    worker.wait_idle()
+    worker.stop(5)
+    assert worker.results[bid].status == ReproStatus("reproduced", 1, 1)
+    fresh = BackgroundReproducer(home, 60, runner=lambda: FakeRunner(unconfigured))
+    assert not fresh.submit(bid), "a bucket with a status is left alone"
