@@ -39,6 +39,8 @@ from rig.guest.protocol import AgentConfig
 from rig.prog import text
 from rig.prog.program import (
     BAD_FD,
+    MAX_ARENA,
+    MAX_BUFFERS,
     PAGE,
     Buffer,
     Call,
@@ -54,7 +56,6 @@ from rig.prog.program import (
     Read,
     Special,
     Write,
-    arena_cost,
 )
 from rig.repro import policy
 
@@ -62,6 +63,8 @@ log = logging.getLogger(__name__)
 
 KERNEL_ADDR = 0xFFFFFFFF81000000  # twin of KERNEL_ADDR in vmimages/agent/agent.h
 MAX_OUTPUT = 64 << 10  # the agent's default max_output: what -v prints per call
+# Twin of ARENA_SIZE in vmimages/agent/agent.h: MAX_ARENA + MAX_BUFFERS pages + SCRATCH.
+AGENT_ARENA = MAX_ARENA + MAX_BUFFERS * PAGE + (1 << 20)
 CFLAGS = ("-static", "-O1", "-s", "-Wall", "-Wno-unused-function", "-Wno-unused-variable")
 EXIT_TIMED_OUT = 3  # the reproducer's exit status when a call hit the call limit
 
@@ -449,8 +452,10 @@ int main(int argc, char **argv)
 	}
 	progress = mmap(NULL, sizeof(*progress), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
 			-1, 0);
-	/* Children write their own copy-on-write view of the arena, as the agent's do. */
-	arena = mmap(NULL, ARENA_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	/* As large as the agent's: a driver reading past a buffer reads zeros there too. */
+	/* Children write their own copy-on-write view of it, as the agent's do. */
+	arena = mmap(NULL, ARENA_BYTES, PROT_READ | PROT_WRITE,
+		MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	unmapped = (uint64_t)(uintptr_t)mmap(NULL, PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (progress == MAP_FAILED || arena == MAP_FAILED || unmapped == (uint64_t)(uintptr_t)MAP_FAILED) {
 		perror("rig-repro: mmap");
@@ -627,19 +632,6 @@ class _Gen:
         raise TypeError(f"unknown call {call!r}")
 
 
-def _arena_bytes(program: Program) -> int:
-    """Arena a program needs in the agent's layout (room for alignment and guard pages)."""
-    need = PAGE
-    for call in program.calls:
-        if isinstance(call, Read | FileRead):
-            need += arena_cost(call.count, False)
-        elif isinstance(call, Ioctl) and isinstance(call.arg, Buffer):
-            for buf in call.arg.walk():
-                crossing = buf.mapped is not None
-                need += arena_cost(buf.visible, crossing) + (PAGE if crossing else 0)
-    return (need + PAGE - 1) // PAGE * PAGE + PAGE
-
-
 def generate(
     programs: Sequence[Program],
     config: AgentConfig,
@@ -666,12 +658,11 @@ def generate(
         head.append(f" * Driver: sha256 {header.driver_hash}")
     head += [f" * {_comment(n)}" for n in notes]
     head.append(" */")
-    arena = max(_arena_bytes(p) for p in programs)
     prelude = _PRELUDE % {
         "kernel": KERNEL_ADDR,
         "call_ms": config.call_ms,
         "out_max": MAX_OUTPUT,
-        "arena": arena,
+        "arena": AGENT_ARENA,
     }
     bodies: list[str] = []
     statics: list[str] = []

@@ -205,7 +205,7 @@ class VmReplayer:
             return _Try(keep_vm=keep)
         if not fresh:
             return _Try(inconclusive=True, detail="a kernel report on a used VM")
-        return _Try(self._title(session), keep_vm=False, detail=self._detail(session))
+        return _Try(self._title(session, mark), keep_vm=False, detail=self._detail(session))
 
     def _fence(self, session: Session) -> None:
         watcher = session.instance.watcher
@@ -222,21 +222,26 @@ class VmReplayer:
             log.warning("no console marker for fence program %d in %.0fs", result.seq, FENCE_S)
 
     @staticmethod
-    def _report_since(session: Session, mark: int) -> bool:
+    def _since(session: Session, mark: int) -> bytes:
+        """Console bytes since `mark` (all of them if the transcript dropped some)."""
         watcher = session.instance.watcher
         if watcher is None:
-            return False
+            return b""
         t = watcher.transcript
-        data = t.data() if t.dropped else t.data()[mark:]
-        return contains_report(data)
+        return t.data() if t.dropped else t.data()[mark:]
 
-    @staticmethod
-    def _title(session: Session) -> str | None:
+    def _report_since(self, session: Session, mark: int) -> bool:
+        return contains_report(self._since(session, mark))
+
+    def _title(self, session: Session, mark: int) -> str | None:
         ending = session.ending
         if ending is None:
             return None
         if ending.ending is Ending.REPORT:
-            report = parse_first(session.instance.console_text())
+            # What the candidate caused, not something the kernel said while booting.
+            report = parse_first(self._since(session, mark)) or parse_first(
+                session.instance.console_text()
+            )
             if report is not None:
                 return report.title
             return VERDICT_TITLES[Kind.LOST_CONNECTION]

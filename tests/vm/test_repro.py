@@ -36,7 +36,7 @@ NOISE = [text.load(p).program for p in sorted((DATA / "noise").glob("*.prog"))]
 CASES = [
     ("ioctl_unconfigured", 2, 240),  # fatal oops
     ("debugfs_inject_warn", 1, 240),  # WARNING: the guest runs on
-    ("ioctl_lock_leak", 4, 300),  # hang: the hung-task detector reports it
+    ("ioctl_lock_leak", 4, 240),  # hang: the hung-task detector reports it
 ]
 
 

@@ -299,3 +299,14 @@ def test_a_call_over_the_limit_ends_its_program_and_the_next_one_runs(
     assert "program 0 call 0 timed out" in out
     assert "call 0.1" not in out, "the rest of a timed-out program does not run"
     assert re.search(r"call 1\.0 ret=4 errno=0 st=ok out=6d6f6465", out)
+
+
+def test_arena_and_kernel_address_twins_match_the_agent() -> None:
+    header = (AGENT_SRC / "agent.h").read_text()
+    assert re.search(r"#define SCRATCH\s+\(1u << 20\)", header)
+    assert re.search(
+        r"#define ARENA_SIZE\s+\(MAX_ARENA \+ MAX_BUFFERS \* PAGE \+ SCRATCH\)", header
+    )
+    assert csource.AGENT_ARENA == (32 << 20) + 1024 * 4096 + (1 << 20)
+    m = re.search(r"#define KERNEL_ADDR\s+0x([0-9a-f]+)ull", header)
+    assert m is not None and int(m.group(1), 16) == csource.KERNEL_ADDR
