@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from typing import Final
+from typing import Any, Final
 
 CONSOLE: Final = "console"
 MAX_LINE: Final = 1024  # printk's own limit; longer "lines" are cut for matching
@@ -64,14 +64,36 @@ def is_cpu(ctx: str) -> bool:
 
 
 @cache
-def _line_pattern(kind: str, login: bool) -> re.Pattern[str]:
+def _line_pattern(kind: str, login: bool, first: bool = False) -> re.Pattern[str]:
+    # Anchored on the newline before each line rather than on a multiline "^": the
+    # search then skips to the next newline at C speed instead of trying every position
+    # (about twice as fast). `first` is the variant for a line at the start of the text.
     lead = r"(?:\*\* [0-9]+ printk messages dropped \*\* )?(?:[^\n]* login: )?" if login else ""
     stamp = lead + r"(?:<[0-9]+>)?\[ *[0-9]+\.[0-9]+\]"
+    nl = "" if first else "\n"
     if kind == "":
-        return re.compile(rf"^(?!{stamp}(?:\[ *[CT][0-9]+\])? )([^\n]*)$", re.M | re.ASCII)
+        return re.compile(rf"{nl}(?!{stamp}(?:\[ *[CT][0-9]+\])? )([^\n]*)", re.ASCII)
     if kind == CONSOLE:
-        return re.compile(rf"^{stamp} ([^\n]*)$", re.M | re.ASCII)
-    return re.compile(rf"^{stamp}(\[ *[CT][0-9]+\]) ([^\n]*)$", re.M | re.ASCII)
+        return re.compile(rf"{nl}{stamp} ([^\n]*)", re.ASCII)
+    return re.compile(rf"{nl}{stamp}(\[ *[CT][0-9]+\]) ([^\n]*)", re.ASCII)
+
+
+def _findall(text: str, kind: str, login: bool, lo: int, hi: int) -> list[Any]:
+    """What a multiline `^...$` pattern's findall() over text[lo:hi] would give: every
+    line that starts in [lo, hi] (a line start is text's start or just past a newline)."""
+    got: list[Any] = []
+    if lo == 0:
+        m = _line_pattern(kind, login, True).match(text, 0, hi)
+        if m is not None:
+            got.append(m.groups() if kind not in ("", CONSOLE) else m.group(1))
+        if hi == 0:
+            return got
+        lo = 1
+    rest = _line_pattern(kind, login).findall(text, lo - 1, hi)
+    if got:
+        got.extend(rest)
+        return got
+    return rest
 
 
 def lines_in(
@@ -89,10 +111,10 @@ def lines_in(
     costly to allow for); `cpus` also admits lines of any CPU context (an all-CPU
     backtrace is in progress).
     """
-    end = len(text) if hi is None else hi
+    end = len(text) if hi is None else min(hi, len(text))
     if not ctx or ctx == CONSOLE:
-        return _line_pattern(ctx, login).findall(text, lo, end)
-    pairs = _line_pattern("caller", login).findall(text, lo, end)
+        return _findall(text, ctx, login, lo, end)
+    pairs = _findall(text, "caller", login, lo, end)
     if cpus:
         return [t for c, t in pairs if c == ctx or "C" in c]
     return [t for c, t in pairs if c == ctx]

@@ -119,12 +119,14 @@ def _decode(log_text: str | bytes) -> str:
 # header. A line holding a probe is then classified like any other.
 PROBES: Final = (
     "BUG", "WARNING:", "INFO:", "Unable to handle kernel", "fault", "panic", "error:",
-    "stack segment: ", "divide_error:", "invalid opcode:", "UBSAN:", "Booting the kernel.",
+    "stack segment: ", "invalid opcode:", "UBSAN:", "Booting the kernel.",
     "unregister_netdevice: waiting for", "VFS: ", "Alignment trap:", "SYZFA",
 )  # fmt: skip
 
 
 _LONE_CR: Final = re.compile(r"\r(?!\n|\Z)")
+# Whether any of CONTINUATIONS matches, in one search.
+_CONTINUATION: Final = re.compile("|".join(f"(?:{p.pattern})" for p in CONTINUATIONS), re.ASCII)
 
 
 def _find_starts(text: str, first_only: bool = False) -> list[_Start]:
@@ -159,7 +161,7 @@ def _find_starts(text: str, first_only: bool = False) -> list[_Start]:
         fmt = classify(line)
         if fmt is None:
             continue
-        cont = any(p.search(line) for p in CONTINUATIONS)
+        cont = _CONTINUATION.search(line) is not None
         starts.append(_Start(ls, le, fmt, L.context(line), cont))
     return starts
 
@@ -257,8 +259,11 @@ def _context_lines(region: str, ctx: str, login: bool, lo: int, hi: int) -> list
 def _filter(got: list[str], ctx: str) -> list[str]:
     if ctx:
         # " ? func" (x86) and "func (unreliable)" (powerpc) are the unwinder's guesses.
-        got = [ln for ln in got if " ? " not in ln or "<EOI>" in ln]
-        got = [ln for ln in got if not ln.endswith(" (unreliable)") or "<EOI>" in ln]
+        got = [
+            ln
+            for ln in got
+            if (" ? " not in ln and not ln.endswith(" (unreliable)")) or "<EOI>" in ln
+        ]
     if got and max(map(len, got)) > L.MAX_LINE:
         got = [ln[: L.MAX_LINE] for ln in got]
     return got
@@ -326,13 +331,16 @@ def describe(report_text: str, header: str) -> _Description:
     first in table order on a tie); a row with a report pattern must match it too.
     """
     d = _Description()
-    first = report_text.find(header)
+    # Every title pattern starts with the header: only its occurrences can match, found
+    # once here rather than once per row.
+    at = _occurrences(report_text, header)
+    first = at[0] if at else -1
     best = len(report_text)
     matched = False
     for f in GROUPS[header]:
         if f.title is None:
             continue
-        m = _leftmost(f.title, report_text, header, first, best)
+        m = _leftmost(f.title, report_text, at, best)
         if m is None:
             continue
         if m.start() == best and d.title:
@@ -370,18 +378,26 @@ def describe(report_text: str, header: str) -> _Description:
     return d
 
 
-def _leftmost(
-    p: re.Pattern[str], text: str, header: str, first: int, limit: int
-) -> re.Match[str] | None:
-    """The leftmost match of a title pattern that starts at or before `limit`.
+def _occurrences(text: str, needle: str) -> list[int]:
+    out = []
+    find = text.find
+    i = find(needle)
+    while i != -1:
+        out.append(i)
+        i = find(needle, i + 1)
+    return out
 
-    Every title pattern starts with its header, so only header positions can match."""
-    q = first
-    while q != -1 and q <= limit:
-        m = p.match(text, q)
+
+def _leftmost(p: re.Pattern[str], text: str, at: Sequence[int], limit: int) -> re.Match[str] | None:
+    """The leftmost match of a title pattern at one of the positions `at` (the header's),
+    starting at or before `limit`."""
+    match = p.match
+    for q in at:
+        if q > limit:
+            break
+        m = match(text, q)
         if m:
             return m
-        q = text.find(header, q + 1)
     return None
 
 
@@ -406,10 +422,14 @@ def _stripped_alts(
             yield T.render(a, args + trimmed)
 
 
-# Substrings without which the stack-start patterns cannot match (a cheap pre-test).
+# For each stack-start pattern: a substring every match holds, at a fixed offset from the
+# match's start. Its first occurrence says where the first match can begin, so the pattern
+# is searched from there rather than over the whole report (where it is slow: "[^k] ..."
+# tries every position). Keys sharing a first word are only looked for when it occurs.
 _STACK_KEYS: Final = tuple(
     zip(
         (*S.STACK_START, S.RISCV_STACK_START),
+        ("", "Allocated", "Allocated", "Freed", "Freed", "", "", "", ""),
         (
             "Call ",
             "Allocated:",
@@ -421,6 +441,7 @@ _STACK_KEYS: Final = tuple(
             "Uninit was stored",
             "badaddr: ",
         ),
+        (0, 0, 0, 0, 0, 1, 0, 0, len("status: ") + 16 + 1),
         strict=True,
     )
 )
@@ -433,10 +454,20 @@ def _corruption(title: str, text: str, fmt: ReportFormat | None) -> str:
         return ""
     # Each 'Call Trace', 'Allocated', 'Freed', 'backtrace' must be followed by frames.
     has_trace = False
-    for key, hint in _STACK_KEYS:
-        if hint not in text:
+    words: dict[str, int] = {}
+    find = text.find
+    for key, word, hint, offset in _STACK_KEYS:
+        at = 0
+        if word:
+            at = words.get(word, -2)
+            if at == -2:
+                at = words[word] = find(word)
+            if at == -1:
+                continue
+        at = find(hint, at)
+        if at == -1:
             continue
-        m = key.search(text)
+        m = key.search(text, max(0, at - offset))
         if m is None:
             continue
         after = text[m.start() : m.start() + 16 * L.MAX_LINE].split("\n", 16)

@@ -161,6 +161,8 @@ class Frame:
 
 def strip_suffixes(name: str) -> str:
     """`foo.constprop.0.isra.1` -> `foo`: compiler clones are the same function."""
+    if "." not in name:
+        return name  # every suffix starts with a dot
     while True:
         stripped = _SUFFIX.sub("", name)
         if stripped == name:
@@ -194,6 +196,8 @@ CORRUPTED_FRAME: Final = KeyFrame("corrupted", "corrupted", "")
 
 def canonical_name(name: str) -> str:
     """Strip the arch-specific syscall prefix: the shortest result wins."""
+    if not name.startswith(STRIP_PREFIXES):
+        return name  # the common case, one call instead of one per prefix
     best = name
     for prefix in STRIP_PREFIXES:
         if name.startswith(prefix) and len(name) - len(prefix) < len(best):
@@ -206,12 +210,18 @@ def _stall_frame(frames: Sequence[str]) -> tuple[str, int]:
     # smp_call_function itself is kept, as its callers vary.
     prev, prev_idx = frames[0], 0
     for i, frame in enumerate(frames):
-        if _STALL_ANCHORS.search(frame):
+        if _is_stall_anchor(frame):
             if "smp_call_function" in frame:
                 return "smp_call_function", i
             return prev, prev_idx
         prev, prev_idx = frame, i
     return "", -1
+
+
+@lru_cache(maxsize=8192)
+def _is_stall_anchor(name: str) -> bool:
+    # A large alternation, slow to run, on frame names that repeat a lot: memoised.
+    return _STALL_ANCHORS.search(name) is not None
 
 
 def _hang_frame(frames: Sequence[str]) -> tuple[str, int]:
@@ -230,9 +240,9 @@ def pick_frame(extractor: str, raw: Sequence[tuple[str, str]]) -> KeyFrame | Non
     """The key frame among `raw` (name, line) frames of one section, by `extractor`."""
     if not raw:
         return None
-    names = [canonical_name(n) for n, _ in raw]
     if extractor == "first":
-        return KeyFrame(names[0], raw[0][0], raw[0][1])
+        return KeyFrame(canonical_name(raw[0][0]), raw[0][0], raw[0][1])
+    names = [canonical_name(n) for n, _ in raw]
     frame, idx = _stall_frame(names) if extractor == "stall" else _hang_frame(names)
     if not frame:
         return None
@@ -308,10 +318,14 @@ def _sections(
     pick: Callable[[Sequence[tuple[str, str]]], KeyFrame | None],
     may_stop_early: bool,
     mixed: bool,
+    stall_early: bool = False,
 ) -> tuple[list[KeyFrame], bool]:
     """Walk `parts` over `lines`; one key frame per stack section. False: damaged stack.
 
-    `mixed`: the text may hold fault-injection frames (intermixed output)."""
+    `mixed`: the text may hold fault-injection frames (intermixed output).
+    `may_stop_early`: the first frame of a section is its key frame ("first" extractor).
+    `stall_early`: the key frame is the one before the first stall anchor, so frames
+    after an anchor cannot change it ("stall" extractor)."""
     results: list[KeyFrame] = []
     raw: list[tuple[str, str]] = []
     ok = True
@@ -319,6 +333,7 @@ def _sections(
     i = 0
     n = len(lines)
     k = 0
+    checked = 0  # frames of `raw` already tested for a stall anchor
     while True:
         if k == len(parts) or (parts[k] is STACK and stacks > 0):
             key = pick(raw)
@@ -326,6 +341,7 @@ def _sections(
                 key, ok = CORRUPTED_FRAME, False
             results.append(key)
             raw = []
+            checked = 0
         if k == len(parts):
             return results, ok
         part = parts[k]
@@ -346,10 +362,21 @@ def _sections(
                         _add(raw, m, skip, line)
                         k += 1
                         break
+                if may_stop_early and raw:
+                    if nxt is None:
+                        # The first frame decides and nothing later can change the verdict.
+                        break
+                    continue  # only the next part is still looked for
                 _add(raw, _frame_match(line), skip, line)
                 if may_stop_early and raw and nxt is None:
-                    # The first frame decides and nothing later can change the verdict.
                     break
+                if stall_early and nxt is None and checked < len(raw):
+                    found = False
+                    while checked < len(raw):
+                        found = found or _is_stall_anchor(canonical_name(raw[checked][0]))
+                        checked += 1
+                    if found:
+                        break
         else:
             hint = _HINT_RES.get(part)
             while i < n:
@@ -378,10 +405,11 @@ def guilty_frames(spec: StackSpec, text: str) -> tuple[list[KeyFrame], bool]:
     # Stopping at the first frame is only safe when no intermixed stack can follow.
     mixed = "should_fail" in text
     early = spec.extractor == "first" and not mixed
-    frames, ok = _sections(lines, spec.parts, skip, pick, early, mixed)
+    stall = spec.extractor == "stall" and not mixed
+    frames, ok = _sections(lines, spec.parts, skip, pick, early, mixed, stall)
     if ok or not spec.parts2:
         return frames, ok
-    return _sections(lines, spec.parts2, skip, pick, early, mixed)
+    return _sections(lines, spec.parts2, skip, pick, early, mixed, stall)
 
 
 def has_frame(line: str) -> bool:
