@@ -295,7 +295,7 @@ class Builder:
             args = [self.grammar_text(a, valid) for a in cmd.args]
             if not valid and chance(c, 30):
                 args = [*args[: c.below(len(args) + 1)], text_bytes(c, self.spec, 8, False)]
-            return b" ".join([cmd.word.encode(), *args])
+            return cmd.sep.encode().join([cmd.word.encode(), *args])
         return self.free_text(valid)
 
     def free_text(self, valid: bool) -> bytes:

@@ -498,9 +498,10 @@ def _grammar(v: Any, at: _At) -> Grammar:
     if "commands" in m:
         cmds = []
         for x, a in _seq(m["commands"], at.key(m, "commands")):
-            c = _map(x, a, ("word",), ("args",))
+            c = _map(x, a, ("word",), ("args", "sep"))
             args = tuple(_grammar(g, ga) for g, ga in _seq(c.get("args"), a.key(c, "args")))
-            cmds.append(TextCommand(_str(c["word"], a.key(c, "word")), args))
+            sep = _str(c.get("sep", " "), a.key(c, "sep"))
+            cmds.append(TextCommand(_str(c["word"], a.key(c, "word")), args, sep))
         return Grammar("commands", commands=tuple(cmds))
     raise at.fail("a grammar is 'text' or a mapping with int, enum, string or commands")
 
@@ -722,7 +723,9 @@ def _grammar_obj(g: Grammar) -> Any:
         return {
             "commands": [
                 _Flow(
-                    word=c.word, **({"args": [_grammar_obj(a) for a in c.args]} if c.args else {})
+                    word=c.word,
+                    **({"sep": c.sep} if c.sep != " " else {}),
+                    **({"args": [_grammar_obj(a) for a in c.args]} if c.args else {}),
                 )
                 for c in g.commands
             ]

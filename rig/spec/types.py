@@ -249,8 +249,11 @@ class Grammar:
 
 @dataclass(frozen=True)
 class TextCommand:
+    """A word and its arguments, joined by `sep` ("mode 3", or "warn:7" with sep ":")."""
+
     word: str
     args: tuple[Grammar, ...] = ()
+    sep: str = " "
 
 
 @dataclass(frozen=True)
