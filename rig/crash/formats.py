@@ -43,6 +43,59 @@ def rx(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.ASCII)
 
 
+_META: Final = frozenset(".^$*+?{}[]|()\\")
+
+
+def literal_prefix(pattern: str) -> str:
+    """The text every match of `pattern` starts with ("" when the pattern does not say).
+
+    Conservative: plain characters and escaped punctuation up to the first other
+    construct; a quantified last character is dropped; a top-level "|" gives ""."""
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            nxt = pattern[i + 1 : i + 2]
+            if not nxt or nxt.isalnum() or not nxt.isascii():
+                break  # a class (\d), an anchor (\b), a reference or a code (\n)
+            out.append(nxt)
+            i += 2
+            continue
+        if c in _META:
+            if c in "*?{" and out:
+                out.pop()  # the last character may be absent
+            break
+        out.append(c)
+        i += 1
+    return "".join(out) if out and not _top_level_bar(pattern) else ""
+
+
+def _top_level_bar(pattern: str) -> bool:
+    depth, i, in_class = 0, 0, False
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+            if pattern[i + 1 : i + 2] == "^":
+                i += 1
+            if pattern[i + 1 : i + 2] == "]":
+                i += 1  # a "]" first in a class is a member
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == "|" and depth == 0:
+            return True
+        i += 1
+    return False
+
+
 # A stack section in `StackSpec.parts`: parse frames from here on.
 STACK: Final = re.compile(r"(?!)")
 
@@ -90,9 +143,13 @@ class ReportFormat:
     corrupted: bool = False  # matching this row means the report is damaged
     end: re.Pattern[str] | None = END_TRACE
     start: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    # Text every match of `title` starts with: a cheap test before running the pattern.
+    title_prefix: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "start", re.compile(re.escape(self.header)))
+        prefix = literal_prefix(self.title.pattern) if self.title is not None else ""
+        object.__setattr__(self, "title_prefix", prefix)
 
 
 def _stack(
@@ -688,7 +745,12 @@ def classify(line: str) -> ReportFormat | None:
     pos = line.find(header)
     while pos != -1:
         for f in GROUPS[header]:
-            if f.title is not None and f.title.match(line, pos) and _may_report(f, line, pos):
+            if (
+                f.title is not None
+                and line.startswith(f.title_prefix, pos)
+                and f.title.match(line, pos)
+                and _may_report(f, line, pos)
+            ):
                 return f
         pos = line.find(header, pos + 1)
     return fallback(header)

@@ -31,7 +31,6 @@ from rig.crash.formats import (
     INFO_WITH_STACK,
     ReportFormat,
     classify,
-    fallback,
 )
 from rig.crash.kinds import Kind, crash_type
 
@@ -223,23 +222,35 @@ class _Body:
     prefix: list[str]
 
 
-def _body(text: str, head: _Start, region: str) -> _Body:
+def _body(text: str, head: _Start, region: str, panicked: bool) -> _Body:
     first = L.clean(text[head.start : head.end])
     ctx = head.context
     login = " login: " in region or "printk messages dropped" in region
     got = _context_lines(region, ctx, login, 0, len(region))
     # findall() sees the (cleaned) first line too; it is the report's title line.
-    lines = [L.strip_prefix(first, ctx)[: L.MAX_LINE], *_filter(got[1:], ctx)]
-    if "Disabling lock debugging" in region or _PANIC in region or _CIRCULAR in region:
-        lines = lines[:1] + _skip_tail(lines[1:], 16 if "BUG: KMSAN:" in first else 22)
+    title_line = L.strip_prefix(first, ctx)[: L.MAX_LINE]
+    if got:
+        got[0] = title_line
+    else:
+        got = [title_line]
+    lines = _filter(got, ctx, 1)
+    circular = _CIRCULAR in region
+    disabling = "Disabling lock debugging" in region
+    if disabling or panicked or circular:
+        lines[1:] = _skip_tail(
+            lines,
+            16 if "BUG: KMSAN:" in first else 22,
+            panicked or circular,
+            disabling and _DISABLING in region,
+        )
     title_lines = len(lines)
     if ctx in ("", L.CONSOLE):
         # Without caller ids, a message that prints a stack of its own ends what can be
         # trusted of this report.
         cut = _intermixed_at(region)
         if cut != -1:
-            before = _filter(_context_lines(region, ctx, login, 0, cut)[1:], ctx)
-            title_lines = min(title_lines, 1 + len(before))
+            before = _filter(_context_lines(region, ctx, login, 0, cut), ctx, 1)
+            title_lines = min(title_lines, max(1, len(before)))
     return _Body(lines, title_lines, _prefix(text, head))
 
 
@@ -256,30 +267,55 @@ def _context_lines(region: str, ctx: str, login: bool, lo: int, hi: int) -> list
     return got + L.lines_in(region, ctx, cut, hi, login=login, cpus=cpus)
 
 
-def _filter(got: list[str], ctx: str) -> list[str]:
+def _filter(got: list[str], ctx: str, keep: int = 0) -> list[str]:
+    """`got` without the unwinder's guesses, lines cut at MAX_LINE; its first `keep` lines
+    are kept as they are (a list of its own: `got` may be changed)."""
     if ctx:
         # " ? func" (x86) and "func (unreliable)" (powerpc) are the unwinder's guesses.
-        got = [
+        rest = [
             ln
-            for ln in got
+            for ln in (got[keep:] if keep else got)
             if (" ? " not in ln and not ln.endswith(" (unreliable)")) or "<EOI>" in ln
         ]
-    if got and max(map(len, got)) > L.MAX_LINE:
-        got = [ln[: L.MAX_LINE] for ln in got]
+        got = got[:keep] + rest if keep else rest
+    if len(got) > keep and max(map(len, got[keep:] if keep else got)) > L.MAX_LINE:
+        got[keep:] = [ln[: L.MAX_LINE] for ln in got[keep:]]
     return got
 
 
-def _skip_tail(rest: list[str], min_lines: int) -> list[str]:
+_DISABLING: Final = "Disabling lock debugging due to kernel taint"
+
+
+def _skip_tail(lines: list[str], min_lines: int, cut: bool, drop: bool) -> list[str]:
+    """lines[1:] up to a panic or a circular-locking report that follows the report
+    (`cut`: there may be one), without "Disabling lock debugging" lines (`drop`)."""
     # With panic_on_warn the panic repeats the report's stack; lockdep reports that an
     # oops provokes are noise. Keep the report, drop what follows once it is long enough.
-    out = []
-    for n, ln in enumerate(rest, start=2):
-        if "Disabling lock debugging due to kernel taint" in ln:
-            continue
-        if (_PANIC in ln or _CIRCULAR in ln) and n > min_lines:
-            break
-        out.append(ln)
-    return out
+    end = len(lines)
+    # lines[i] is the n-th line of the original count (n = i + 1), cut when n > min_lines.
+    lo = max(1, min_lines)
+    if cut and lo < end:
+        # One scan of the joined lines rather than tests on each line.
+        joined = "\n".join(lines[lo:])
+        find = joined.find
+        pos, at = 0, lo
+        while True:
+            p, c = find(_PANIC, pos), find(_CIRCULAR, pos)
+            hit = p if c == -1 or (p != -1 and p < c) else c
+            if hit == -1:
+                break
+            at += joined.count("\n", pos, hit)
+            if _DISABLING not in lines[at]:
+                end = at
+                break
+            nl = find("\n", hit)
+            if nl == -1:
+                break
+            pos, at = nl + 1, at + 1
+    rest = lines[1:end]
+    if drop:
+        rest = [ln for ln in rest if _DISABLING not in ln]
+    return rest
 
 
 def _intermixed_at(region: str) -> int:
@@ -340,7 +376,7 @@ def describe(report_text: str, header: str) -> _Description:
     for f in GROUPS[header]:
         if f.title is None:
             continue
-        m = _leftmost(f.title, report_text, at, best)
+        m = _leftmost(f.title, f.title_prefix, report_text, at, best)
         if m is None:
             continue
         if m.start() == best and d.title:
@@ -388,16 +424,20 @@ def _occurrences(text: str, needle: str) -> list[int]:
     return out
 
 
-def _leftmost(p: re.Pattern[str], text: str, at: Sequence[int], limit: int) -> re.Match[str] | None:
-    """The leftmost match of a title pattern at one of the positions `at` (the header's),
-    starting at or before `limit`."""
+def _leftmost(
+    p: re.Pattern[str], prefix: str, text: str, at: Sequence[int], limit: int
+) -> re.Match[str] | None:
+    """The leftmost match of a title pattern (whose matches start with `prefix`) at one of
+    the positions `at` (the header's), starting at or before `limit`."""
     match = p.match
+    startswith = text.startswith
     for q in at:
         if q > limit:
             break
-        m = match(text, q)
-        if m:
-            return m
+        if startswith(prefix, q):
+            m = match(text, q)
+            if m:
+                return m
     return None
 
 
@@ -486,23 +526,27 @@ def _corruption(title: str, text: str, fmt: ReportFormat | None) -> str:
 
 
 def _describe(text: str, head: _Start, region_end: int, tail: int, from_bytes: bool) -> Report:
-    region = L.clean(text[head.start : region_end])
-    body = _body(text, head, region)
-    report_text = "\n".join(body.lines) + "\n"
-    title_text = "\n".join(body.lines[: body.title_lines]) + "\n"
+    raw = text[head.start : region_end]
+    region = L.clean(raw)
+    panicked = _PANIC in region
+    body = _body(text, head, region, panicked)
+    lines = body.lines
+    report_text = "\n".join(lines) + "\n"
+    n = body.title_lines
+    title_text = report_text if n == len(lines) else "\n".join(lines[:n]) + "\n"
     header = head.fmt.header
     d = describe(title_text, header)
     if not d.title:
-        d.title = body.lines[0].strip() or head.fmt.name
+        d.title = lines[0].strip() or head.fmt.name
     corrupted = d.corrupted or _corruption(d.title, report_text, d.fmt)
-    if _GCE_HANGUP in region:
-        corrupted = corrupted or "console disconnected"
-    fmt = d.fmt or (head.fmt if head.fmt.header == header else fallback(header))
-    title = T.normalize(d.title) or T.printable(body.lines[0]) or fmt.name
+    if not corrupted and _GCE_HANGUP in region:
+        corrupted = "console disconnected"
+    fmt = d.fmt or head.fmt
+    title = T.normalize(d.title) or T.printable(lines[0]) or fmt.name
     frame = T.frame_of(title)
     # On the raw text, so that offsets are the log's even where escapes were removed.
-    end, ended = _report_end(text[head.start : region_end], fmt)
-    full = "\n".join(body.prefix + body.lines) + "\n"
+    end, ended = _report_end(raw, fmt)
+    full = "\n".join(body.prefix) + "\n" + report_text if body.prefix else report_text
     if from_bytes and not full.isascii():
         full = full.encode("latin-1").decode("utf-8", "replace")
     return Report(
@@ -518,7 +562,7 @@ def _describe(text: str, head: _Start, region_end: int, tail: int, from_bytes: b
         corrupted_reason=corrupted,
         truncated=not ended,
         fatal=fmt.fatal,
-        panicked=_PANIC in region,
+        panicked=panicked,
         alt_titles=tuple(T.normalize(a) for a in d.alts),
         type=crash_type(title),
         executor=_executor(report_text),
@@ -592,5 +636,11 @@ _EXECUTOR: Final = re.compile(r" Comm: syz\.(\d+)\.(\d+) ", re.ASCII)
 
 
 def _executor(text: str) -> tuple[int, int] | None:
-    m = _EXECUTOR.search(text)
-    return (int(m.group(1)), int(m.group(2))) if m else None
+    # The pattern's leading literal, found at C speed: the regex engine would try each space.
+    i = text.find(" Comm: syz.")
+    while i != -1:
+        m = _EXECUTOR.match(text, i)
+        if m:
+            return int(m.group(1)), int(m.group(2))
+        i = text.find(" Comm: syz.", i + 1)
+    return None

@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from itertools import accumulate
 from typing import Final
 
 from rig.crash.formats import PART_HINTS, STACK, StackSpec, rx
@@ -258,11 +259,21 @@ class Skipper:
 
     def __init__(self, extra: tuple[str, ...]) -> None:
         self._extra = re.compile("|".join(extra), re.ASCII) if extra else None
+        self._memo: dict[str, bool] = {}
 
     def __call__(self, name: str) -> bool:
-        return _skipped_commonly(name) or (
-            self._extra is not None and self._extra.search(name) is not None
-        )
+        got = self._memo.get(name)
+        if got is None:
+            got = _skipped_commonly(name) or (
+                self._extra is not None and self._extra.search(name) is not None
+            )
+            if len(self._memo) >= _MEMO_MAX:
+                self._memo.clear()
+            self._memo[name] = got
+        return got
+
+
+_MEMO_MAX: Final = 8192
 
 
 @lru_cache(maxsize=8192)
@@ -303,15 +314,65 @@ def _may_match(part: re.Pattern[str], line: str) -> bool:
     return hint is None or hint.search(line) is not None
 
 
-def _frame_match(line: str) -> re.Match[str] | None:
-    for p in FRAME_LINES:
-        m = p.match(line)
+_METACHARS: Final = frozenset(".^$*+?{}[]\\|()")
+_JUMP_HINTS: dict[re.Pattern[str], tuple[str, ...]] = dict(PART_HINTS)
+
+
+def _jump_hints(part: re.Pattern[str]) -> tuple[str, ...]:
+    """Substrings one of which every line that `part` matches holds (empty: unknown):
+    the hints of PART_HINTS, or the pattern itself when it is a plain literal."""
+    hints = _JUMP_HINTS.get(part)
+    if hints is None:
+        plain = part.flags & re.IGNORECASE == 0 and not _METACHARS.intersection(part.pattern)
+        hints = _JUMP_HINTS[part] = (part.pattern,) if plain and part.pattern else ()
+    return hints
+
+
+def _jump(
+    text: str,
+    lines: Sequence[str],
+    cum: Sequence[int],
+    i: int,
+    part: re.Pattern[str],
+    hints: tuple[str, ...],
+) -> tuple[int, re.Match[str] | None]:
+    """The first line from `i` on that `part` matches, and the match (or len(lines), None).
+
+    Lines without a hint cannot match: the next hint in `text` (`lines` joined by
+    newlines; cum[k] + k is where line k starts) is found at C speed instead of testing
+    each line in turn."""
+    n = len(lines)
+    find = text.find
+    end = len(text)
+    while i < n:
+        off = cum[i] + i
+        pos = -1
+        for h in hints:
+            # Only before the nearest hint found so far: an absent hint costs no full scan.
+            q = find(h, off, end if pos == -1 else pos + len(h) - 1)
+            if q != -1:
+                pos = q
+        if pos == -1:
+            break
+        j = i + text.count("\n", off, pos)
+        m = part.search(lines[j])
         if m:
-            return m
-    return None
+            return j, m
+        i = j + 1
+    return n, None
+
+
+# FRAME_LINES as one pattern: an alternation tries its branches in order, as _frame_match()
+# the patterns, and a branch that does not match leaves its groups None.
+_FRAME_ANY: Final = re.compile("|".join(f"(?:{p.pattern})" for p in FRAME_LINES), re.ASCII)
+
+
+def _frame_match(line: str) -> re.Match[str] | None:
+    return _FRAME_ANY.match(line)
 
 
 def _sections(
+    text: str,
     lines: Sequence[str],
     parts: Sequence[re.Pattern[str]],
     skip: Skipper,
@@ -334,6 +395,9 @@ def _sections(
     n = len(lines)
     k = 0
     checked = 0  # frames of `raw` already tested for a stall anchor
+    cum: list[int] | None = None  # line lengths summed, for _jump()
+    start_hint, start_any = _STACK_START_HINT.search, _STACK_START_ANY.search
+    frame_match = _FRAME_ANY.match
     while True:
         if k == len(parts) or (parts[k] is STACK and stacks > 0):
             key = pick(raw)
@@ -348,29 +412,36 @@ def _sections(
         if part is STACK:
             stacks += 1
             nxt = parts[k + 1] if k + 1 < len(parts) else None
+            nxt_hint = _HINT_RES.get(nxt) if nxt is not None else None
+            last = nxt is None
             while i < n:
                 line = lines[i]
                 i += 1
                 if mixed and "should_fail" in line and _INTERMIXED.search(line):
                     ok = False
                     break
-                if is_stack_start(line):
-                    break
-                if nxt is not None and _may_match(nxt, line):
+                if start_hint(line) is not None and start_any(line) is not None:
+                    break  # is_stack_start(line)
+                if nxt is not None and (nxt_hint is None or nxt_hint.search(line) is not None):
                     m = nxt.search(line)
                     if m:
                         _add(raw, m, skip, line)
                         k += 1
                         break
                 if may_stop_early and raw:
-                    if nxt is None:
+                    if last:
                         # The first frame decides and nothing later can change the verdict.
                         break
                     continue  # only the next part is still looked for
-                _add(raw, _frame_match(line), skip, line)
-                if may_stop_early and raw and nxt is None:
+                m = frame_match(line)
+                if m is None:
+                    continue
+                for name in m.groups():
+                    if name is not None and not skip(name):
+                        raw.append((name, line))
+                if may_stop_early and raw and last:
                     break
-                if stall_early and nxt is None and checked < len(raw):
+                if stall_early and last and checked < len(raw):
                     found = False
                     while checked < len(raw):
                         found = found or _is_stall_anchor(canonical_name(raw[checked][0]))
@@ -378,6 +449,16 @@ def _sections(
                     if found:
                         break
         else:
+            hints = _jump_hints(part)
+            if hints and not mixed:
+                if cum is None:
+                    cum = list(accumulate(map(len, lines), initial=0))
+                i, m = _jump(text, lines, cum, i, part, hints)
+                if m is not None:
+                    _add(raw, m, skip, lines[i])
+                    i += 1
+                k += 1
+                continue
             hint = _HINT_RES.get(part)
             while i < n:
                 line = lines[i]
@@ -406,10 +487,10 @@ def guilty_frames(spec: StackSpec, text: str) -> tuple[list[KeyFrame], bool]:
     mixed = "should_fail" in text
     early = spec.extractor == "first" and not mixed
     stall = spec.extractor == "stall" and not mixed
-    frames, ok = _sections(lines, spec.parts, skip, pick, early, mixed, stall)
+    frames, ok = _sections(text, lines, spec.parts, skip, pick, early, mixed, stall)
     if ok or not spec.parts2:
         return frames, ok
-    return _sections(lines, spec.parts2, skip, pick, early, mixed, stall)
+    return _sections(text, lines, spec.parts2, skip, pick, early, mixed, stall)
 
 
 def has_frame(line: str) -> bool:

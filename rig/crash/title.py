@@ -8,11 +8,13 @@ pkg/report/report.go.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Final
 
 MAX_TITLE: Final = 120  # intermixed lines can be very long
 
-# (pattern, replacement, needs a digit to match, substrings it needs), in syzkaller's order.
+# (pattern, replacement, needs a digit to match, substrings it needs (at most two)), in
+# syzkaller's order.
 # The substrings are a cheap test that skips most patterns on most titles.
 _REPLACEMENTS: Final[tuple[tuple[re.Pattern[str], str, bool, tuple[str, ...]], ...]] = tuple(
     (re.compile(p, re.ASCII), r, digits, needs)
@@ -22,7 +24,7 @@ _REPLACEMENTS: Final[tuple[tuple[re.Pattern[str], str, bool, tuple[str, ...]], .
         (r"syzkaller[0-9]+((/|:)[0-9]+)?", "syzkaller", True, ("syzkaller",)),
         (r"([^a-zA-Z0-9])(?:0x)?[0-9a-f]{6,}", r"\1ADDR", False, ()),
         (r"([0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3})", "IP", True, (".",)),
-        (r"(\.\w+)(:[0-9]+)+", r"\1:LINE", True, (".", ":")),
+        (r"(\.\w+)(:[0-9]+)+", r"\1:LINE", True, (":", ".")),
         # Offsets and sizes of "func+0x12/0x34" change with every build.
         (r"([a-zA-Z][a-zA-Z0-9_.]+)\+0x[0-9a-z]+/0x[0-9a-z]+", r"\1", True, ("+0x", "/0x")),
         (r"CPU#[0-9]+", "CPU", True, ("CPU#",)),
@@ -39,10 +41,11 @@ def normalize(title: str) -> str:
     """A title as syzkaller shows it: dynamic parts replaced, printable, at most 120 chars."""
     if len(title) > 4 * MAX_TITLE:
         title = title[: 4 * MAX_TITLE]
+    digits = _DIGIT.search(title) is not None  # as of the current title
     for pattern, repl, needs_digit, needs in _REPLACEMENTS:
-        if needs_digit and _DIGIT.search(title) is None:
+        if needs_digit and not digits:
             continue
-        if needs and not all(n in title for n in needs):
+        if needs and (needs[0] not in title or (len(needs) > 1 and needs[1] not in title)):
             continue
         # Matches may overlap ("0,1,2"), so repeat until nothing changes.
         for _ in range(64):
@@ -50,6 +53,7 @@ def normalize(title: str) -> str:
             if n == 0 or new == title:
                 break
             title = new
+            digits = _DIGIT.search(title) is not None
     return printable(title)
 
 
@@ -80,12 +84,24 @@ def frame_of(title: str) -> str:
 
 def render(template: str, args: list[str]) -> str:
     """`template` with `{N}` replaced by the N-th (1-based) argument."""
-
-    def arg(m: re.Match[str]) -> str:
-        i = int(m.group(1)) - 1
-        return args[i] if 0 <= i < len(args) else "%!v(BADINDEX)"
-
-    return _ARG.sub(arg, template)
+    out = []
+    for piece, i in _pieces(template):
+        out.append(piece)
+        if i is not None:
+            out.append(args[i] if 0 <= i < len(args) else "%!v(BADINDEX)")
+    return "".join(out)
 
 
 _ARG: Final = re.compile(r"\{(\d+)\}")
+
+
+@lru_cache(maxsize=1024)
+def _pieces(template: str) -> tuple[tuple[str, int | None], ...]:
+    # Templates come from the format table: split once into (literal, argument index).
+    out: list[tuple[str, int | None]] = []
+    pos = 0
+    for m in _ARG.finditer(template):
+        out.append((template[pos : m.start()], int(m.group(1)) - 1))
+        pos = m.end()
+    out.append((template[pos:], None))
+    return tuple(out)
