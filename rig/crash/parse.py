@@ -28,6 +28,7 @@ from rig.crash.formats import (
     END_SLUB,
     END_TRACE,
     GROUPS,
+    HEADERS,
     INFO_WITH_STACK,
     ReportFormat,
     classify,
@@ -131,24 +132,63 @@ _CONTINUATION: Final = re.compile("|".join(f"(?:{p.pattern})" for p in CONTINUAT
 def _find_starts(text: str, first_only: bool = False) -> list[_Start]:
     """The lines that start reports; with `first_only`, the first one and what follows it
     within MAX_REGION (enough to delimit the first report)."""
+    if first_only:
+        return _visit(text, _probe_positions(text, 0, len(text)), 0, [], first_only)
+    # A line of at most _SHORT characters is looked at whole whichever of its probes leads
+    # to it, so only lines holding a header (or an escape or CR that cleaning removes)
+    # need a look; longer lines are cut into windows that depend on where each probe is,
+    # and are looked at probe by probe as before.
+    starts: list[_Start] = []
+    next_line = 0
+    n = len(text)
+    for pos in _candidates(text):
+        if pos < next_line:
+            continue  # a line already seen
+        ls, le = L.line_bounds(text, pos)
+        if (
+            le - ls <= _SHORT
+            and (ls == 0 or text[ls - 1] == "\n")
+            and (le == n or text[le] == "\n")
+        ):
+            next_line = le + 1
+            _look_at(text, ls, le, starts)
+            continue
+        ls = text.rfind("\n", 0, pos) + 1
+        le = text.find("\n", pos)
+        le = n if le == -1 else le
+        _visit(text, _probe_positions(text, ls, le), ls, starts, False)
+        next_line = le + 1
+    return starts
+
+
+_SHORT: Final = L.MAX_LINE - 1
+
+
+def _probe_positions(text: str, lo: int, hi: int) -> list[int]:
+    """Where text[lo:hi] holds a probe, an escape or a lone CR, in order."""
     positions: list[int] = []
     find = text.find
     for probe in PROBES:
-        i = find(probe)
+        i = find(probe, lo, hi)
         while i != -1:
             positions.append(i)
-            i = find(probe, i + 1)
+            i = find(probe, i + 1, hi)
     # Removing escapes or a lone CR can join a header the raw text splits (the watcher
     # matches cleaned lines), so lines holding them are looked at too.
-    i = find("\x1b")
+    i = find("\x1b", lo, hi)
     while i != -1:
         positions.append(i)
-        i = find("\x1b", i + 1)
+        i = find("\x1b", i + 1, hi)
     if "\r" in text:
-        positions.extend(m.start() for m in _LONE_CR.finditer(text))
+        positions.extend(m.start() for m in _LONE_CR.finditer(text, lo, hi))
     positions.sort()
-    starts: list[_Start] = []
-    next_line = 0
+    return positions
+
+
+def _visit(
+    text: str, positions: list[int], next_line: int, starts: list[_Start], first_only: bool
+) -> list[_Start]:
+    """Look at the line (or window of a long line) around each position, in order."""
     for pos in positions:
         if pos < next_line:
             continue  # another header on a line already seen
@@ -156,13 +196,88 @@ def _find_starts(text: str, first_only: bool = False) -> list[_Start]:
             break
         ls, le = L.line_bounds(text, pos)
         next_line = le + 1
-        line = L.clean(text[ls:le])
-        fmt = classify(line)
-        if fmt is None:
-            continue
+        _look_at(text, ls, le, starts)
+    return starts
+
+
+def _look_at(text: str, ls: int, le: int, starts: list[_Start]) -> None:
+    line = L.clean(text[ls:le])
+    fmt = classify(line)
+    if fmt is not None:
         cont = _CONTINUATION.search(line) is not None
         starts.append(_Start(ls, le, fmt, L.context(line), cont))
-    return starts
+
+
+def _candidates(text: str) -> list[int]:
+    """Positions, in order, such that every line holding a header (or an escape or a lone
+    CR) holds one: where a header occurs, found with fewer passes than PROBES takes."""
+    out: list[int] = []
+    startswith = text.startswith
+    for m in _DISCOVER.finditer(text):
+        pos = m.start()
+        for header, off in _DISCOVERED_BY[m.group()]:
+            if pos >= off and startswith(header, pos - off):
+                out.append(pos)
+                break
+    find = text.find
+    for literal in _DISCOVER_FIND:
+        pairs = _DISCOVERED_BY[literal]
+        i = find(literal)
+        while i != -1:
+            for header, off in pairs:
+                if i >= off and startswith(header, i - off):
+                    out.append(i)
+                    break
+            i = find(literal, i + 1)
+    i = find("\x1b")
+    while i != -1:
+        out.append(i)
+        i = find("\x1b", i + 1)
+    if "\r" in text:
+        out.extend(m.start() for m in _LONE_CR.finditer(text))
+    out.sort()
+    return out
+
+
+# Literals that find every header: those starting with an upper-case letter in one regex
+# pass (it skips other characters quickly), the rest with str.find.
+_DISCOVER_RE: Final = (
+    "BUG", "WARNING:", "INFO:", "Unable to handle kernel", "PANIC: double fault",
+    "Unhandled fault:", "Kernel panic", "UBSAN:", "Booting the kernel.", "VFS: ",
+    "Internal error:", "Alignment trap:", "SYZFAIL:", "SYZFATAL:",
+)  # fmt: skip
+_DISCOVER_FIND: Final = (
+    "general protection fault", "panic", "error:", "stack segment: ", "invalid opcode:",
+    "unregister_netdevice: waiting for",
+)  # fmt: skip
+_DISCOVER: Final = re.compile("|".join(map(re.escape, _DISCOVER_RE)))
+
+
+def _discovered_by() -> dict[str, tuple[tuple[str, int], ...]]:
+    """For each literal, the headers it finds and where it sits in them (every place)."""
+    literals = (*_DISCOVER_RE, *_DISCOVER_FIND)
+    # One regex pass finds every occurrence of each literal only if no literal can begin
+    # inside another's match (an overlap would hide the second).
+    for a in _DISCOVER_RE:
+        for b in _DISCOVER_RE:
+            if a != b and (a.startswith(b) or b.startswith(a)):
+                raise AssertionError(f"discovery literals overlap: {a!r}, {b!r}")
+            for k in range(1, len(a)):
+                if b.startswith(a[k:]) or a[k:].startswith(b):
+                    raise AssertionError(f"discovery literals overlap: {a!r}, {b!r}")
+    out: dict[str, list[tuple[str, int]]] = {lit: [] for lit in literals}
+    for header in HEADERS:
+        lit = next((x for x in literals if x in header), None)
+        if lit is None:
+            raise AssertionError(f"no discovery literal finds header {header!r}")
+        i = header.find(lit)
+        while i != -1:
+            out[lit].append((header, i))
+            i = header.find(lit, i + 1)
+    return {lit: tuple(pairs) for lit, pairs in out.items()}
+
+
+_DISCOVERED_BY: Final = _discovered_by()
 
 
 def _independent(starts: Sequence[_Start]) -> tuple[list[_Start], list[int]]:
