@@ -11,7 +11,7 @@ import click
 from rig.cli.image import driver_option
 from rig.cli.main import home_of, home_option
 from rig.config import Limits
-from rig.fleet.libvirt_backend import DEFAULT_URI, LibvirtBackend
+from rig.fleet.libvirt_backend import DEFAULT_URI, connect
 from rig.fleet.owner import me
 from rig.fleet.pool import Fleet
 from rig.host import accel as accelmod
@@ -40,7 +40,7 @@ def cli(
     accel = accelmod.current(h.host_file).accel
     limits = Limits()
     image = build(h, ImageRequest(driver=driver, accel=accel, limits=limits))
-    backend = LibvirtBackend(uri)
+    backend = connect(uri)
     campaign = campaign_name("bench-boot")
     figures: dict[str, object] = {
         "accel": accel,

@@ -25,7 +25,7 @@ from rig.cli.main import home_of, home_option
 from rig.config import Home
 from rig.crash.store import CampaignBucket
 from rig.errors import RigError
-from rig.fleet.libvirt_backend import DEFAULT_URI, LibvirtBackend
+from rig.fleet.libvirt_backend import DEFAULT_URI, LibvirtBackend, connect
 from rig.gen.build import DOORS
 from rig.host import accel as accelmod
 from rig.smoke import campaign_name
@@ -148,7 +148,7 @@ def cli(
     accel = accelmod.current(h.host_file).accel
     say = (lambda s: None) if as_json else click.echo
     bugs = table_bugs()
-    backend = LibvirtBackend(uri)
+    backend = connect(uri)
     results: dict[str, Any] = {
         "duration_s": parse_duration(duration),
         "vms": vms,

@@ -15,7 +15,7 @@ from rig.cli.main import home_of, home_option
 from rig.config import Limits
 from rig.deadline import Deadline
 from rig.fleet.instance import Instance
-from rig.fleet.libvirt_backend import DEFAULT_URI, LibvirtBackend
+from rig.fleet.libvirt_backend import DEFAULT_URI, connect
 from rig.fleet.owner import me
 from rig.guest.surface import default_config
 from rig.host import accel as accelmod
@@ -57,7 +57,7 @@ def cli(
     accel = accelmod.current(h.host_file).accel
     limits = Limits()
     image = build(h, ImageRequest(driver=driver, accel=accel, limits=limits))
-    backend = LibvirtBackend(uri)
+    backend = connect(uri)
     campaign = campaign_name("bench-exec")
     programs = mix(image.module)
     try:

@@ -17,7 +17,7 @@ from rig.cli.image import REPO_DRIVER, module_option
 from rig.cli.main import home_of, home_option
 from rig.cli.vm import uri_option
 from rig.errors import ConfigError
-from rig.fleet.libvirt_backend import LibvirtBackend
+from rig.fleet.libvirt_backend import connect
 from rig.gen.build import DOORS
 from rig.host import accel as accelmod
 from rig.image.build import ImageRequest, build
@@ -158,7 +158,7 @@ def cli(
         f"campaign {escape(str(camp.dir.path))}: {camp.opts.engine} on {camp.opts.vms} VM(s), "
         f"image {camp.image.id}, bugs={escape(camp.opts.bugs) or '(none)'}"
     )
-    backend = LibvirtBackend(uri)
+    backend = connect(uri)
     try:
         if out.is_terminal:
             with Live(render(Progress()), console=out, refresh_per_second=2) as live:

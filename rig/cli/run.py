@@ -14,7 +14,7 @@ from rig.cli.image import driver_option, module_option, params_option
 from rig.cli.main import home_of, home_option
 from rig.cli.vm import uri_option
 from rig.config import Limits, runtime_dir
-from rig.fleet.libvirt_backend import LibvirtBackend
+from rig.fleet.libvirt_backend import connect
 from rig.guest.display import format_result
 from rig.host import accel as accelmod
 from rig.image.build import ImageRequest, build
@@ -78,7 +78,7 @@ def cli(
         res = run_on(runtime_dir() / f"{vm_name}.sock", program_file, module or "boundary", limits)
     else:
         accel = accelmod.current(h.host_file).accel
-        backend = LibvirtBackend(uri)
+        backend = connect(uri)
         try:
             image = build(h, ImageRequest(driver=driver, module=module, params=params, accel=accel))
             res = run_fresh(h, backend, image, program_file, accel, limits)

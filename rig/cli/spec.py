@@ -213,7 +213,7 @@ def probe(
 ) -> None:
     """Boot DRIVER and record its file listing and netlink policies for `rig spec import`."""
     from rig.config import Limits
-    from rig.fleet.libvirt_backend import LibvirtBackend
+    from rig.fleet.libvirt_backend import connect
     from rig.host import accel as accelmod
     from rig.image.build import ImageRequest, build
     from rig.spec import probe as probemod
@@ -221,7 +221,7 @@ def probe(
     h = home_of(ctx, home).ensure()
     accel = accelmod.current(h.host_file).accel
     image = build(h, ImageRequest(driver=driver, module=module, accel=accel))
-    backend = LibvirtBackend()
+    backend = connect()
     try:
         result = probemod.probe(h, backend, image, accel, families, Limits())
     finally:

@@ -13,7 +13,7 @@ from rig.cli.image import driver_option, module_option, params_option
 from rig.cli.main import home_of, home_option
 from rig.config import Limits
 from rig.errors import RigError
-from rig.fleet.libvirt_backend import DEFAULT_URI, LibvirtBackend
+from rig.fleet.libvirt_backend import DEFAULT_URI, connect
 from rig.host import accel as accelmod
 from rig.smoke import run
 
@@ -46,7 +46,7 @@ def smoke(
     out = Console(highlight=False)
     verdict = accelmod.current(h.host_file, accel)
     out.print(f"accel: {verdict.accel} ({escape(verdict.reason)})")
-    backend = LibvirtBackend(uri)
+    backend = connect(uri)
     try:
         result = run(
             h, backend, driver, vms, verdict.accel, Limits(), lambda s: out.print(escape(s))
@@ -85,7 +85,7 @@ def start(
     out = Console(highlight=False)
     accel = accelmod.current(h.host_file).accel
     image = build(h, ImageRequest(driver=driver, module=module, params=params, accel=accel))
-    backend = LibvirtBackend(uri)
+    backend = connect(uri)
     campaign = campaign_name("vm")
     try:
         with Instance(

@@ -114,3 +114,14 @@ class LibvirtBackend:
             lambda: self._conn.getDomainCapabilities(None, "x86_64", None, "qemu", 0),
         )
         return time.monotonic() - start
+
+
+def connect(uri: str = DEFAULT_URI) -> LibvirtBackend:
+    """A connection, after destroying domains of rig processes that died (SIGKILL leaves them)."""
+    from rig.fleet.owner import reap_orphans
+
+    backend = LibvirtBackend(uri)
+    reaped = reap_orphans(backend)
+    if reaped:
+        log.warning("destroyed %d domain(s) left by dead rig processes", len(reaped))
+    return backend
