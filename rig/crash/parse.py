@@ -219,16 +219,19 @@ def _candidates(text: str) -> list[int]:
             if pos >= off and startswith(header, pos - off):
                 out.append(pos)
                 break
-    find = text.find
+    find, rfind = text.find, text.rfind
     for literal in _DISCOVER_FIND:
         pairs = _DISCOVERED_BY[literal]
-        i = find(literal)
+        # str.find tests a short literal's last character, str.rfind its first: the rarer
+        # one makes the faster scan. The positions are sorted below.
+        backwards = len(literal) < 8
+        i = rfind(literal) if backwards else find(literal)
         while i != -1:
             for header, off in pairs:
                 if i >= off and startswith(header, i - off):
                     out.append(i)
                     break
-            i = find(literal, i + 1)
+            i = rfind(literal, 0, i + len(literal) - 1) if backwards else find(literal, i + 1)
     i = find("\x1b")
     while i != -1:
         out.append(i)
@@ -452,11 +455,14 @@ def _prefix(text: str, head: _Start) -> list[str]:
     # A few lines before the report often say what led to it (e.g. "list_add corruption").
     keep = 50 if L.is_task(head.context) else 5
     lo = max(0, head.start - 160 * keep)
-    raw = text[lo : head.start]
-    if head.context not in ("", L.CONSOLE) and "\r" not in raw and "\x1b" not in raw:
-        got = L.caller_lines(text, head.context, lo, head.start)
+    if (
+        head.context not in ("", L.CONSOLE)
+        and text.find("\r", lo, head.start) == -1
+        and text.find("\x1b", lo, head.start) == -1
+    ):
+        return _last_caller_lines(text, head.context, lo, head.start, keep)
     else:
-        got = L.lines_in(L.clean(raw), head.context)
+        got = L.lines_in(L.clean(text[lo : head.start]), head.context)
     if lo > 0 and got:
         got = got[1:]  # the first line is likely cut
     if head.context:
@@ -464,6 +470,30 @@ def _prefix(text: str, head: _Start) -> list[str]:
     else:
         got = [ln for ln in got if ln]
     return got[-keep:]
+
+
+def _last_caller_lines(text: str, ctx: str, lo: int, hi: int, keep: int) -> list[str]:
+    """What _prefix() keeps of caller_lines(text, ctx, lo, hi): its last `keep` lines
+    that _filter() keeps and are not empty, without the first line when lo > 0; found
+    from the end, so that only they are looked at."""
+    got: list[str] = []
+    pending: str | None = None  # a line that may be the first of the span
+    for ln in L.caller_lines_reversed(text, ctx, lo, hi):
+        if pending is not None and _keep_line(pending):
+            got.append(pending[: L.MAX_LINE])
+            if len(got) == keep:
+                break
+        pending = ln
+    else:
+        if pending is not None and lo == 0 and _keep_line(pending):
+            got.append(pending[: L.MAX_LINE])
+    got.reverse()
+    return got
+
+
+def _keep_line(ln: str) -> bool:
+    # _filter()'s test for a caller's line, and not empty.
+    return bool(ln) and ((" ? " not in ln and not ln.endswith(" (unreliable)")) or "<EOI>" in ln)
 
 
 @dataclass
@@ -507,7 +537,7 @@ def describe(report_text: str, header: str) -> _Description:
         frames: list[S.KeyFrame] = []
         d.corrupted = ""
         if f.stack is not None:
-            frames, ok = S.guilty_frames(f.stack, report_text[m.start() :])
+            frames, ok = S.guilty_frames(f.stack, report_text, m.start())
             if not ok:
                 d.corrupted = _NO_FRAMES
         d.title = T.render(f.template, args + [k.canonical for k in frames])
@@ -696,15 +726,24 @@ def _last_end(region: str, marker: re.Pattern[str], lo: int) -> int:
     literal = _END_LITERALS.get(marker.pattern)
     if literal is None:
         return max((m.end() for m in marker.finditer(region, lo)), default=-1)
-    last = -1
-    i = region.find(literal, lo)
-    while i != -1:
+    # The last line holding the literal first (searching backwards is also the faster
+    # direction for these literals); in each line the marker is looked for from the
+    # line's first literal on, as a forward scan line by line would.
+    rfind = region.rfind
+    j = len(region)
+    while True:
+        i = rfind(literal, lo, j)
+        if i == -1:
+            return -1
+        start = max(rfind("\n", lo, i) + 1, lo)
+        first = region.find(literal, start, i + len(literal))
         nl = region.find("\n", i)
-        m = marker.search(region, i, nl if nl != -1 else len(region))
+        m = marker.search(region, first, nl if nl != -1 else len(region))
         if m:
-            last = m.end()
-        i = region.find(literal, nl if nl != -1 else len(region))
-    return last
+            return m.end()
+        if start == lo:
+            return -1
+        j = start
 
 
 def _report_end(region: str, fmt: ReportFormat) -> tuple[int, bool]:

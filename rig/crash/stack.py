@@ -355,6 +355,8 @@ def _jump(
         if pos == -1:
             break
         j = i + text.count("\n", off, pos)
+        if j >= n:
+            break  # in a cut line after `lines`
         m = part.search(lines[j])
         if m:
             return j, m
@@ -380,8 +382,9 @@ def _sections(
     may_stop_early: bool,
     mixed: bool,
     stall_early: bool = False,
-) -> tuple[list[KeyFrame], bool]:
+) -> tuple[list[KeyFrame], bool, int]:
     """Walk `parts` over `lines`; one key frame per stack section. False: damaged stack.
+    Also how many lines the walk went through.
 
     `mixed`: the text may hold fault-injection frames (intermixed output).
     `may_stop_early`: the first frame of a section is its key frame ("first" extractor).
@@ -407,7 +410,7 @@ def _sections(
             raw = []
             checked = 0
         if k == len(parts):
-            return results, ok
+            return results, ok, i
         part = parts[k]
         if part is STACK:
             stacks += 1
@@ -475,22 +478,57 @@ def _sections(
         k += 1
 
 
-def guilty_frames(spec: StackSpec, text: str) -> tuple[list[KeyFrame], bool]:
-    """The key frames of `text` (a report from its title on) as `spec` describes them."""
-    lines = text.split("\n")
+def guilty_frames(spec: StackSpec, text: str, pos: int = 0) -> tuple[list[KeyFrame], bool]:
+    """The key frames of text[pos:] (a report from its title on) as `spec` describes them."""
     skip = skipper(spec.skip)
 
     def pick(raw: Sequence[tuple[str, str]]) -> KeyFrame | None:
         return pick_frame(spec.extractor, raw)
 
     # Stopping at the first frame is only safe when no intermixed stack can follow.
-    mixed = "should_fail" in text
+    mixed = text.find("should_fail", pos) != -1
     early = spec.extractor == "first" and not mixed
     stall = spec.extractor == "stall" and not mixed
-    frames, ok = _sections(text, lines, spec.parts, skip, pick, early, mixed, stall)
+    # The frames are mostly near the title: split a head of the text into lines first,
+    # and all of it only when the walk runs past the head's last whole line.
+    if len(text) - pos > _HEAD:
+        head = text[pos : pos + _HEAD]
+        lines = head.split("\n")
+        lines.pop()  # cut
+        got = _walk(head, lines, spec, skip, pick, early, mixed, stall)
+        if got is not None:
+            return got
+    rest = text[pos:] if pos else text
+    got = _walk(rest, rest.split("\n"), spec, skip, pick, early, mixed, stall, whole=True)
+    assert got is not None
+    return got
+
+
+_HEAD: Final = 16 * 1024
+
+
+def _walk(
+    text: str,
+    lines: list[str],
+    spec: StackSpec,
+    skip: Skipper,
+    pick: Callable[[Sequence[tuple[str, str]]], KeyFrame | None],
+    early: bool,
+    mixed: bool,
+    stall: bool,
+    whole: bool = False,
+) -> tuple[list[KeyFrame], bool] | None:
+    """guilty_frames() on `lines` (`text` is them joined, perhaps with a cut line after
+    them); None when the walk reached their end and they are not `whole`."""
+    frames, ok, i = _sections(text, lines, spec.parts, skip, pick, early, mixed, stall)
+    if i >= len(lines) and not whole:
+        return None
     if ok or not spec.parts2:
         return frames, ok
-    return _sections(text, lines, spec.parts2, skip, pick, early, mixed, stall)
+    frames, ok, i = _sections(text, lines, spec.parts2, skip, pick, early, mixed, stall)
+    if i >= len(lines) and not whole:
+        return None
+    return frames, ok
 
 
 def has_frame(line: str) -> bool:
