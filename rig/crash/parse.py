@@ -88,9 +88,11 @@ class _Start:
 def parse(log_text: str | bytes) -> list[Report]:
     """Every report in a console log, in order of appearance."""
     text = _decode(log_text)
-    heads, tails = _independent(_find_starts(text))
+    dirty = _dirty(text)
+    heads, tails = _independent(_find_starts(text, dirty=dirty))
+    from_bytes = isinstance(log_text, bytes)
     return [
-        _describe(text, head, _region_end(text, heads, i), tails[i], isinstance(log_text, bytes))
+        _describe(text, head, _region_end(text, heads, i), tails[i], from_bytes, dirty)
         for i, head in enumerate(heads)
     ]
 
@@ -102,12 +104,19 @@ def parse_first(log_text: str | bytes) -> Report | None:
     if not heads:
         return None
     region_end = _region_end(text, heads, 0)
-    return _describe(text, heads[0], region_end, tails[0], isinstance(log_text, bytes))
+    return _describe(
+        text, heads[0], region_end, tails[0], isinstance(log_text, bytes), _dirty(text)
+    )
 
 
 def contains_report(log_text: str | bytes) -> bool:
     """Whether any line of the log starts a report."""
     return bool(_find_starts(_decode(log_text), first_only=True))
+
+
+def _dirty(text: str) -> bool:
+    """Whether L.clean() changes any part of `text` (escapes or CRs to remove)."""
+    return "\x1b" in text or "\r" in text
 
 
 def _decode(log_text: str | bytes) -> str:
@@ -129,11 +138,11 @@ _LONE_CR: Final = re.compile(r"\r(?!\n|\Z)")
 _CONTINUATION: Final = re.compile("|".join(f"(?:{p.pattern})" for p in CONTINUATIONS), re.ASCII)
 
 
-def _find_starts(text: str, first_only: bool = False) -> list[_Start]:
+def _find_starts(text: str, first_only: bool = False, dirty: bool = True) -> list[_Start]:
     """The lines that start reports; with `first_only`, the first one and what follows it
     within MAX_REGION (enough to delimit the first report)."""
     if first_only:
-        return _visit(text, _probe_positions(text, 0, len(text)), 0, [], first_only)
+        return _visit(text, _probe_positions(text, 0, len(text)), 0, [], first_only, dirty)
     # A line of at most _SHORT characters is looked at whole whichever of its probes leads
     # to it, so only lines holding a header (or an escape or CR that cleaning removes)
     # need a look; longer lines are cut into windows that depend on where each probe is,
@@ -151,12 +160,12 @@ def _find_starts(text: str, first_only: bool = False) -> list[_Start]:
             and (le == n or text[le] == "\n")
         ):
             next_line = le + 1
-            _look_at(text, ls, le, starts)
+            _look_at(text, ls, le, starts, dirty)
             continue
         ls = text.rfind("\n", 0, pos) + 1
         le = text.find("\n", pos)
         le = n if le == -1 else le
-        _visit(text, _probe_positions(text, ls, le), ls, starts, False)
+        _visit(text, _probe_positions(text, ls, le), ls, starts, False, dirty)
         next_line = le + 1
     return starts
 
@@ -186,7 +195,12 @@ def _probe_positions(text: str, lo: int, hi: int) -> list[int]:
 
 
 def _visit(
-    text: str, positions: list[int], next_line: int, starts: list[_Start], first_only: bool
+    text: str,
+    positions: list[int],
+    next_line: int,
+    starts: list[_Start],
+    first_only: bool,
+    dirty: bool,
 ) -> list[_Start]:
     """Look at the line (or window of a long line) around each position, in order."""
     for pos in positions:
@@ -196,12 +210,12 @@ def _visit(
             break
         ls, le = L.line_bounds(text, pos)
         next_line = le + 1
-        _look_at(text, ls, le, starts)
+        _look_at(text, ls, le, starts, dirty)
     return starts
 
 
-def _look_at(text: str, ls: int, le: int, starts: list[_Start]) -> None:
-    line = L.clean(text[ls:le])
+def _look_at(text: str, ls: int, le: int, starts: list[_Start], dirty: bool) -> None:
+    line = L.clean(text[ls:le]) if dirty else text[ls:le]
     fmt = classify(line)
     if fmt is not None:
         cont = _CONTINUATION.search(line) is not None
@@ -311,7 +325,8 @@ def _region_end(text: str, heads: Sequence[_Start], i: int) -> int:
     # this caller ends it, and so does a long silence of this caller.
     cap = min(len(text), head.start + MAX_CALLER_REGION)
     same = 0
-    for nxt in heads[i + 1 :]:
+    for j in range(i + 1, len(heads)):  # not heads[i + 1 :]: a copy per report is quadratic
+        nxt = heads[j]
         if nxt.start >= cap:
             break
         if nxt.context == head.context:
@@ -340,10 +355,13 @@ class _Body:
     prefix: list[str]
 
 
-def _body(text: str, head: _Start, region: str, panicked: bool) -> _Body:
-    first = L.clean(text[head.start : head.end])
+def _body(text: str, head: _Start, region: str, panicked: bool, dirty: bool) -> _Body:
+    first = L.clean(text[head.start : head.end]) if dirty else text[head.start : head.end]
     ctx = head.context
-    login = " login: " in region or "printk messages dropped" in region
+    # rfind() of "login:" is the fast test (its first character is the one compared).
+    login = (region.rfind("login:") != -1 and " login: " in region) or (
+        "printk messages dropped" in region
+    )
     got = _context_lines(region, ctx, login, 0, len(region))
     # findall() sees the (cleaned) first line too; it is the report's title line.
     title_line = L.strip_prefix(first, ctx)[: L.MAX_LINE]
@@ -369,7 +387,7 @@ def _body(text: str, head: _Start, region: str, panicked: bool) -> _Body:
         if cut != -1:
             before = _filter(_context_lines(region, ctx, login, 0, cut), ctx, 1)
             title_lines = min(title_lines, max(1, len(before)))
-    return _Body(lines, title_lines, _prefix(text, head))
+    return _Body(lines, title_lines, _prefix(text, head, dirty))
 
 
 def _context_lines(region: str, ctx: str, login: bool, lo: int, hi: int) -> list[str]:
@@ -451,18 +469,18 @@ def _intermixed_at(region: str) -> int:
     return region.rfind("\n", 0, best) + 1
 
 
-def _prefix(text: str, head: _Start) -> list[str]:
+def _prefix(text: str, head: _Start, dirty: bool) -> list[str]:
     # A few lines before the report often say what led to it (e.g. "list_add corruption").
     keep = 50 if L.is_task(head.context) else 5
     lo = max(0, head.start - 160 * keep)
-    if (
-        head.context not in ("", L.CONSOLE)
-        and text.find("\r", lo, head.start) == -1
-        and text.find("\x1b", lo, head.start) == -1
+    if head.context not in ("", L.CONSOLE) and (
+        not dirty
+        or (text.find("\r", lo, head.start) == -1 and text.find("\x1b", lo, head.start) == -1)
     ):
         return _last_caller_lines(text, head.context, lo, head.start, keep)
     else:
-        got = L.lines_in(L.clean(text[lo : head.start]), head.context)
+        raw = text[lo : head.start]
+        got = L.lines_in(L.clean(raw) if dirty else raw, head.context)
     if lo > 0 and got:
         got = got[1:]  # the first line is likely cut
     if head.context:
@@ -540,9 +558,12 @@ def describe(report_text: str, header: str) -> _Description:
             frames, ok = S.guilty_frames(f.stack, report_text, m.start())
             if not ok:
                 d.corrupted = _NO_FRAMES
-        d.title = T.render(f.template, args + [k.canonical for k in frames])
-        d.alts.extend(T.render(a, args + [k.canonical for k in frames]) for a in f.alt)
-        d.alts.extend(_stripped_alts(f, args, frames, d.title))
+        names = args + [k.canonical for k in frames]
+        d.title = T.render(f.template, names)
+        d.alts.extend(T.render(a, names) for a in f.alt)
+        if any(k.raw != k.canonical for k in frames):
+            # Otherwise no frame has a prefix to strip: these titles are the ones above.
+            d.alts.extend(_stripped_alts(f, args, frames, d.title))
         d.fmt, d.frames = f, frames
         if best == first:
             break  # no later row can match earlier, nor displace this one at a tie
@@ -670,11 +691,13 @@ def _corruption(title: str, text: str, fmt: ReportFormat | None) -> str:
     return "" if has_trace else "no stack trace in report"
 
 
-def _describe(text: str, head: _Start, region_end: int, tail: int, from_bytes: bool) -> Report:
+def _describe(
+    text: str, head: _Start, region_end: int, tail: int, from_bytes: bool, dirty: bool
+) -> Report:
     raw = text[head.start : region_end]
-    region = L.clean(raw)
+    region = L.clean(raw) if dirty else raw
     panicked = _PANIC in region
-    body = _body(text, head, region, panicked)
+    body = _body(text, head, region, panicked, dirty)
     lines = body.lines
     report_text = "\n".join(lines) + "\n"
     n = body.title_lines

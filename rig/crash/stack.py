@@ -504,7 +504,7 @@ def guilty_frames(spec: StackSpec, text: str, pos: int = 0) -> tuple[list[KeyFra
     return got
 
 
-_HEAD: Final = 16 * 1024
+_HEAD: Final = 3 * 1024  # enough for 95% of the walks on syzkaller's reports
 
 
 def _walk(
