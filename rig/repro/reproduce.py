@@ -172,7 +172,11 @@ def reproduce(
         result.replays = oracle.runs
         result.steps = list(oracle.steps)
         result.title = oracle.title
-    if record_status and inp.bucket_id is not None:
+    stopped = stop is not None and stop.is_set()
+    if stopped:
+        result.message = f"stopped on request; {result.message}"
+    # A reproduction cut short by its caller says nothing about the bucket.
+    if record_status and inp.bucket_id is not None and not stopped:
         with CrashStore.open(home.root) as store:
             store.set_repro_status(inp.bucket_id, result.status)
     if result.files:
@@ -250,8 +254,11 @@ def _verify(
         binary = None
     calls = sum(len(p.calls) for p in result.programs)
     timeout = calls * limits.call_s + BINARY_SLACK_S
-    ok = 0
+    ok = done = 0
     for i in range(runs):
+        if oracle.stop is not None and oracle.stop.is_set():
+            break
+        done += 1
         if binary is not None:
             v = replayer.run_binary(binary, ("repro",), timeout)
         else:
@@ -265,16 +272,16 @@ def _verify(
                 result.time_to_verified_s = time.monotonic() - t0
         elif v.title is not None:
             oracle.other_titles[v.title] += 1
-    result.runs_ok, result.runs = ok, runs
+    result.runs_ok, result.runs = ok, done
     result.c_verified = binary is not None and ok > 0
-    result.status = _status(ok, runs)
+    result.status = _status(ok, done)
     what = "repro.c" if binary is not None else "repro.prog"
     if ok == 0:
         result.message = (
-            f"the program reproduces but {what} showed {oracle.title!r} in none of {runs} fresh VMs"
+            f"the program reproduces but {what} showed {oracle.title!r} in none of {done} fresh VMs"
         )
     elif not result.message:
-        result.message = f"reproduced: {what} showed the same title in {ok} of {runs} fresh VMs"
+        result.message = f"reproduced: {what} showed the same title in {ok} of {done} fresh VMs"
 
 
 def _write_md(inp: inputs.CrashInput, result: ReproResult, oracle: Oracle) -> None:

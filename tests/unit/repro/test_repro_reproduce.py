@@ -156,3 +156,16 @@ def test_background_reproducer_takes_new_buckets_once(home: Home) -> None:
     assert worker.results[bid].status == ReproStatus("reproduced", 1, 1)
     fresh = BackgroundReproducer(home, 60, runner=lambda: FakeRunner(unconfigured))
     assert not fresh.submit(bid), "a bucket with a status is left alone"
+
+
+def test_a_reproduction_stopped_by_its_caller_leaves_the_status_alone(home: Home) -> None:
+    import threading
+
+    bid = record(home, make_image(home), [NOISE, TRIGGER])
+    stop = threading.Event()
+    stop.set()
+    res = reproduce(home, bid, 60, replayer=FakeRunner(unconfigured), stop=stop)
+    assert not res.reproduced and res.message.startswith("stopped on request")
+    with CrashStore.open(home.root) as store:
+        b = store.bucket(bid)
+        assert b is not None and b.repro.state == "none"
