@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Final
 
 from rig.crash import lines as L
@@ -227,61 +227,64 @@ def _candidates(text: str) -> list[int]:
     CR) holds one: where a header occurs, found with fewer passes than PROBES takes."""
     out: list[int] = []
     startswith = text.startswith
-    for m in _DISCOVER.finditer(text):
-        pos = m.start()
-        for header, off in _DISCOVERED_BY[m.group()]:
-            if pos >= off and startswith(header, pos - off):
-                out.append(pos)
-                break
     find, rfind = text.find, text.rfind
-    for literal in _DISCOVER_FIND:
+    for literal, how in _DISCOVER:
         pairs = _DISCOVERED_BY[literal]
-        # str.find tests a short literal's last character, str.rfind its first: the rarer
-        # one makes the faster scan. The positions are sorted below.
-        backwards = len(literal) < 8
-        i = rfind(literal) if backwards else find(literal)
-        while i != -1:
+        if how == "re":
+            found: Iterable[int] = (m.start() for m in _literal_re(literal).finditer(text))
+        else:
+            found = _all(find if how == "find" else rfind, literal, how == "rfind")
+        for i in found:
             for header, off in pairs:
                 if i >= off and startswith(header, i - off):
                     out.append(i)
                     break
-            i = rfind(literal, 0, i + len(literal) - 1) if backwards else find(literal, i + 1)
-    i = find("\x1b")
-    while i != -1:
-        out.append(i)
-        i = find("\x1b", i + 1)
+    out.extend(_all(find, "\x1b", False))
     if "\r" in text:
         out.extend(m.start() for m in _LONE_CR.finditer(text))
     out.sort()
     return out
 
 
-# Literals that find every header: those starting with an upper-case letter in one regex
-# pass (it skips other characters quickly), the rest with str.find.
-_DISCOVER_RE: Final = (
-    "BUG", "WARNING:", "INFO:", "Unable to handle kernel", "PANIC: double fault",
-    "Unhandled fault:", "Kernel panic", "UBSAN:", "Booting the kernel.", "VFS: ",
-    "Internal error:", "Alignment trap:", "SYZFAIL:", "SYZFATAL:",
+def _all(search: Callable[..., int], literal: str, backwards: bool) -> Iterator[int]:
+    """Every occurrence of `literal` (overlapping ones too) by str.find or str.rfind."""
+    if backwards:
+        i = search(literal)
+        while i != -1:
+            yield i
+            i = search(literal, 0, i + len(literal) - 1)
+    else:
+        i = search(literal)
+        while i != -1:
+            yield i
+            i = search(literal, i + 1)
+
+
+@cache
+def _literal_re(literal: str) -> re.Pattern[str]:
+    return re.compile(re.escape(literal))
+
+
+# Literals that find every header, each with the scan that is fastest for it on console
+# logs: str.find tests a literal's last character at each step, str.rfind its first, and a
+# regex its first too, by a plainer loop. A rare tested character makes a fast scan.
+_DISCOVER: Final = (
+    ("BUG", "rfind"), ("WARNING:", "rfind"), ("INFO:", "rfind"), ("UBSAN:", "rfind"),
+    ("SYZFA", "rfind"), ("VFS:", "rfind"), ("Alignment", "rfind"), ("error:", "rfind"),
+    ("panic", "re"), ("Unable to handle kernel", "find"), ("PANIC: double fault", "find"),
+    ("Unhandled fault:", "find"), ("Booting the kernel.", "find"),
+    ("general protection fault", "find"), ("stack segment:", "find"),
+    ("invalid opcode:", "find"), ("unregister_netdevice: waiting for", "find"),
 )  # fmt: skip
-_DISCOVER_FIND: Final = (
-    "general protection fault", "panic", "error:", "stack segment: ", "invalid opcode:",
-    "unregister_netdevice: waiting for",
-)  # fmt: skip
-_DISCOVER: Final = re.compile("|".join(map(re.escape, _DISCOVER_RE)))
 
 
 def _discovered_by() -> dict[str, tuple[tuple[str, int], ...]]:
     """For each literal, the headers it finds and where it sits in them (every place)."""
-    literals = (*_DISCOVER_RE, *_DISCOVER_FIND)
-    # One regex pass finds every occurrence of each literal only if no literal can begin
-    # inside another's match (an overlap would hide the second).
-    for a in _DISCOVER_RE:
-        for b in _DISCOVER_RE:
-            if a != b and (a.startswith(b) or b.startswith(a)):
-                raise AssertionError(f"discovery literals overlap: {a!r}, {b!r}")
-            for k in range(1, len(a)):
-                if b.startswith(a[k:]) or a[k:].startswith(b):
-                    raise AssertionError(f"discovery literals overlap: {a!r}, {b!r}")
+    literals = [lit for lit, _ in _DISCOVER]
+    # A regex finds non-overlapping matches only: it must not overlap itself.
+    for literal, how in _DISCOVER:
+        if how == "re" and any(literal.startswith(literal[k:]) for k in range(1, len(literal))):
+            raise AssertionError(f"discovery literal overlaps itself: {literal!r}")
     out: dict[str, list[tuple[str, int]]] = {lit: [] for lit in literals}
     for header in HEADERS:
         lit = next((x for x in literals if x in header), None)
@@ -631,11 +634,12 @@ def _stripped_alts(
 # For each stack-start pattern: a substring every match holds, at a fixed offset from the
 # match's start. Its first occurrence says where the first match can begin, so the pattern
 # is searched from there rather than over the whole report (where it is slow: "[^k] ..."
-# tries every position). Keys sharing a first word are only looked for when it occurs.
+# tries every position). Keys with a word are only looked for when it occurs, a test made
+# with rfind(): these words' first characters are rarer than their last.
 _STACK_KEYS: Final = tuple(
     zip(
         (*S.STACK_START, S.RISCV_STACK_START),
-        ("", "Allocated", "Allocated", "Freed", "Freed", "", "", "", ""),
+        ("", "Allocated", "Allocated", "Freed", "Freed", "", "Backtrace:", "", "badaddr: "),
         (
             "Call ",
             "Allocated:",
@@ -660,17 +664,16 @@ def _corruption(title: str, text: str, fmt: ReportFormat | None) -> str:
         return ""
     # Each 'Call Trace', 'Allocated', 'Freed', 'backtrace' must be followed by frames.
     has_trace = False
-    words: dict[str, int] = {}
+    words: dict[str, bool] = {}
     find = text.find
     for key, word, hint, offset in _STACK_KEYS:
-        at = 0
         if word:
-            at = words.get(word, -2)
-            if at == -2:
-                at = words[word] = find(word)
-            if at == -1:
+            present = words.get(word)
+            if present is None:
+                present = words[word] = text.rfind(word) != -1
+            if not present:
                 continue
-        at = find(hint, at)
+        at = find(hint)
         if at == -1:
             continue
         m = key.search(text, max(0, at - offset))

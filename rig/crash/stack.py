@@ -11,7 +11,6 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
-from itertools import accumulate
 from typing import Final
 
 from rig.crash.formats import PART_HINTS, STACK, StackSpec, rx
@@ -33,7 +32,8 @@ RISCV_STACK_START: Final = rx(r"status: [0-9a-f]{16} badaddr: [0-9a-f]{16} cause
 _STACK_START_ANY: Final = re.compile(
     "|".join(p.pattern for p in (*STACK_START, RISCV_STACK_START)), re.ASCII
 )
-_STACK_START_HINTS: Final = ("race", "Allocated", "Freed", "acktrace", "Uninit", "badaddr")
+# Every stack start holds one of these (a cheap test before the patterns).
+_STACK_START_HINTS: Final = ("Call ", "Allocated", "Freed", "ktrace", "Uninit", "badaddr")
 
 FRAME_LINES: Final = (
     rx(r"^ *(?:{{PC}} ){0,2}{{FUNC}}"),
@@ -331,21 +331,20 @@ def _jump_hints(part: re.Pattern[str]) -> tuple[str, ...]:
 def _jump(
     text: str,
     lines: Sequence[str],
-    cum: Sequence[int],
     i: int,
+    off: int,
     part: re.Pattern[str],
     hints: tuple[str, ...],
-) -> tuple[int, re.Match[str] | None]:
-    """The first line from `i` on that `part` matches, and the match (or len(lines), None).
+) -> tuple[int, int, re.Match[str] | None]:
+    """The first line from `i` (at `off` in `text`, which is `lines` joined by newlines)
+    on that `part` matches, its offset and the match; (len(lines), _, None) if none.
 
-    Lines without a hint cannot match: the next hint in `text` (`lines` joined by
-    newlines; cum[k] + k is where line k starts) is found at C speed instead of testing
-    each line in turn."""
+    Lines without a hint cannot match: the next hint is found at C speed instead of
+    testing each line in turn."""
     n = len(lines)
     find = text.find
     end = len(text)
     while i < n:
-        off = cum[i] + i
         pos = -1
         for h in hints:
             # Only before the nearest hint found so far: an absent hint costs no full scan.
@@ -354,19 +353,50 @@ def _jump(
                 pos = q
         if pos == -1:
             break
-        j = i + text.count("\n", off, pos)
+        skipped = text.count("\n", off, pos)
+        j = i + skipped
         if j >= n:
             break  # in a cut line after `lines`
+        if skipped:
+            off = text.rfind("\n", off, pos) + 1
         m = part.search(lines[j])
         if m:
-            return j, m
+            return j, off, m
         i = j + 1
-    return n, None
+        off += len(lines[j]) + 1
+    return n, off, None
 
 
 # FRAME_LINES as one pattern: an alternation tries its branches in order, as _frame_match()
 # the patterns, and a branch that does not match leaves its groups None.
 _FRAME_ANY: Final = re.compile("|".join(f"(?:{p.pattern})" for p in FRAME_LINES), re.ASCII)
+
+
+def _next_stack_start(text: str, lines: Sequence[str], i: int, off: int) -> int:
+    """The first line from `i` on (at `off` in `text`, `lines` joined) that
+    is_stack_start(), else len(lines)."""
+    n = len(lines)
+    find = text.find
+    end = len(text)
+    while i < n:
+        pos = -1
+        for h in _STACK_START_HINTS:
+            q = find(h, off, end if pos == -1 else pos + len(h) - 1)
+            if q != -1:
+                pos = q
+        if pos == -1:
+            return n
+        skipped = text.count("\n", off, pos)
+        j = i + skipped
+        if j >= n:
+            return n  # in a cut line after `lines`
+        if skipped:
+            off = text.rfind("\n", off, pos) + 1
+        if _STACK_START_ANY.search(lines[j]) is not None:
+            return j
+        i = j + 1
+        off += len(lines[j]) + 1
+    return n
 
 
 def _frame_match(line: str) -> re.Match[str] | None:
@@ -398,7 +428,7 @@ def _sections(
     n = len(lines)
     k = 0
     checked = 0  # frames of `raw` already tested for a stall anchor
-    cum: list[int] | None = None  # line lengths summed, for _jump()
+    at, at_off = 0, 0  # a line and its offset in `text`, for _jump()
     start_hint, start_any = _STACK_START_HINT.search, _STACK_START_ANY.search
     frame_match = _FRAME_ANY.match
     while True:
@@ -417,6 +447,22 @@ def _sections(
             nxt = parts[k + 1] if k + 1 < len(parts) else None
             nxt_hint = _HINT_RES.get(nxt) if nxt is not None else None
             last = nxt is None
+            if last and not mixed and not may_stop_early and not stall_early:
+                # Every frame up to the next stack start counts: find that line at C
+                # speed, then look only for frames.
+                if i > at:
+                    at_off += sum(map(len, lines[at:i])) + i - at
+                    at = i
+                stop = _next_stack_start(text, lines, i, at_off)
+                for line in lines[i:stop]:
+                    m = frame_match(line)
+                    if m is not None:
+                        for name in m.groups():
+                            if name is not None and not skip(name):
+                                raw.append((name, line))
+                i = stop + 1 if stop < n else n
+                k += 1
+                continue
             while i < n:
                 line = lines[i]
                 i += 1
@@ -454,9 +500,10 @@ def _sections(
         else:
             hints = _jump_hints(part)
             if hints and not mixed:
-                if cum is None:
-                    cum = list(accumulate(map(len, lines), initial=0))
-                i, m = _jump(text, lines, cum, i, part, hints)
+                if i > at:
+                    at_off += sum(map(len, lines[at:i])) + i - at
+                i, at_off, m = _jump(text, lines, i, at_off, part, hints)
+                at = i
                 if m is not None:
                     _add(raw, m, skip, lines[i])
                     i += 1
