@@ -121,6 +121,11 @@ def lines_in(
     return [t for c, t in pairs if c == ctx]
 
 
+def caller_pairs(text: str) -> list[tuple[str, str]]:
+    """(caller id, text) of each line of `text` that has a caller id, prefixes stripped."""
+    return _findall(text, "caller", False, 0, len(text))
+
+
 _STAMP: Final = re.compile(r"(?:<[0-9]+>)?\[ *[0-9]+\.[0-9]+\]", re.ASCII)
 
 

@@ -17,7 +17,8 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache, cached_property
-from typing import Final
+from itertools import islice
+from typing import Final, NamedTuple
 
 from rig.crash import lines as L
 from rig.crash import stack as S
@@ -76,8 +77,7 @@ class Report:
         return S.call_trace(self.text)
 
 
-@dataclass(frozen=True)
-class _Start:
+class _Start(NamedTuple):  # a tuple: many are made, and cheaply so
     start: int  # line start in the log
     end: int  # line end (before the newline)
     fmt: ReportFormat
@@ -351,8 +351,7 @@ def _region_end(text: str, heads: Sequence[_Start], i: int) -> int:
     return cap if nl == -1 else min(cap, nl + 1)
 
 
-@dataclass
-class _Body:
+class _Body(NamedTuple):
     lines: list[str]  # the report's lines, prefixes stripped
     title_lines: int  # how many of them describe the report (the rest is intermixed)
     prefix: list[str]
@@ -365,14 +364,18 @@ def _body(text: str, head: _Start, region: str, panicked: bool, dirty: bool) -> 
     login = (region.rfind("login:") != -1 and " login: " in region) or (
         "printk messages dropped" in region
     )
-    got = _context_lines(region, ctx, login, 0, len(region))
     # findall() sees the (cleaned) first line too; it is the report's title line.
     title_line = L.strip_prefix(first, ctx)[: L.MAX_LINE]
-    if got:
-        got[0] = title_line
-    else:
-        got = [title_line]
-    lines = _filter(got, ctx, 1)
+    lines = None
+    if ctx and ctx != L.CONSOLE and not login:
+        lines = _caller_lines(region, ctx, title_line)
+    if lines is None:
+        got = _context_lines(region, ctx, login, 0, len(region))
+        if got:
+            got[0] = title_line
+        else:
+            got = [title_line]
+        lines = _filter(got, ctx, 1)
     circular = _CIRCULAR in region
     disabling = "Disabling lock debugging" in region
     if disabling or panicked or circular:
@@ -391,6 +394,27 @@ def _body(text: str, head: _Start, region: str, panicked: bool, dirty: bool) -> 
             before = _filter(_context_lines(region, ctx, login, 0, cut), ctx, 1)
             title_lines = min(title_lines, max(1, len(before)))
     return _Body(lines, title_lines, _prefix(text, head, dirty))
+
+
+def _caller_lines(region: str, ctx: str, title_line: str) -> list[str] | None:
+    """The lines of a caller's report (title line first, then the caller's others,
+    filtered) in one pass over the region's lines, when no login prefix can occur; None
+    when _context_lines() and _filter() have to do it (an all-CPU backtrace, an odd first
+    line)."""
+    if "Sending NMI from CPU" in region:
+        return None
+    pairs = L.caller_pairs(region)
+    if not pairs or pairs[0][0] != ctx:
+        return None
+    lines = [title_line]
+    lines += [
+        t
+        for c, t in islice(pairs, 1, None)
+        if c == ctx and ((" ? " not in t and not t.endswith(" (unreliable)")) or "<EOI>" in t)
+    ]
+    if max(map(len, lines)) > L.MAX_LINE:  # the title line is within it already
+        lines[1:] = [ln[: L.MAX_LINE] for ln in islice(lines, 1, None)]
+    return lines
 
 
 def _context_lines(region: str, ctx: str, login: bool, lo: int, hi: int) -> list[str]:
@@ -639,7 +663,6 @@ def _stripped_alts(
 _STACK_KEYS: Final = tuple(
     zip(
         (*S.STACK_START, S.RISCV_STACK_START),
-        ("", "Allocated", "Allocated", "Freed", "Freed", "", "Backtrace:", "", "badaddr: "),
         (
             "Call ",
             "Allocated:",
@@ -655,42 +678,48 @@ _STACK_KEYS: Final = tuple(
         strict=True,
     )
 )
+# The keys in order, in groups behind a word that rfind() tests fast ("" for none).
+_STACK_KEY_GROUPS: Final = (
+    ("", _STACK_KEYS[0:1]),
+    ("Allocated", _STACK_KEYS[1:3]),
+    ("Freed", _STACK_KEYS[3:5]),
+    ("", _STACK_KEYS[5:6]),
+    ("Backtrace:", _STACK_KEYS[6:7]),
+    ("", _STACK_KEYS[7:8]),
+    ("badaddr: ", _STACK_KEYS[8:9]),
+)
 
 
 def _corruption(title: str, text: str, fmt: ReportFormat | None) -> str:
-    if _TIMESTAMP_IN_TITLE.search(title):
+    if "[" in title and _TIMESTAMP_IN_TITLE.search(title):
         return "title matches corrupted regexp"
     if fmt is None or fmt.no_stack_trace:
         return ""
     # Each 'Call Trace', 'Allocated', 'Freed', 'backtrace' must be followed by frames.
     has_trace = False
-    words: dict[str, bool] = {}
-    find = text.find
-    for key, word, hint, offset in _STACK_KEYS:
-        if word:
-            present = words.get(word)
-            if present is None:
-                present = words[word] = text.rfind(word) != -1
-            if not present:
+    find, rfind = text.find, text.rfind
+    for word, keys in _STACK_KEY_GROUPS:
+        if word and rfind(word) == -1:
+            continue
+        for key, hint, offset in keys:
+            at = find(hint)
+            if at == -1:
                 continue
-        at = find(hint)
-        if at == -1:
-            continue
-        m = key.search(text, max(0, at - offset))
-        if m is None:
-            continue
-        after = text[m.start() : m.start() + 16 * L.MAX_LINE].split("\n", 16)
-        if len(after) < 4:
-            return "call trace is missed"
-        damaged = True
-        for ln in after[1:16]:
-            if S.is_stack_start(ln):
-                break
-            if "(stack is not available)" in ln or S.has_frame(ln):
-                has_trace, damaged = True, False
-                break
-        if key is not S.RISCV_STACK_START and damaged:
-            return "no frames in a stack trace"
+            m = key.search(text, max(0, at - offset))
+            if m is None:
+                continue
+            after = text[m.start() : m.start() + 16 * L.MAX_LINE].split("\n", 16)
+            if len(after) < 4:
+                return "call trace is missed"
+            damaged = True
+            for ln in after[1:16]:
+                if S.is_stack_start(ln):
+                    break
+                if "(stack is not available)" in ln or S.has_frame(ln):
+                    has_trace, damaged = True, False
+                    break
+            if key is not S.RISCV_STACK_START and damaged:
+                return "no frames in a stack trace"
     return "" if has_trace else "no stack trace in report"
 
 

@@ -33,6 +33,7 @@ _REPLACEMENTS: Final[tuple[tuple[re.Pattern[str], str, bool, tuple[str, ...]], .
         (r"\d{7,}", "NUM", True, ()),
     )
 )
+_NO_DIGIT_REPLACEMENTS: Final = tuple(r for r in _REPLACEMENTS if not r[2])
 _DIGIT: Final = re.compile(r"\d", re.ASCII)
 _FRAME: Final = re.compile(r".* in ((?:<[a-zA-Z0-9_: ]+>)?[a-zA-Z0-9_:]+)", re.ASCII)
 
@@ -41,20 +42,40 @@ def normalize(title: str) -> str:
     """A title as syzkaller shows it: dynamic parts replaced, printable, at most 120 chars."""
     if len(title) > 4 * MAX_TITLE:
         title = title[: 4 * MAX_TITLE]
-    digits = _DIGIT.search(title) is not None  # as of the current title
+    if _DIGIT.search(title) is None:
+        # Only the patterns that need no digit can match, and they add none.
+        return printable(_replace(title, _NO_DIGIT_REPLACEMENTS))
+    digits = True  # as of the current title
     for pattern, repl, needs_digit, needs in _REPLACEMENTS:
         if needs_digit and not digits:
             continue
         if needs and (needs[0] not in title or (len(needs) > 1 and needs[1] not in title)):
             continue
-        # Matches may overlap ("0,1,2"), so repeat until nothing changes.
-        for _ in range(64):
-            new, n = pattern.subn(repl, title)
-            if n == 0 or new == title:
-                break
+        new = _sub_all(pattern, repl, title)
+        if new != title:
             title = new
             digits = _DIGIT.search(title) is not None
     return printable(title)
+
+
+def _replace(
+    title: str, replacements: tuple[tuple[re.Pattern[str], str, bool, tuple[str, ...]], ...]
+) -> str:
+    for pattern, repl, _, needs in replacements:
+        if needs and (needs[0] not in title or (len(needs) > 1 and needs[1] not in title)):
+            continue
+        title = _sub_all(pattern, repl, title)
+    return title
+
+
+def _sub_all(pattern: re.Pattern[str], repl: str, title: str) -> str:
+    # Matches may overlap ("0,1,2"), so repeat until nothing changes.
+    for _ in range(64):
+        new, n = pattern.subn(repl, title)
+        if n == 0 or new == title:
+            break
+        title = new
+    return title
 
 
 def printable(title: str) -> str:
@@ -84,24 +105,30 @@ def frame_of(title: str) -> str:
 
 def render(template: str, args: list[str]) -> str:
     """`template` with `{N}` replaced by the N-th (1-based) argument."""
-    out = []
-    for piece, i in _pieces(template):
-        out.append(piece)
-        if i is not None:
-            out.append(args[i] if 0 <= i < len(args) else "%!v(BADINDEX)")
-    return "".join(out)
+    fmt, needed = _format(template)
+    if len(args) < needed:
+        args = args + [_BAD_INDEX] * (needed - len(args))
+    return fmt.format(*args)
 
 
 _ARG: Final = re.compile(r"\{(\d+)\}")
+_BAD_INDEX: Final = "%!v(BADINDEX)"
 
 
 @lru_cache(maxsize=1024)
-def _pieces(template: str) -> tuple[tuple[str, int | None], ...]:
-    # Templates come from the format table: split once into (literal, argument index).
-    out: list[tuple[str, int | None]] = []
-    pos = 0
+def _format(template: str) -> tuple[str, int]:
+    """`template` as a str.format() string over the arguments, and how many it reads.
+    Templates come from the format table: converted once."""
+    out: list[str] = []
+    needed = pos = 0
     for m in _ARG.finditer(template):
-        out.append((template[pos : m.start()], int(m.group(1)) - 1))
+        out.append(template[pos : m.start()].replace("{", "{{").replace("}", "}}"))
+        i = int(m.group(1))
+        if i >= 1:
+            out.append(f"{{{i - 1}}}")
+            needed = max(needed, i)
+        else:
+            out.append(_BAD_INDEX)
         pos = m.end()
-    out.append((template[pos:], None))
-    return tuple(out)
+    out.append(template[pos:].replace("{", "{{").replace("}", "}}"))
+    return "".join(out), needed
