@@ -375,7 +375,7 @@ def _body(text: str, head: _Start, region: str, panicked: bool, dirty: bool) -> 
             got[0] = title_line
         else:
             got = [title_line]
-        lines = _filter(got, ctx, 1)
+        lines = _filter(got, ctx, 1, _plain(region))
     circular = _CIRCULAR in region
     disabling = "Disabling lock debugging" in region
     if disabling or panicked or circular:
@@ -391,7 +391,7 @@ def _body(text: str, head: _Start, region: str, panicked: bool, dirty: bool) -> 
         # trusted of this report.
         cut = _intermixed_at(region)
         if cut != -1:
-            before = _filter(_context_lines(region, ctx, login, 0, cut), ctx, 1)
+            before = _filter(_context_lines(region, ctx, login, 0, cut), ctx, 1, _plain(region))
             title_lines = min(title_lines, max(1, len(before)))
     return _Body(lines, title_lines, _prefix(text, head, dirty))
 
@@ -407,11 +407,14 @@ def _caller_lines(region: str, ctx: str, title_line: str) -> list[str] | None:
     if not pairs or pairs[0][0] != ctx:
         return None
     lines = [title_line]
-    lines += [
-        t
-        for c, t in islice(pairs, 1, None)
-        if c == ctx and ((" ? " not in t and not t.endswith(" (unreliable)")) or "<EOI>" in t)
-    ]
+    if _plain(region):
+        lines += [t for c, t in islice(pairs, 1, None) if c == ctx and " ? " not in t]
+    else:
+        lines += [
+            t
+            for c, t in islice(pairs, 1, None)
+            if c == ctx and ((" ? " not in t and not t.endswith(" (unreliable)")) or "<EOI>" in t)
+        ]
     if max(map(len, lines)) > L.MAX_LINE:  # the title line is within it already
         lines[1:] = [ln[: L.MAX_LINE] for ln in islice(lines, 1, None)]
     return lines
@@ -430,16 +433,27 @@ def _context_lines(region: str, ctx: str, login: bool, lo: int, hi: int) -> list
     return got + L.lines_in(region, ctx, cut, hi, login=login, cpus=cpus)
 
 
-def _filter(got: list[str], ctx: str, keep: int = 0) -> list[str]:
+def _plain(text: str) -> bool:
+    """Whether no line of `text` says "<EOI>" or "(unreliable)": _filter() then only has
+    " ? " to look for (rfind() is the faster test for both)."""
+    return text.rfind("<EOI>") == -1 and text.rfind("(unreliable)") == -1
+
+
+def _filter(got: list[str], ctx: str, keep: int = 0, plain: bool = False) -> list[str]:
     """`got` without the unwinder's guesses, lines cut at MAX_LINE; its first `keep` lines
-    are kept as they are (a list of its own: `got` may be changed)."""
+    are kept as they are (a list of its own: `got` may be changed). `plain`: _plain()
+    holds for the lines."""
     if ctx:
         # " ? func" (x86) and "func (unreliable)" (powerpc) are the unwinder's guesses.
-        rest = [
-            ln
-            for ln in (got[keep:] if keep else got)
-            if (" ? " not in ln and not ln.endswith(" (unreliable)")) or "<EOI>" in ln
-        ]
+        part = got[keep:] if keep else got
+        if plain:
+            rest = [ln for ln in part if " ? " not in ln]
+        else:
+            rest = [
+                ln
+                for ln in part
+                if (" ? " not in ln and not ln.endswith(" (unreliable)")) or "<EOI>" in ln
+            ]
         got = got[:keep] + rest if keep else rest
     if len(got) > keep and max(map(len, got[keep:] if keep else got)) > L.MAX_LINE:
         got[keep:] = [ln[: L.MAX_LINE] for ln in got[keep:]]
@@ -563,10 +577,21 @@ def describe(report_text: str, header: str) -> _Description:
     first = at[0] if at else -1
     best = len(report_text)
     matched = False
+    startswith = report_text.startswith
     for f in GROUPS[header]:
-        if f.title is None:
+        title = f.title
+        if title is None:
             continue
-        m = _leftmost(f.title, f.title_prefix, report_text, at, best)
+        # The title pattern's leftmost match at or before `best`.
+        prefix = f.title_prefix
+        m = None
+        for q in at:
+            if q > best:
+                break
+            if startswith(prefix, q):
+                m = title.match(report_text, q)
+                if m:
+                    break
         if m is None:
             continue
         if m.start() == best and d.title:
@@ -578,7 +603,7 @@ def describe(report_text: str, header: str) -> _Description:
             m = f.report.search(report_text)
             if m is None:
                 continue
-        args = [g or "" for g in m.groups()]
+        args = list(m.groups(""))
         frames: list[S.KeyFrame] = []
         d.corrupted = ""
         if f.stack is not None:
@@ -615,23 +640,6 @@ def _occurrences(text: str, needle: str) -> list[int]:
         out.append(i)
         i = find(needle, i + 1)
     return out
-
-
-def _leftmost(
-    p: re.Pattern[str], prefix: str, text: str, at: Sequence[int], limit: int
-) -> re.Match[str] | None:
-    """The leftmost match of a title pattern (whose matches start with `prefix`) at one of
-    the positions `at` (the header's), starting at or before `limit`."""
-    match = p.match
-    startswith = text.startswith
-    for q in at:
-        if q > limit:
-            break
-        if startswith(prefix, q):
-            m = match(text, q)
-            if m:
-                return m
-    return None
 
 
 _ANY_PREFIX: Final = re.compile("|".join(map(re.escape, S.STRIP_PREFIXES)), re.ASCII)
@@ -763,7 +771,7 @@ def _describe(
         truncated=not ended,
         fatal=fmt.fatal,
         panicked=panicked,
-        alt_titles=tuple(T.normalize(a) for a in d.alts),
+        alt_titles=tuple(map(T.normalize, d.alts)),
         type=crash_type(title),
         executor=_executor(report_text),
     )

@@ -463,6 +463,23 @@ def _sections(
                 i = stop + 1 if stop < n else n
                 k += 1
                 continue
+            if last and may_stop_early and not raw:
+                # The first frame not skipped ends the section (the loop below, trimmed).
+                while i < n:
+                    line = lines[i]
+                    i += 1
+                    if start_hint(line) is not None and start_any(line) is not None:
+                        break
+                    m = frame_match(line)
+                    if m is None:
+                        continue
+                    for name in m.groups():
+                        if name is not None and not skip(name):
+                            raw.append((name, line))
+                    if raw:
+                        break
+                k += 1
+                continue
             while i < n:
                 line = lines[i]
                 i += 1
