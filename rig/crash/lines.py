@@ -9,7 +9,6 @@ which is how interleaved output of several CPUs is told apart.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from functools import cache
 from typing import Any, Final
 
@@ -126,7 +125,7 @@ def caller_pairs(text: str) -> list[tuple[str, str]]:
     return _findall(text, "caller", False, 0, len(text))
 
 
-_STAMP: Final = re.compile(r"(?:<[0-9]+>)?\[ *[0-9]+\.[0-9]+\]", re.ASCII)
+STAMP: Final = re.compile(r"(?:<[0-9]+>)?\[ *[0-9]+\.[0-9]+\]", re.ASCII)
 
 
 def caller_lines(text: str, ctx: str, lo: int, hi: int) -> list[str]:
@@ -138,7 +137,7 @@ def caller_lines(text: str, ctx: str, lo: int, hi: int) -> list[str]:
     i = find(tag, lo, hi)
     while i != -1:
         start = text.rfind("\n", lo, i) + 1
-        if _STAMP.fullmatch(text, start, i):
+        if STAMP.fullmatch(text, start, i):
             end = find("\n", i, hi)
             end = hi if end == -1 else end
             out.append(text[i + len(tag) : end])
@@ -146,27 +145,6 @@ def caller_lines(text: str, ctx: str, lo: int, hi: int) -> list[str]:
         else:
             i = find(tag, i + 1, hi)
     return out
-
-
-def caller_lines_reversed(text: str, ctx: str, lo: int, hi: int) -> Iterator[str]:
-    """caller_lines(text, ctx, lo, hi), last line first, lazily: for when only the last
-    few are wanted."""
-    tag = ctx + " "
-    find, rfind = text.find, text.rfind
-    j = hi
-    while True:
-        i = rfind(tag, lo, j)
-        if i == -1:
-            return
-        # As caller_lines() has it (0, not `lo`, when no newline precedes the tag).
-        start = rfind("\n", lo, i) + 1
-        if _STAMP.fullmatch(text, start, i):
-            end = find("\n", i, hi)
-            yield text[i + len(tag) : hi if end == -1 else end]
-            # A stamp has one "]", so no earlier tag on this line follows a stamp alone.
-            j = start
-        else:
-            j = i + len(tag) - 1
 
 
 def line_bounds(text: str, pos: int) -> tuple[int, int]:

@@ -512,56 +512,70 @@ def _intermixed_at(region: str) -> int:
 
 def _prefix(text: str, head: _Start, dirty: bool) -> list[str]:
     # A few lines before the report often say what led to it (e.g. "list_add corruption").
-    keep = 50 if L.is_task(head.context) else 5
+    ctx = head.context
+    keep = 50 if L.is_task(ctx) else 5
     lo = max(0, head.start - 160 * keep)
-    if head.context not in ("", L.CONSOLE) and (
+    if ctx not in ("", L.CONSOLE) and (
         not dirty
         or (text.find("\r", lo, head.start) == -1 and text.find("\x1b", lo, head.start) == -1)
     ):
-        return _last_caller_lines(text, head.context, lo, head.start, keep)
-    else:
-        raw = text[lo : head.start]
-        got = L.lines_in(L.clean(raw) if dirty else raw, head.context)
-    if lo > 0 and got:
-        got = got[1:]  # the first line is likely cut
-    if head.context:
-        got = [ln for ln in _filter(got, head.context) if ln]
-    else:
-        got = [ln for ln in got if ln]
-    return got[-keep:]
+        return _last_caller_lines(text, ctx, lo, head.start, keep)
+    raw = text[lo : head.start]
+    got = L.lines_in(L.clean(raw) if dirty else raw, ctx)
+    if lo > 0:
+        del got[:1]  # the first line is likely cut
+    # _filter()'s test, and not empty; cutting at MAX_LINE keeps a line non-empty.
+    got = [ln for ln in got if ln and (not ctx or _guess_free(ln))]
+    return [ln[: L.MAX_LINE] for ln in got[-keep:]]
+
+
+def _guess_free(ln: str) -> bool:
+    # What _filter() keeps of a line.
+    return (" ? " not in ln and not ln.endswith(" (unreliable)")) or "<EOI>" in ln
 
 
 def _last_caller_lines(text: str, ctx: str, lo: int, hi: int, keep: int) -> list[str]:
-    """What _prefix() keeps of caller_lines(text, ctx, lo, hi): its last `keep` lines
+    """What _prefix() keeps of L.caller_lines(text, ctx, lo, hi): its last `keep` lines
     that _filter() keeps and are not empty, without the first line when lo > 0; found
     from the end, so that only they are looked at."""
     got: list[str] = []
     pending: str | None = None  # a line that may be the first of the span
-    for ln in L.caller_lines_reversed(text, ctx, lo, hi):
-        if pending is not None and _keep_line(pending):
+    tag = ctx + " "
+    n = len(tag)
+    find, rfind = text.find, text.rfind
+    stamp = L.STAMP.fullmatch
+    j = hi
+    while True:
+        i = rfind(tag, lo, j)
+        if i == -1:
+            break
+        start = rfind("\n", lo, i) + 1  # 0, not lo, without a newline: as caller_lines()
+        if stamp(text, start, i) is None:
+            j = i + n - 1
+            continue
+        j = start  # no other tag of this line follows a stamp alone
+        end = find("\n", i, hi)
+        if pending and _guess_free(pending):
             got.append(pending[: L.MAX_LINE])
             if len(got) == keep:
-                break
-        pending = ln
-    else:
-        if pending is not None and lo == 0 and _keep_line(pending):
-            got.append(pending[: L.MAX_LINE])
+                got.reverse()
+                return got
+        pending = text[i + n : hi if end == -1 else end]
+    if pending and lo == 0 and _guess_free(pending):
+        got.append(pending[: L.MAX_LINE])
     got.reverse()
     return got
 
 
-def _keep_line(ln: str) -> bool:
-    # _filter()'s test for a caller's line, and not empty.
-    return bool(ln) and ((" ? " not in ln and not ln.endswith(" (unreliable)")) or "<EOI>" in ln)
-
-
-@dataclass
 class _Description:
-    title: str = ""
-    corrupted: str = ""
-    alts: list[str] = field(default_factory=list)
-    fmt: ReportFormat | None = None
-    frames: list[S.KeyFrame] = field(default_factory=list)
+    __slots__ = ("alts", "corrupted", "fmt", "frames", "title")
+
+    def __init__(self) -> None:
+        self.title = ""
+        self.corrupted = ""
+        self.alts: list[str] = []
+        self.fmt: ReportFormat | None = None
+        self.frames: list[S.KeyFrame] = []
 
 
 def describe(report_text: str, header: str) -> _Description:
@@ -578,20 +592,21 @@ def describe(report_text: str, header: str) -> _Description:
     best = len(report_text)
     matched = False
     startswith = report_text.startswith
-    for f in GROUPS[header]:
-        title = f.title
-        if title is None:
-            continue
+    single = len(at) == 1
+    for f, title, prefix in _TITLED[header]:
         # The title pattern's leftmost match at or before `best`.
-        prefix = f.title_prefix
         m = None
-        for q in at:
-            if q > best:
-                break
-            if startswith(prefix, q):
-                m = title.match(report_text, q)
-                if m:
+        if single:
+            if startswith(prefix, first):
+                m = title.match(report_text, first)
+        else:
+            for q in at:
+                if q > best:
                     break
+                if startswith(prefix, q):
+                    m = title.match(report_text, q)
+                    if m:
+                        break
         if m is None:
             continue
         if m.start() == best and d.title:
@@ -630,6 +645,13 @@ def describe(report_text: str, header: str) -> _Description:
     if not d.corrupted and d.fmt is not None and d.fmt.corrupted:
         d.corrupted = "report format is marked as corrupted"
     return d
+
+
+# Each group's rows that have a title pattern, with it and its literal prefix.
+_TITLED: Final = {
+    h: tuple((f, f.title, f.title_prefix) for f in rows if f.title is not None)
+    for h, rows in GROUPS.items()
+}
 
 
 def _occurrences(text: str, needle: str) -> list[int]:
