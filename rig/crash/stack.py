@@ -318,6 +318,12 @@ _METACHARS: Final = frozenset(".^$*+?{}[]\\|()")
 _JUMP_HINTS: dict[re.Pattern[str], tuple[str, ...]] = dict(PART_HINTS)
 
 
+@cache
+def _stack_at(parts: tuple[re.Pattern[str], ...]) -> int:
+    """The index of the first STACK among `parts` (len(parts) when none)."""
+    return next((k for k, p in enumerate(parts) if p is STACK), len(parts))
+
+
 def _jump_hints(part: re.Pattern[str]) -> tuple[str, ...]:
     """Substrings one of which every line that `part` matches holds (empty: unknown):
     the hints of PART_HINTS, or the pattern itself when it is a plain literal."""
@@ -431,6 +437,7 @@ def _sections(
     at, at_off = 0, 0  # a line and its offset in `text`, for _jump()
     start_hint, start_any = _STACK_START_HINT.search, _STACK_START_ANY.search
     frame_match = _FRAME_ANY.match
+    one_section = may_stop_early and _stack_at(tuple(parts)) >= len(parts) - 1
     while True:
         if k == len(parts) or (parts[k] is STACK and stacks > 0):
             key = pick(raw)
@@ -441,6 +448,11 @@ def _sections(
             checked = 0
         if k == len(parts):
             return results, ok, i
+        if may_stop_early and raw and not stacks and one_section:
+            # The first frame is found and the parts left end this (only) section: they
+            # can only add frames after it, and it is the key frame.
+            k = len(parts)
+            continue
         part = parts[k]
         if part is STACK:
             stacks += 1
