@@ -724,11 +724,21 @@ def _start_pattern() -> re.Pattern[str]:
 START_RE: re.Pattern[str] = _start_pattern()
 
 
+# Each header's ignore patterns as one: a line matches it iff it matches one of them.
+_IGNORED: dict[str, re.Pattern[str]] = {
+    header: re.compile("|".join(f"(?:{p.pattern})" for p in patterns), re.ASCII)
+    for header, patterns in HEADER_IGNORES.items()
+    if patterns
+}
+
+
 def header_of(line: str) -> str | None:
     """The header group that `line` opens a report of, or None."""
     for header in HEADERS:
-        if header in line and not any(p.search(line) for p in HEADER_IGNORES.get(header, ())):
-            return header
+        if header in line:
+            ignored = _IGNORED.get(header)
+            if ignored is None or ignored.search(line) is None:
+                return header
     return None
 
 
