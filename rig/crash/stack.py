@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Final
 
-from rig.crash.formats import PART_HINTS, STACK, StackSpec, rx
+from rig.crash.formats import PART_HINTS, STACK, StackSpec, literal_prefix, rx
 
 # Lines that start a stack section (and so end the one before).
 STACK_START: Final = (
@@ -314,7 +314,6 @@ def _may_match(part: re.Pattern[str], line: str) -> bool:
     return hint is None or hint.search(line) is not None
 
 
-_METACHARS: Final = frozenset(".^$*+?{}[]\\|()")
 _JUMP_HINTS: dict[re.Pattern[str], tuple[str, ...]] = dict(PART_HINTS)
 
 
@@ -326,12 +325,85 @@ def _stack_at(parts: tuple[re.Pattern[str], ...]) -> int:
 
 def _jump_hints(part: re.Pattern[str]) -> tuple[str, ...]:
     """Substrings one of which every line that `part` matches holds (empty: unknown):
-    the hints of PART_HINTS, or the pattern itself when it is a plain literal."""
+    the hints of PART_HINTS, else the text each top-level alternative starts with."""
     hints = _JUMP_HINTS.get(part)
     if hints is None:
-        plain = part.flags & re.IGNORECASE == 0 and not _METACHARS.intersection(part.pattern)
-        hints = _JUMP_HINTS[part] = (part.pattern,) if plain and part.pattern else ()
+        hints = _JUMP_HINTS[part] = _derive_hints(part)
     return hints
+
+
+def _derive_hints(part: re.Pattern[str]) -> tuple[str, ...]:
+    if part is STACK or part.flags & re.IGNORECASE:
+        return ()
+    hints = []
+    for alternative in _alternatives(_unwrap(part.pattern)):
+        prefix = literal_prefix(alternative)
+        if len(prefix) < 3:
+            return ()  # none, or too common to be worth jumping to
+        hints.append(prefix)
+    return tuple(hints)
+
+
+def _unwrap(pattern: str) -> str:
+    """`pattern` without a capturing or non-capturing group around all of it."""
+    if pattern.startswith("(?:"):
+        inner = 3
+    elif pattern.startswith("(") and not pattern.startswith("(?"):
+        inner = 1
+    else:
+        return pattern
+    depth, i = 0, 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "[":
+            i = _class_end(pattern, i)
+            continue
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth == 0:
+                return pattern[inner:-1] if i == len(pattern) - 1 else pattern
+        i += 1
+    return pattern
+
+
+def _alternatives(pattern: str) -> list[str]:
+    """The top-level alternatives of `pattern` (itself when it has none)."""
+    out, depth, start, i = [], 0, 0, 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "[":
+            i = _class_end(pattern, i)
+            continue
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == "|" and depth == 0:
+            out.append(pattern[start:i])
+            start = i + 1
+        i += 1
+    out.append(pattern[start:])
+    return out
+
+
+def _class_end(pattern: str, i: int) -> int:
+    """Just past the character class that starts at pattern[i] ("[")."""
+    i += 1
+    if pattern[i : i + 1] == "^":
+        i += 1
+    if pattern[i : i + 1] == "]":
+        i += 1  # a "]" first in a class is a member
+    while i < len(pattern) and pattern[i] != "]":
+        i += 2 if pattern[i] == "\\" else 1
+    return i + 1
 
 
 def _jump(
