@@ -68,14 +68,16 @@ def _line_pattern(kind: str, login: bool, first: bool = False) -> re.Pattern[str
     # Anchored on the newline before each line rather than on a multiline "^": the
     # search then skips to the next newline at C speed instead of trying every position
     # (about twice as fast). `first` is the variant for a line at the start of the text.
+    # Possessive quantifiers (no backtracking into them) where backtracking could not help
+    # (what follows each cannot match what it gave back): a quarter faster.
     lead = r"(?:\*\* [0-9]+ printk messages dropped \*\* )?(?:[^\n]* login: )?" if login else ""
-    stamp = lead + r"(?:<[0-9]+>)?\[ *[0-9]+\.[0-9]+\]"
+    stamp = lead + r"(?:<[0-9]++>)?+\[ *+[0-9]++\.[0-9]++\]"
     nl = "" if first else "\n"
     if kind == "":
-        return re.compile(rf"{nl}(?!{stamp}(?:\[ *[CT][0-9]+\])? )([^\n]*)", re.ASCII)
+        return re.compile(rf"{nl}(?!{stamp}(?:\[ *+[CT][0-9]++\])?+ )([^\n]*+)", re.ASCII)
     if kind == CONSOLE:
-        return re.compile(rf"{nl}{stamp} ([^\n]*)", re.ASCII)
-    return re.compile(rf"{nl}{stamp}(\[ *[CT][0-9]+\]) ([^\n]*)", re.ASCII)
+        return re.compile(rf"{nl}{stamp} ([^\n]*+)", re.ASCII)
+    return re.compile(rf"{nl}{stamp}(\[ *+[CT][0-9]++\]) ([^\n]*+)", re.ASCII)
 
 
 def _findall(text: str, kind: str, login: bool, lo: int, hi: int) -> list[Any]:
@@ -125,7 +127,7 @@ def caller_pairs(text: str) -> list[tuple[str, str]]:
     return _findall(text, "caller", False, 0, len(text))
 
 
-STAMP: Final = re.compile(r"(?:<[0-9]+>)?\[ *[0-9]+\.[0-9]+\]", re.ASCII)
+STAMP: Final = re.compile(r"(?:<[0-9]++>)?+\[ *+[0-9]++\.[0-9]++\]", re.ASCII)
 
 
 def caller_lines(text: str, ctx: str, lo: int, hi: int) -> list[str]:

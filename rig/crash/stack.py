@@ -446,8 +446,16 @@ def _jump(
 
 
 # FRAME_LINES as one pattern: an alternation tries its branches in order, as _frame_match()
-# the patterns, and a branch that does not match leaves its groups None.
-_FRAME_ANY: Final = re.compile("|".join(f"(?:{p.pattern})" for p in FRAME_LINES), re.ASCII)
+# the patterns, and a branch that does not match leaves its groups None. Its quantifiers
+# are possessive (faster) where giving back could not help: what follows each cannot
+# match what it would give back (a name is followed by "." or "+", an address by "]").
+_PC: Final = r"\[<?+(?:0x)?+[0-9a-f]++>?+\]"
+_FUNC: Final = r"([a-zA-Z0-9_]++)(?:\.|\+)"
+_FRAME_ANY: Final = re.compile(
+    rf"(?:^ *+(?:{_PC} ){{0,2}}+{_FUNC})"
+    rf"|(?:^ *+{_PC} \(([a-zA-Z0-9_.]++)\) from {_PC} \({_FUNC})",
+    re.ASCII,
+)
 
 
 def _next_stack_start(text: str, lines: Sequence[str], i: int, off: int) -> int:

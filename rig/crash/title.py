@@ -69,6 +69,8 @@ def _replace(
 
 
 def _sub_all(pattern: re.Pattern[str], repl: str, title: str) -> str:
+    if pattern.search(title) is None:
+        return title  # the usual case, and subn() with a template costs more than search()
     # Matches may overlap ("0,1,2"), so repeat until nothing changes.
     for _ in range(64):
         new, n = pattern.subn(repl, title)

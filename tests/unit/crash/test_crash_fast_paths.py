@@ -187,3 +187,51 @@ def test_stack_part_hints_are_in_every_line_the_part_matches() -> None:
             for line in samples:
                 if hints and part.search(line):
                     assert any(h in line for h in hints), (part.pattern, line)
+
+
+def _frame_by_lines(line: str) -> tuple[str | None, ...] | None:
+    for p in S.FRAME_LINES:
+        m = p.match(line)
+        if m:
+            return m.groups()
+    return None
+
+
+def _frame_by_one(line: str) -> tuple[str | None, ...] | None:
+    # The one pattern's groups hold None for the branch that did not match.
+    m = S._frame_match(line)
+    return tuple(g for g in m.groups() if g is not None) if m else None
+
+
+FRAME_PIECES = [
+    " ",
+    "[<",
+    "ffff",
+    "0x",
+    "1f",
+    ">]",
+    "]",
+    "foo",
+    "bar_1",
+    ".",
+    "+",
+    "(",
+    ")",
+    "from",
+]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(FRAME_PIECES), max_size=14))
+def test_frame_lines_as_one_pattern_match_as_they_do_in_turn(pieces: list[str]) -> None:
+    line = "".join(pieces)
+    assert _frame_by_one(line) == _frame_by_lines(line)
+
+
+def test_frame_lines_as_one_pattern_on_the_golden_logs() -> None:
+    golden = Path(__file__).resolve().parents[2] / "testdata" / "console"
+    for path in casefile.case_paths(golden):
+        for line in casefile.load(path, keep_cr=True).log.decode("latin-1").split("\n"):
+            text = line[line.find("] ") + 2 :] if "] " in line else line
+            for candidate in (line, text):
+                assert _frame_by_one(candidate) == _frame_by_lines(candidate)
