@@ -8,6 +8,7 @@ pinned by test_crash_parse_snapshot.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -235,3 +236,16 @@ def test_frame_lines_as_one_pattern_on_the_golden_logs() -> None:
             text = line[line.find("] ") + 2 :] if "] " in line else line
             for candidate in (line, text):
                 assert _frame_by_one(candidate) == _frame_by_lines(candidate)
+
+
+def test_reports_made_without_init_are_those_init_makes() -> None:
+    assert not hasattr(P.Report, "__post_init__")
+    names = [f.name for f in dataclasses.fields(P.Report)]
+    assert all(f.init for f in dataclasses.fields(P.Report))
+    golden = Path(__file__).resolve().parents[2] / "testdata" / "console"
+    for path in casefile.case_paths(golden):
+        for r in P.parse(casefile.load(path, keep_cr=True).log):
+            made = P.Report(**{n: getattr(r, n) for n in names})
+            assert r == made and repr(r) == repr(made)
+            assert list(vars(r)) == names == list(vars(made))
+            assert r.stack == made.stack
