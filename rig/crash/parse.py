@@ -271,9 +271,8 @@ def _literal_re(literal: str) -> re.Pattern[str]:
 _DISCOVER: Final = (
     ("BUG", "rfind"), ("WARNING:", "rfind"), ("INFO:", "rfind"), ("UBSAN:", "rfind"),
     ("SYZFA", "rfind"), ("VFS:", "rfind"), ("Alignment", "rfind"), ("error:", "rfind"),
-    ("panic", "re"), ("Unable to handle kernel", "find"), ("PANIC: double fault", "find"),
-    ("Unhandled fault:", "find"), ("Booting the kernel.", "find"),
-    ("general protection fault", "find"), ("stack segment:", "find"),
+    ("panic", "re"), ("fault", "rfind"), ("Unable to handle kernel", "find"),
+    ("Booting the kernel.", "find"), ("stack segment:", "find"),
     ("invalid opcode:", "find"), ("unregister_netdevice: waiting for", "find"),
 )  # fmt: skip
 
