@@ -712,9 +712,8 @@ _STACK_KEY_GROUPS: Final = (
     ("", _STACK_KEYS[0:1]),
     ("Allocated", _STACK_KEYS[1:3]),
     ("Freed", _STACK_KEYS[3:5]),
-    ("", _STACK_KEYS[5:6]),
-    ("Backtrace:", _STACK_KEYS[6:7]),
-    ("", _STACK_KEYS[7:8]),
+    ("acktrace", _STACK_KEYS[5:7]),
+    ("Uninit", _STACK_KEYS[7:8]),
     ("badaddr: ", _STACK_KEYS[8:9]),
 )
 
