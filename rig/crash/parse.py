@@ -577,11 +577,12 @@ class _Description:
         self.frames: list[S.KeyFrame] = []
 
 
-def describe(report_text: str, header: str) -> _Description:
+def describe(report_text: str, header: str, lines: Sequence[str] | None = None) -> _Description:
     """Title a report's text (prefixes stripped) by the rows of `header`'s group.
 
     Among the rows whose title pattern matches, the one matching earliest wins (the
     first in table order on a tie); a row with a report pattern must match it too.
+    `lines`, when given, are the text's lines (it is them joined, a newline after each).
     """
     d = _Description()
     # Every title pattern starts with the header: only its occurrences can match, found
@@ -621,7 +622,7 @@ def describe(report_text: str, header: str) -> _Description:
         frames: list[S.KeyFrame] = []
         d.corrupted = ""
         if f.stack is not None:
-            frames, ok = S.guilty_frames(f.stack, report_text, m.start())
+            frames, ok = S.guilty_frames(f.stack, report_text, m.start(), lines)
             if not ok:
                 d.corrupted = _NO_FRAMES
         names = args + [k.canonical for k in frames]
@@ -759,11 +760,14 @@ def _describe(
     panicked = _PANIC in region
     body = _body(text, head, region, panicked, dirty)
     lines = body.lines
-    report_text = "\n".join(lines) + "\n"
+    # Each text ends with a newline: joined with an empty last line, in one copy.
+    lines.append("")
+    report_text = "\n".join(lines)
+    lines.pop()
     n = body.title_lines
-    title_text = report_text if n == len(lines) else "\n".join(lines[:n]) + "\n"
+    title_text = report_text if n == len(lines) else "\n".join([*lines[:n], ""])
     header = head.fmt.header
-    d = describe(title_text, header)
+    d = describe(title_text, header, lines if n == len(lines) else lines[:n])
     if not d.title:
         d.title = lines[0].strip() or head.fmt.name
     corrupted = d.corrupted or _corruption(d.title, report_text, d.fmt)
@@ -774,7 +778,7 @@ def _describe(
     frame = T.frame_of(title)
     # On the raw text, so that offsets are the log's even where escapes were removed.
     end, ended = _report_end(raw, fmt)
-    full = "\n".join(body.prefix) + "\n" + report_text if body.prefix else report_text
+    full = "\n".join([*body.prefix, report_text]) if body.prefix else report_text
     if from_bytes and not full.isascii():
         full = full.encode("latin-1").decode("utf-8", "replace")
     return _report(

@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from itertools import islice
 from typing import Final
 
 from rig.crash.formats import PART_HINTS, STACK, StackSpec, literal_prefix, rx
@@ -498,9 +499,11 @@ def _sections(
     may_stop_early: bool,
     mixed: bool,
     stall_early: bool = False,
+    base: int = 0,
 ) -> tuple[list[KeyFrame], bool, int]:
     """Walk `parts` over `lines`; one key frame per stack section. False: damaged stack.
-    Also how many lines the walk went through.
+    Also how many lines the walk went through. `lines` are text[base:] split at newlines
+    (perhaps without a cut last line).
 
     `mixed`: the text may hold fault-injection frames (intermixed output).
     `may_stop_early`: the first frame of a section is its key frame ("first" extractor).
@@ -514,7 +517,7 @@ def _sections(
     n = len(lines)
     k = 0
     checked = 0  # frames of `raw` already tested for a stall anchor
-    at, at_off = 0, 0  # a line and its offset in `text`, for _jump()
+    at, at_off = 0, base  # a line and its offset in `text`, for _jump()
     start_hint, start_any = _STACK_START_HINT.search, _STACK_START_ANY.search
     frame_match = _FRAME_ANY.match
     one_section = may_stop_early and _stack_at(tuple(parts)) >= len(parts) - 1
@@ -634,8 +637,11 @@ def _sections(
         k += 1
 
 
-def guilty_frames(spec: StackSpec, text: str, pos: int = 0) -> tuple[list[KeyFrame], bool]:
-    """The key frames of text[pos:] (a report from its title on) as `spec` describes them."""
+def guilty_frames(
+    spec: StackSpec, text: str, pos: int = 0, lines: Sequence[str] | None = None
+) -> tuple[list[KeyFrame], bool]:
+    """The key frames of text[pos:] (a report from its title on) as `spec` describes them.
+    `lines`, when given, are text's lines: text is them joined, a newline after each."""
     skip = skipper(spec.skip)
 
     def pick(raw: Sequence[tuple[str, str]]) -> KeyFrame | None:
@@ -645,6 +651,15 @@ def guilty_frames(spec: StackSpec, text: str, pos: int = 0) -> tuple[list[KeyFra
     mixed = text.find("should_fail", pos) != -1
     early = spec.extractor == "first" and not mixed
     stall = spec.extractor == "stall" and not mixed
+    if lines is not None:
+        # text[pos:]'s lines without splitting it again: the rest of pos's line, the
+        # lines after it, and the empty one after the last newline.
+        j = text.count("\n", 0, pos)
+        start = text.rfind("\n", 0, pos) + 1
+        walk = [lines[j][pos - start :], *islice(lines, j + 1, None), ""]
+        got = _walk(text, walk, spec, skip, pick, early, mixed, stall, whole=True, base=pos)
+        assert got is not None
+        return got
     # The frames are mostly near the title: split a head of the text into lines first,
     # and all of it only when the walk runs past the head's last whole line.
     if len(text) - pos > _HEAD:
@@ -673,15 +688,16 @@ def _walk(
     mixed: bool,
     stall: bool,
     whole: bool = False,
+    base: int = 0,
 ) -> tuple[list[KeyFrame], bool] | None:
-    """guilty_frames() on `lines` (`text` is them joined, perhaps with a cut line after
-    them); None when the walk reached their end and they are not `whole`."""
-    frames, ok, i = _sections(text, lines, spec.parts, skip, pick, early, mixed, stall)
+    """guilty_frames() on `lines` (text[base:] split at newlines, perhaps without a cut
+    last line); None when the walk reached their end and they are not `whole`."""
+    frames, ok, i = _sections(text, lines, spec.parts, skip, pick, early, mixed, stall, base)
     if i >= len(lines) and not whole:
         return None
     if ok or not spec.parts2:
         return frames, ok
-    frames, ok, i = _sections(text, lines, spec.parts2, skip, pick, early, mixed, stall)
+    frames, ok, i = _sections(text, lines, spec.parts2, skip, pick, early, mixed, stall, base)
     if i >= len(lines) and not whole:
         return None
     return frames, ok

@@ -249,3 +249,34 @@ def test_reports_made_without_init_are_those_init_makes() -> None:
             assert r == made and repr(r) == repr(made)
             assert list(vars(r)) == names == list(vars(made))
             assert r.stack == made.stack
+
+
+STACK_PIECES = [
+    "Call Trace:",
+    " <TASK>",
+    " ? foo+0x1/0x2",
+    " foo+0x1/0x2",
+    " kasan_report+0x1/0x2",
+    " do_syscall_64+0x1/0x2",
+    "RIP: 0010:bar+0x1/0x2",
+    "should_fail+0x1/0x2",
+    " should_fail+0x1/0x2",
+    "Allocated by task 1:",
+    "BUG: KASAN: use-after-free in baz+0x1/0x2",
+    " apic_timer_interrupt+0x1/0x2",
+    "",
+    "x" * 300,
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(STACK_PIECES), min_size=1, max_size=40), st.data())
+def test_stack_walks_on_given_lines_are_walks_on_the_text(
+    lines: list[str], data: st.DataObject
+) -> None:
+    text = "\n".join([*lines, ""])
+    pos = data.draw(st.integers(0, len(text) - 1))
+    for f in FORMATS:
+        if f.stack is not None:
+            want = S.guilty_frames(f.stack, text, pos)
+            assert S.guilty_frames(f.stack, text, pos, lines) == want, f.name
