@@ -224,7 +224,8 @@ def _look_at(text: str, ls: int, le: int, starts: list[_Start], dirty: bool) -> 
 
 def _candidates(text: str) -> list[int]:
     """Positions, in order, such that every line holding a header (or an escape or a lone
-    CR) holds one: where a header occurs, found with fewer passes than PROBES takes."""
+    CR) holds one: where a header occurs, found by scans chosen to be fast (_DISCOVER),
+    rather than everywhere a probe does (most probes hit lines of no report)."""
     out: list[int] = []
     startswith = text.startswith
     find, rfind = text.find, text.rfind
