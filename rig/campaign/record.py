@@ -11,6 +11,8 @@ from rig.crash.parse import parse_first
 from rig.crash.store import CrashStore, RecordResult
 from rig.fleet.instance import Instance
 from rig.guest.proglog import format_record, read_log
+from rig.guest.protocol import AgentConfig
+from rig.guest.surface import describe
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +27,20 @@ def programs_before(program_log: Path) -> bytes | None:
 
 
 def record_ending(
-    store: CrashStore, inst: Instance, ending: Outcome, campaign: str
+    store: CrashStore,
+    inst: Instance,
+    ending: Outcome,
+    campaign: str,
+    agent: AgentConfig | None = None,
 ) -> RecordResult | None:
-    """Store the crash a session ended in; None for endings that are not crashes."""
+    """Store the crash a session ended in; None for endings that are not crashes.
+
+    The record keeps the image manifest and what the agent allowed, so a
+    replay runs the programs under the same rules.
+    """
     console = inst.watcher.transcript.data() if inst.watcher else b""
     programs = programs_before(inst.dir / "programs.log")
-    manifest = inst.image.manifest
+    manifest = {**inst.image.manifest, **({"agent": describe(agent)} if agent else {})}
     if ending.ending is Ending.REPORT:
         report = parse_first(console)
         if report is not None:

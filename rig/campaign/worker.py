@@ -166,7 +166,8 @@ class Worker:
         self.stats.boots += 1
         self.stats.vm = inst.name
         self.stats.status = "fuzzing"
-        with Session(inst, agent_config(spec, image.module, self.limits), header) as session:
+        config = agent_config(spec, image.module, self.limits)
+        with Session(inst, config, header) as session:
             session.start()
             while session.alive and not self.stopping():
                 program = engine.next_program()
@@ -181,7 +182,7 @@ class Worker:
                 self.stats.timeouts += int(result.status == ProgStatus.TIMED_OUT)
                 self.flush(engine=engine)
             if session.ending is not None:
-                recorded = record_ending(store, inst, session.ending, self.camp.name)
+                recorded = record_ending(store, inst, session.ending, self.camp.name, config)
                 if recorded is not None:
                     self.stats.crashes += 1
                     log.info(

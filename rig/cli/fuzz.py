@@ -12,15 +12,17 @@ from rich.markup import escape
 from rich.table import Table
 
 from rig.campaign.options import CampaignOptions, parse_doors, parse_duration, parse_engine
-from rig.campaign.runner import Progress, prepare, run
+from rig.campaign.runner import Campaign, Progress, prepare, run
 from rig.cli.image import REPO_DRIVER, module_option
 from rig.cli.main import home_of, home_option
 from rig.cli.vm import uri_option
+from rig.crash.store import CampaignBucket
 from rig.errors import ConfigError
 from rig.fleet.libvirt_backend import connect
 from rig.gen.build import DOORS
 from rig.host import accel as accelmod
 from rig.image.build import ImageRequest, build
+from rig.repro.background import BackgroundReproducer
 from rig.smoke import campaign_name
 
 
@@ -95,6 +97,12 @@ def summary_table(p: Progress) -> Table:
     default=None,
     help="Resume the campaign in this directory.",
 )
+@click.option(
+    "--repro", is_flag=True, help="Reproduce new buckets in the background on an extra VM."
+)
+@click.option(
+    "--repro-budget", default="10m", show_default=True, help="Time per bucket for --repro."
+)
 @uri_option
 @click.pass_context
 def cli(
@@ -111,6 +119,8 @@ def cli(
     spec: Path | None,
     name: str | None,
     resume: Path | None,
+    repro: bool,
+    repro_budget: str,
     uri: str,
 ) -> None:
     """Fuzz a driver on a fleet of VMs until the duration ends or Ctrl-C; then stop cleanly."""
@@ -159,10 +169,23 @@ def cli(
         f"image {camp.image.id}, bugs={escape(camp.opts.bugs) or '(none)'}"
     )
     backend = connect(uri)
+    reproducer = (
+        BackgroundReproducer(
+            h, parse_duration(repro_budget), backend=connect(uri), accel=accel
+        ).start()
+        if repro
+        else None
+    )
+
+    def on_buckets(_camp: Campaign, fresh: list[CampaignBucket]) -> None:
+        for bucket in fresh:
+            if reproducer is not None:
+                reproducer.submit(bucket.id)
+
     try:
         if out.is_terminal:
             with Live(render(Progress()), console=out, refresh_per_second=2) as live:
-                final = run(camp, backend, lambda p: live.update(render(p)))
+                final = run(camp, backend, lambda p: live.update(render(p)), on_buckets)
         else:
             last = {"t": 0.0}
 
@@ -174,8 +197,10 @@ def cli(
                         f"edges {p.edges} buckets {len(p.buckets)} crashes {p.crashes}"
                     )
 
-            final = run(camp, backend, line)
+            final = run(camp, backend, line, on_buckets)
     finally:
+        if reproducer is not None:
+            reproducer.stop()
         backend.close()
     out.print(summary_table(final))
     skipped = sorted({e for w in final.workers for e in w.get("corpus_skipped", [])})

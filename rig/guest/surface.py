@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rig.guest.protocol import AgentConfig
 
 
@@ -22,6 +24,7 @@ def default_config(
         f"/dev/{module}",
         f"/proc/{module}/",
         f"/sys/class/misc/{module}/",
+        f"/sys/devices/virtual/misc/{module}/",
         f"/sys/kernel/debug/{module}/",
         *extra_paths,
     )
@@ -30,4 +33,26 @@ def default_config(
         allow_families=(module,),
         call_timeout_s=call_timeout_s,
         coverage_path=coverage_path(module),
+    )
+
+
+def describe(config: AgentConfig) -> dict[str, Any]:
+    """What a crash record keeps of the agent's configuration, so a replay allows the same."""
+    return {
+        "allow_paths": list(config.allow_paths),
+        "allow_families": list(config.allow_families),
+        "coverage_path": config.coverage_path,
+    }
+
+
+def config_for(manifest: dict[str, Any], module: str, call_timeout_s: float) -> AgentConfig:
+    """The configuration a crash ran under (`describe`), or the default for older records."""
+    agent = manifest.get("agent")
+    if not isinstance(agent, dict):
+        return default_config(module, call_timeout_s)
+    return AgentConfig(
+        allow_paths=tuple(str(p) for p in agent.get("allow_paths", [])),
+        allow_families=tuple(str(f) for f in agent.get("allow_families", [])),
+        call_timeout_s=call_timeout_s,
+        coverage_path=agent.get("coverage_path") or None,
     )

@@ -24,6 +24,7 @@ from rig.deadline import Deadline
 from rig.errors import BuildError
 from rig.fleet.backend import Backend
 from rig.guest.proglog import format_record
+from rig.guest.surface import config_for
 from rig.prog import text
 from rig.prog.program import Program
 from rig.repro import csource, inputs
@@ -154,6 +155,7 @@ def reproduce(
             accel,
             campaign=f"repro-{tag}-{time.strftime('%H%M%S')}",
             limits=limits,
+            config=config_for(inp.manifest, inp.image.module, limits.call_s),
             header=inp.header,
         )
     deadline = Deadline(budget_s)

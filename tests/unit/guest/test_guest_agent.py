@@ -284,7 +284,7 @@ def test_exec_binary(agent: RunningAgent) -> None:
 
 
 def test_bench(agent: RunningAgent) -> None:
-    r = agent.channel.bench(Program((FileRead("/proc/version", 5),)), 50, 5, seq_base=1000)
+    r = agent.channel.bench(Program((FileRead("/proc/version", 5),)), 50, 60, seq_base=1000)
     assert r.done == 50 and r.timeouts == r.died == 0 and r.rate > 0
     assert "<5>rig: executing program 1049" in agent.kmsg.read_text()
 
