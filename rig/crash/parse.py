@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache, cached_property
@@ -91,8 +92,9 @@ def parse(log_text: str | bytes) -> list[Report]:
     dirty = _dirty(text)
     heads, tails = _independent(_find_starts(text, dirty=dirty))
     from_bytes = isinstance(log_text, bytes)
+    by_caller = _by_caller(heads)
     return [
-        _describe(text, head, _region_end(text, heads, i), tails[i], from_bytes, dirty)
+        _describe(text, head, _region_end(text, heads, i, by_caller), tails[i], from_bytes, dirty)
         for i, head in enumerate(heads)
     ]
 
@@ -317,7 +319,23 @@ def _independent(starts: Sequence[_Start]) -> tuple[list[_Start], list[int]]:
     return heads, tails
 
 
-def _region_end(text: str, heads: Sequence[_Start], i: int) -> int:
+def _by_caller(heads: Sequence[_Start]) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for i, head in enumerate(heads):
+        if head.context not in ("", L.CONSOLE):
+            out.setdefault(head.context, []).append(i)
+    return out
+
+
+def _region_end(
+    text: str,
+    heads: Sequence[_Start],
+    i: int,
+    by_caller: dict[str, list[int]] | None = None,
+) -> int:
+    """Where the report that heads[i] starts ends. `by_caller`: the indices in `heads` of
+    each caller's reports, in order (_by_caller()), to find the caller's next reports
+    without walking the others."""
     head = heads[i]
     if head.context in ("", L.CONSOLE):
         # Without a caller id the next report ends this one.
@@ -327,16 +345,22 @@ def _region_end(text: str, heads: Sequence[_Start], i: int) -> int:
     # same caller may nest in it (a WARNING while dumping a stall): the second report of
     # this caller ends it, and so does a long silence of this caller.
     cap = min(len(text), head.start + MAX_CALLER_REGION)
-    same = 0
-    for j in range(i + 1, len(heads)):  # not heads[i + 1 :]: a copy per report is quadratic
-        nxt = heads[j]
-        if nxt.start >= cap:
-            break
-        if nxt.context == head.context:
-            same += 1
-            if same == 2:
-                cap = nxt.start
+    if by_caller is not None:
+        mine = by_caller[head.context]
+        k = bisect_right(mine, i) + 1  # this caller's second report after this one
+        if k < len(mine) and heads[mine[k]].start < cap:
+            cap = heads[mine[k]].start
+    else:
+        same = 0
+        for j in range(i + 1, len(heads)):  # not heads[i + 1 :]: a copy per report is quadratic
+            nxt = heads[j]
+            if nxt.start >= cap:
                 break
+            if nxt.context == head.context:
+                same += 1
+                if same == 2:
+                    cap = nxt.start
+                    break
     tag = head.context + " "
     pos = head.start
     while True:
@@ -376,14 +400,13 @@ def _body(text: str, head: _Start, region: str, panicked: bool, dirty: bool) -> 
         else:
             got = [title_line]
         lines = _filter(got, ctx, 1, _plain(region))
-    circular = _CIRCULAR in region
-    disabling = "Disabling lock debugging" in region
-    if disabling or panicked or circular:
+    # A panic decides `cut` without looking for the rest (and _DISABLING holds the other).
+    if panicked or _CIRCULAR in region or "Disabling lock debugging" in region:
         lines[1:] = _skip_tail(
             lines,
             16 if "BUG: KMSAN:" in first else 22,
-            panicked or circular,
-            disabling and _DISABLING in region,
+            panicked or _CIRCULAR in region,
+            _DISABLING in region,
         )
     title_lines = len(lines)
     if ctx in ("", L.CONSOLE):

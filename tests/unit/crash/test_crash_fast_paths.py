@@ -280,3 +280,24 @@ def test_stack_walks_on_given_lines_are_walks_on_the_text(
         if f.stack is not None:
             want = S.guilty_frames(f.stack, text, pos)
             assert S.guilty_frames(f.stack, text, pos, lines) == want, f.name
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["[   1.0][  T1] ", "[   1.0][  T2] ", "[   1.0][    C0] ", "[ 1.0] "]),
+            st.sampled_from(["BUG: a", "WARNING: b", "x", "INFO: c"]),
+            st.sampled_from([0, 10, 20000, 70000]),
+        ),
+        max_size=25,
+    )
+)
+def test_region_ends_by_caller_index_are_those_of_the_walk(
+    entries: list[tuple[str, str, int]],
+) -> None:
+    text = "".join(f"{p}{t}\n" + "y" * pad + "\n" for p, t, pad in entries)
+    heads, _ = P._independent(P._find_starts(text, dirty=False))
+    by_caller = P._by_caller(heads)
+    for i in range(len(heads)):
+        assert P._region_end(text, heads, i, by_caller) == P._region_end(text, heads, i)
