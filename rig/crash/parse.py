@@ -829,9 +829,23 @@ def _report(**fields: Any) -> Report:
     """Report(**fields), all fields given in their order, made without the generated
     __init__: a frozen dataclass's sets each field with a call to object.__setattr__.
     The same object (test_crash_fast_paths checks it), in a fraction of the time."""
+    if not _PLAIN_REPORT:
+        return Report(**fields)
     report: Report = object.__new__(Report)
     report.__dict__.update(fields)
     return report
+
+
+def _plain_report() -> bool:
+    # Compiled (mypyc), Report has no __dict__ to fill and a fast __init__.
+    try:
+        object.__new__(Report).__dict__  # noqa: B018
+    except (TypeError, AttributeError):
+        return False
+    return True
+
+
+_PLAIN_REPORT: Final = _plain_report()
 
 
 # A literal every match of an end pattern contains, to find candidates quickly.

@@ -17,7 +17,7 @@ from typing import Final
 from rig.crash.formats import PART_HINTS, STACK, StackSpec, literal_prefix, rx
 
 # Lines that start a stack section (and so end the one before).
-STACK_START: Final = (
+STACK_START: Final[tuple[re.Pattern[str], ...]] = (
     rx(r"Call (?:T|t)race"),
     rx(r"Allocated:"),
     rx(r"Allocated by task [0-9]+:"),
@@ -29,7 +29,9 @@ STACK_START: Final = (
     rx(r"Uninit was stored to memory at"),
 )
 # riscv's show_regs() prints no stack header; this is its last line before the frames.
-RISCV_STACK_START: Final = rx(r"status: [0-9a-f]{16} badaddr: [0-9a-f]{16} cause: [0-9a-f]{16}")
+RISCV_STACK_START: Final[re.Pattern[str]] = rx(
+    r"status: [0-9a-f]{16} badaddr: [0-9a-f]{16} cause: [0-9a-f]{16}"
+)
 _STACK_START_ANY: Final = re.compile(
     "|".join(p.pattern for p in (*STACK_START, RISCV_STACK_START)), re.ASCII
 )
@@ -96,7 +98,7 @@ SKIP: Final[tuple[str, ...]] = (
     "__timer_delete_sync", "sk_stop_timer_sync", "__mod_timer", "fast_dput", "dput",
 )
 # Syscall wrappers differ by arch; the shortest stripped name is the canonical frame.
-STRIP_PREFIXES: Final = (
+STRIP_PREFIXES: Final[tuple[str, ...]] = (
     "SYSC_", "SyS_", "sys_", "__x64_", "__ia32_", "__arm64_", "____sys_", "___sys_", "__sys_",
     "__se_", "__se_sys_", "__do_sys_", "compat_SYSC_", "compat_SyS_", "ksys_",
 )

@@ -247,7 +247,8 @@ def test_reports_made_without_init_are_those_init_makes() -> None:
         for r in P.parse(casefile.load(path, keep_cr=True).log):
             made = P.Report(**{n: getattr(r, n) for n in names})
             assert r == made and repr(r) == repr(made)
-            assert list(vars(r)) == names == list(vars(made))
+            if P._PLAIN_REPORT:  # not so when compiled (mypyc): no __dict__ then
+                assert list(vars(r)) == names == list(vars(made))
             assert r.stack == made.stack
 
 
