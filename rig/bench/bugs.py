@@ -91,20 +91,22 @@ def campaign(
         seed=seed,
         spec=str(SPEC),
     )
-    camp = prepare(home, home.campaign(campaign_name(f"bench-bugs-{engine}")), opts, {}, accel)
     tracker = Tracker(bugs, say)
-    say(f"{engine}: {seconds:.0f}s on {vms} VMs, {len(bugs)} bugs on, campaign {camp.dir.path}")
     error = ""
     last = {"p": Progress()}
-    try:
+    where = ""
+    try:  # one engine failing must not lose the others' figures
+        camp = prepare(home, home.campaign(campaign_name(f"bench-bugs-{engine}")), opts, {}, accel)
+        where = str(camp.dir.path)
+        say(f"{engine}: {seconds:.0f}s on {vms} VMs, {len(bugs)} bugs on, campaign {where}")
         p: Progress = run(camp, backend, lambda q: last.update(p=q), tracker)
-    except RigError as e:  # one engine failing must not lose the others' figures
+    except RigError as e:
         error = str(e)
         say(f"  {engine} failed: {error}")
         p = last["p"]
     times = sorted(tracker.found.values())
     return {
-        "campaign": str(camp.dir.path),
+        "campaign": where,
         "found": len(tracker.found),
         "of": len(bugs),
         "first_found_s": {b.name: tracker.found.get(b.name) for b in bugs},
