@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import stat
 import subprocess
 import time
 from pathlib import Path
@@ -68,6 +69,24 @@ def _wait_socket(path: Path, seconds: float) -> None:
     raise InfraError(f"{path} did not appear within {seconds:.0f}s")
 
 
+def ensure_mask(mask: Path) -> None:
+    """A root-only character node for /dev/kvm's device: libvirt's QEMU user cannot open it.
+
+    Anything else at that path is replaced: a regular file breaks libvirt's
+    per-domain /dev, and a node its QEMU user can open brings the re-probe back.
+    """
+    want = KVM.stat().st_rdev
+    try:
+        st = mask.lstat()
+        if stat.S_ISCHR(st.st_mode) and st.st_rdev == want and stat.S_IMODE(st.st_mode) == 0o600:
+            return
+        mask.unlink()
+    except FileNotFoundError:
+        pass
+    os.mknod(mask, 0o600 | stat.S_IFCHR, want)
+    os.chmod(mask, 0o600)  # mknod honours the umask
+
+
 def mask_script(mask: Path, libvirtd: str) -> str:
     return f"mount --bind {mask} {KVM} && exec {libvirtd} -d"
 
@@ -80,9 +99,7 @@ def start_libvirtd(accel: Accel, runtime: Path) -> str:
     if accel == "tcg" and KVM.exists():
         runtime.mkdir(parents=True, exist_ok=True)
         mask = runtime / "kvm-mask"
-        if not mask.exists():
-            st = KVM.stat()
-            os.mknod(mask, 0o600 | 0o020000, st.st_rdev)
+        ensure_mask(mask)
         argv = [
             "unshare",
             "-m",
