@@ -1,9 +1,9 @@
-"""A fleet of N instances booted concurrently, destroyed together, replaced one at a time."""
+"""A fleet of N instances booted concurrently and destroyed together."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,18 +56,6 @@ class Fleet:
             self.close()
             raise failed
         return self.instances
-
-    def replace(self, old: Instance) -> Instance:
-        """Destroy `old` and boot a fresh instance in its slot."""
-        old.destroy()
-        new = self.new_instance(old.slot)
-        self.instances[old.slot] = new
-        new.boot()
-        return new
-
-    def each(self, fn: Callable[[Instance], object]) -> list[object]:
-        with ThreadPoolExecutor(max_workers=max(1, len(self.instances))) as pool:
-            return list(pool.map(fn, self.instances))
 
     def close(self) -> None:
         for inst in self.instances:

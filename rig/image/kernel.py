@@ -16,7 +16,7 @@ import shutil
 import struct
 import subprocess
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from rig.errors import BuildError, ConfigError
@@ -201,9 +201,3 @@ def module_closure(kernel: Kernel, names: list[str]) -> list[Path]:
             raise BuildError(f"kernel {kernel.version} has no module {name}")
         visit(rel)
     return [kernel.modules_dir / rel for rel in order]
-
-
-def as_dict(kernel: Kernel) -> dict[str, str]:
-    d = asdict(kernel)
-    d["root"] = str(kernel.root)
-    return d
