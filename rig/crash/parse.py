@@ -36,6 +36,7 @@ from rig.crash.formats import (
     classify,
 )
 from rig.crash.kinds import Kind, crash_type
+from rig.crash.rustsym import demangle
 
 log = logging.getLogger(__name__)
 
@@ -696,7 +697,7 @@ def _stripped_alts(
 ) -> Iterable[str]:
     # Titles with the raw frame, and with each syscall prefix stripped, also identify the
     # bug (syzkaller dedups by any shared title).
-    raw = [k.raw for k in frames]
+    raw = [demangle(k.raw) for k in frames]  # a mangled Rust name names no bug of its own
     prefixes = ["", *(S.STRIP_PREFIXES if any(_ANY_PREFIX.match(r) for r in raw) else ())]
     for i, prefix in enumerate(prefixes):
         trimmed = [r[len(prefix) :] if prefix and r.startswith(prefix) else r for r in raw]

@@ -15,6 +15,7 @@ from itertools import islice
 from typing import Final
 
 from rig.crash.formats import PART_HINTS, STACK, StackSpec, literal_prefix, rx
+from rig.crash.rustsym import demangle
 
 # Lines that start a stack section (and so end the one before).
 STACK_START: Final[tuple[re.Pattern[str], ...]] = (
@@ -174,13 +175,20 @@ def strip_suffixes(name: str) -> str:
         name = stripped
 
 
+def _frame(raw: str, m: re.Match[str]) -> Frame:
+    function = strip_suffixes(raw)
+    if function.startswith("_R"):
+        function = demangle(function)
+    return Frame(function, raw, int(m["off"], 16), int(m["size"], 16), m["module"])
+
+
 def frame_from_line(line: str, name: str = "") -> Frame | None:
     """The frame printed on `line` (the one named `name`, when given)."""
     for m in SYMBOL.finditer(line):
         raw = m["name"]
         if name and strip_suffixes(raw) != name and raw != name:
             continue
-        return Frame(strip_suffixes(raw), raw, int(m["off"], 16), int(m["size"], 16), m["module"])
+        return _frame(raw, m)
     if name:
         return Frame(name, name)
     return None
@@ -199,9 +207,10 @@ CORRUPTED_FRAME: Final = KeyFrame("corrupted", "corrupted", "")
 
 
 def canonical_name(name: str) -> str:
-    """Strip the arch-specific syscall prefix: the shortest result wins."""
+    """Strip the arch-specific syscall prefix (the shortest result wins); Rust names
+    demangled."""
     if not name.startswith(STRIP_PREFIXES):
-        return name  # the common case, one call instead of one per prefix
+        return demangle(name) if name.startswith("_R") else name
     best = name
     for prefix in STRIP_PREFIXES:
         if name.startswith(prefix) and len(name) - len(prefix) < len(best):
@@ -267,8 +276,9 @@ class Skipper:
     def __call__(self, name: str) -> bool:
         got = self._memo.get(name)
         if got is None:
-            got = _skipped_commonly(name) or (
-                self._extra is not None and self._extra.search(name) is not None
+            plain = demangle(name) if name.startswith("_R") else name
+            got = _skipped_commonly(plain) or (
+                self._extra is not None and self._extra.search(plain) is not None
             )
             if len(self._memo) >= _MEMO_MAX:
                 self._memo.clear()
@@ -724,10 +734,7 @@ def call_trace(text: str, limit: int = 64) -> tuple[Frame, ...]:
         m = SYMBOL.search(line)
         if m is None or (not has_frame(line) and "[<" not in line):
             break
-        raw = m["name"]
-        frames.append(
-            Frame(strip_suffixes(raw), raw, int(m["off"], 16), int(m["size"], 16), m["module"])
-        )
+        frames.append(_frame(m["name"], m))
         if len(frames) >= limit:
             break
     return tuple(frames)
