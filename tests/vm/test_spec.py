@@ -1,0 +1,75 @@
+"""`rig spec probe` against the real driver in a real guest, and `rig spec import` from
+what it recorded: the committed spec is what the kernel itself reports today."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rig.config import Home
+from rig.image.build import REPO
+
+pytestmark = pytest.mark.vm
+
+RECORDED = REPO / "corpora" / "specs" / "recorded"
+SPEC = REPO / "corpora" / "specs" / "boundary.yaml"
+
+
+def rig(home: Home, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rig", "--home", str(home.root), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
+        cwd=REPO,
+    )
+
+
+def _body(spec_text: str) -> list[str]:
+    """A spec without the lines that name where its inputs were read from."""
+    out, in_sources = [], False
+    for line in spec_text.splitlines():
+        if line.startswith("#"):
+            continue
+        if line.startswith("sources:"):
+            in_sources = True
+            continue
+        if in_sources and line.startswith("- "):
+            continue
+        in_sources = False
+        out.append(line)
+    return out
+
+
+def test_probe_and_import_reproduce_the_committed_spec(
+    home: Home, driver_dir: Path, tmp_path: Path
+) -> None:
+    probe = tmp_path / "probe"
+    got = rig(home, "spec", "probe", "--driver", str(driver_dir), "--family", "boundary",
+              "-o", str(probe))  # fmt: skip
+    assert got.returncode == 0, got.stderr
+
+    listing = (probe / "listing.txt").read_text()
+    assert listing == (RECORDED / "boundary.listing").read_text()
+    policy = (probe / "policy-boundary.bin").read_bytes()
+    assert policy == (RECORDED / "boundary.policy-boundary.bin").read_bytes()
+
+    # The module the probe's image was built with (the newest build in this home).
+    module = max(home.root.glob("cache/build/**/boundary.ko"), key=lambda p: p.stat().st_mtime)
+    out = tmp_path / "boundary.yaml"
+    got = rig(
+        home, "spec", "import", "--name", "boundary",
+        "--header", "driver/include/uapi/boundary.h", "--device", "/dev/boundary",
+        "--ynl", "driver/netlink/boundary.yaml",
+        "--policy", str(probe / "policy-boundary.bin"),
+        "--exclude", "/sys/kernel/debug/boundary/cov",
+        "--listing", str(probe / "listing.txt"), "--module", str(module),
+        "--overlay", "corpora/specs/boundary.overlay.yaml", "-o", str(out),
+    )  # fmt: skip
+    assert got.returncode == 0, got.stderr
+    assert "DWARF agrees on 4 structs" in got.stdout, got.stdout
+    assert _body(out.read_text()) == _body(SPEC.read_text())
