@@ -261,3 +261,21 @@ def test_corrupt_cached_image_is_one_clear_error(
     )
     line = one_error_line(res)
     assert "corrupt" in line and "initramfs.cpio" in line
+
+
+def test_doctor_passes_on_a_ready_host_and_names_the_fix_for_a_failure(
+    home: Home, driver_dir: Path, image_for: Callable[[str], Image]
+) -> None:
+    image_for("")
+    setup = rig("host", "setup", home=home)
+    assert setup.returncode == 0, setup.stderr
+    ready = rig("doctor", "--driver", str(driver_dir), home=home)
+    assert ready.returncode == 0, ready.stdout
+    passed = [ln.split()[1] for ln in ready.stdout.splitlines() if ln.startswith("ok")]
+    assert passed == ["packages", "libvirtd", "accel", "kernel", "qemu", "image"]
+
+    down = "qemu:///system?socket=/nonexistent/libvirt-sock"
+    broken = rig("doctor", "--driver", str(driver_dir), "--uri", down, home=home)
+    assert broken.returncode == 1
+    assert "FAIL libvirtd" in broken.stdout
+    assert "fix: rig host setup" in broken.stdout
