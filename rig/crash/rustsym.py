@@ -15,6 +15,7 @@ bound on back-reference expansion, which a hostile console could use.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Final
 
@@ -205,18 +206,26 @@ class _Reader:
         del self.out[mark:]
         self.size = size
 
-    def generic_args(self) -> None:
-        first = True
+    def items(self, item: Callable[[], None], sep: str) -> int:
+        """`item`s up to an "E", `sep` between them; how many there were."""
+        n = 0
         while not self.eat("E"):
-            if not first:
-                self.put(", ")
-            first = False
-            if self.eat("L"):
-                self.put(self.lifetime(self.base62()))
-            elif self.eat("K"):
-                self.const()
-            else:
-                self.type()
+            if n:
+                self.put(sep)
+            item()
+            n += 1
+        return n
+
+    def generic_args(self) -> None:
+        self.items(self.generic_arg, ", ")
+
+    def generic_arg(self) -> None:
+        if self.eat("L"):
+            self.put(self.lifetime(self.base62()))
+        elif self.eat("K"):
+            self.const()
+        else:
+            self.type()
 
     def lifetime(self, n: int) -> str:
         """Lifetime index `n` (counted back from the innermost binder) by name."""
@@ -274,12 +283,7 @@ class _Reader:
             self.put("]")
         elif tag == "T":
             self.put("(")
-            n = 0
-            while not self.eat("E"):
-                if n:
-                    self.put(", ")
-                self.type()
-                n += 1
+            n = self.items(self.type, ", ")
             self.put(",)" if n == 1 else ")")
         elif tag == "F":
             self.fn_sig()
@@ -299,12 +303,7 @@ class _Reader:
                 abi, _ = self.ident()
             self.put(f'extern "{abi.replace("_", "-")}" ')
         self.put("fn(")
-        n = 0
-        while not self.eat("E"):
-            if n:
-                self.put(", ")
-            self.type()
-            n += 1
+        self.items(self.type, ", ")
         self.put(")")
         if self.peek() == "u":
             self.i += 1
@@ -316,12 +315,7 @@ class _Reader:
     def dyn_bounds(self) -> None:
         self.put("dyn ")
         bound = self.binder()
-        n = 0
-        while not self.eat("E"):
-            if n:
-                self.put(" + ")
-            self.dyn_trait()
-            n += 1
+        self.items(self.dyn_trait, " + ")
         self.bound -= bound
         if not self.eat("L"):
             raise _Invalid("dyn lifetime")
