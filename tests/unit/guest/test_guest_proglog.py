@@ -41,6 +41,32 @@ def test_torn_record_is_skipped(tmp_path: Path) -> None:
     assert proglog.find(path, 1) is not None and proglog.find(path, 2) is None
 
 
+def test_a_log_stays_bounded_and_its_tail_spans_the_rotation(tmp_path: Path) -> None:
+    path = tmp_path / "programs.log"
+    big = Program((FileRead("/proc/version", 5),) * 40)  # about 1 KiB as text
+    with proglog.ProgramLog(path, max_bytes=16 * 1024) as log:
+        for seq in range(1000):
+            log.append(seq, big)
+    older = proglog.previous(path)
+    assert path.stat().st_size <= 16 * 1024 and older.stat().st_size <= 16 * 1024
+    # What ran last is whole and in order, also across the two files.
+    tail = [p.seq for p in proglog.read_log(path, 24 * 1024)]
+    assert tail == list(range(tail[0], 1000)) and len(tail) > 16
+    whole = [p.seq for p in proglog.read_log(path)]
+    assert whole == list(range(whole[0], 1000))
+    assert proglog.find(path, whole[0]) is not None
+
+
+def test_a_reopened_log_counts_what_it_already_holds(tmp_path: Path) -> None:
+    path = tmp_path / "programs.log"
+    prog = Program((FileRead("/proc/version", 5),) * 40)
+    for _ in range(3):
+        with proglog.ProgramLog(path, max_bytes=8 * 1024) as log:
+            for seq in range(6):
+                log.append(seq, prog)
+    assert path.stat().st_size <= 8 * 1024
+
+
 def test_format_result() -> None:
     msg = struct.pack("<IHHII", 36, 2, 0, 1, 0) + struct.pack("<i", -22) + bytes(16)
     prog = Program((FileRead("/proc/version", 5), NlSocket(), NlSend(1, "boundary", b"x" * 300)))
