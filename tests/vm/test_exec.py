@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import errno
 import struct
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -35,6 +33,7 @@ from rig.prog.program import (
 )
 from rig.session import Session
 from rig.spec.netlink import messages as netlink_messages
+from tests.vm.cli import rig
 
 pytestmark = pytest.mark.vm
 
@@ -161,15 +160,6 @@ def test_last_console_marker_before_a_crash_matches_the_program_log(
         assert logged[-1].file.program == crash
 
 
-def rig(home: Home, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "rig", "--home", str(home.root), *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
 def test_rig_run_prints_results_and_refuses_a_program_for_another_driver(
     home: Home, tmp_path: Path, image_for: Callable[[str], Image]
 ) -> None:
@@ -177,13 +167,13 @@ def test_rig_run_prints_results_and_refuses_a_program_for_another_driver(
     text.dump(
         good, Program((Open("/dev/boundary"), Ioctl(0, GET_INFO, Buffer.of(size=56)), Close(0)))
     )
-    res = rig(home, "run", str(good))
+    res = rig(home, "run", str(good), timeout=300)
     assert res.returncode == 0, res.stderr
     assert "ioctl(r0, 0x8038b701" in res.stdout and "= 0" in res.stdout
 
     other = tmp_path / "other.prog"
     text.dump(other, Program((Open("/dev/boundary"),)), text.Header(driver_hash="ab" * 32))
-    res = rig(home, "run", str(other))
+    res = rig(home, "run", str(other), timeout=300)
     assert res.returncode != 0
     mine = image_for("").manifest["module"]["source_sha256"]
     assert "ab" * 32 in res.stderr and mine in res.stderr
@@ -194,6 +184,6 @@ def test_rig_run_names_file_line_and_call_of_a_malformed_program(
 ) -> None:
     bad = tmp_path / "bad.prog"
     bad.write_text('rig-program 1\ndriver -\nspec -\nr0 = open("/dev/boundary")\nioctl(r9, 1)\n')
-    res = rig(home, "run", str(bad))
+    res = rig(home, "run", str(bad), timeout=300)
     assert res.returncode != 0
     assert f"{bad}:5" in res.stderr and "ioctl" in res.stderr

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from rig.fleet.libvirt_backend import LibvirtBackend
 from rig.fleet.owner import me, reap_orphans
 from rig.fleet.pool import Fleet
 from rig.image.build import Image
+from tests.vm.cli import rig
 
 pytestmark = pytest.mark.vm
 
@@ -164,18 +164,8 @@ def test_killed_rigs_domains_are_reaped_but_a_live_rigs_are_not(
         backend.destroy(orphan)
 
 
-def rig(*args: str, home: Home) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "rig", "--home", str(home.root), *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=dict(os.environ, COLUMNS="200"),
-    )
-
-
 def test_smoke_command_boots_crashes_and_cleans_up(home: Home, driver_dir: Path) -> None:
-    res = rig("vm", "smoke", "--vms", "2", "--driver", str(driver_dir), home=home)
+    res = rig(home, "vm", "smoke", "--vms", "2", "--driver", str(driver_dir))
     assert res.returncode == 0, res.stderr + res.stdout
     assert "BUG: kernel NULL pointer dereference" in res.stdout
     assert "smoke passed: 2 VMs booted" in res.stdout
@@ -191,7 +181,7 @@ def one_error_line(res: subprocess.CompletedProcess[str]) -> str:
 
 def test_unknown_kernel_version_is_one_clear_error(home: Home, driver_dir: Path) -> None:
     line = one_error_line(
-        rig("image", "build", "--driver", str(driver_dir), "--kernel", "9.9.9-nope", home=home)
+        rig(home, "image", "build", "--driver", str(driver_dir), "--kernel", "9.9.9-nope")
     )
     assert "unknown kernel version 9.9.9-nope" in line
 
@@ -203,36 +193,20 @@ def test_driver_that_does_not_build_shows_the_compilers_first_error(
     bad.mkdir()
     (bad / "Kbuild").write_text("obj-m := bad.o\n")
     (bad / "bad.c").write_text('#include <linux/module.h>\nint x = ;\nMODULE_LICENSE("GPL");\n')
-    line = one_error_line(rig("image", "build", "--driver", str(bad), home=home))
+    line = one_error_line(rig(home, "image", "build", "--driver", str(bad)))
     assert "does not build" in line and "bad.c:2" in line and "error" in line
 
 
 def test_unknown_module_parameter_is_one_clear_error(home: Home, driver_dir: Path) -> None:
     line = one_error_line(
-        rig("image", "build", "--driver", str(driver_dir), "--params", "nosuch=1", home=home)
+        rig(home, "image", "build", "--driver", str(driver_dir), "--params", "nosuch=1")
     )
     assert "no parameter 'nosuch'" in line
 
 
 def test_libvirtd_unreachable_is_one_clear_error(home: Home, driver_dir: Path) -> None:
-    res = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "rig",
-            "--home",
-            str(home.root),
-            "vm",
-            "smoke",
-            "--driver",
-            str(driver_dir),
-            "--uri",
-            "qemu:///system?socket=/nonexistent/libvirt-sock",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    down = "qemu:///system?socket=/nonexistent/libvirt-sock"
+    res = rig(home, "vm", "smoke", "--driver", str(driver_dir), "--uri", down, timeout=300)
     line = one_error_line(res)
     assert "cannot reach libvirtd" in line
 
@@ -267,15 +241,15 @@ def test_doctor_passes_on_a_ready_host_and_names_the_fix_for_a_failure(
     home: Home, driver_dir: Path, image_for: Callable[[str], Image]
 ) -> None:
     image_for("")
-    setup = rig("host", "setup", home=home)
+    setup = rig(home, "host", "setup")
     assert setup.returncode == 0, setup.stderr
-    ready = rig("doctor", "--driver", str(driver_dir), home=home)
+    ready = rig(home, "doctor", "--driver", str(driver_dir))
     assert ready.returncode == 0, ready.stdout
     passed = [ln.split()[1] for ln in ready.stdout.splitlines() if ln.startswith("ok")]
     assert passed == ["packages", "libvirtd", "accel", "kernel", "qemu", "image"]
 
     down = "qemu:///system?socket=/nonexistent/libvirt-sock"
-    broken = rig("doctor", "--driver", str(driver_dir), "--uri", down, home=home)
+    broken = rig(home, "doctor", "--driver", str(driver_dir), "--uri", down)
     assert broken.returncode == 1
     assert "FAIL libvirtd" in broken.stdout
     assert "fix: rig host setup" in broken.stdout

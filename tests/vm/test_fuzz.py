@@ -16,18 +16,13 @@ import pytest
 from rig.config import Home
 from rig.crash.store import CrashStore
 from rig.fleet.libvirt_backend import LibvirtBackend
+from tests.vm.cli import rig
 
 pytestmark = pytest.mark.vm
 
 
 def fuzz(home: Home, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "rig", "--home", str(home.root), "fuzz", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
+    return rig(home, "fuzz", *args, timeout=timeout)
 
 
 def start_fuzz(home: Home, *args: str) -> subprocess.Popen[str]:

@@ -25,6 +25,7 @@ from rig.prog import text
 from rig.prog.program import Program
 from rig.repro.reproduce import reproduce
 from rig.repro.seed import record_programs
+from tests.vm.cli import rig
 
 pytestmark = pytest.mark.vm
 
@@ -79,12 +80,7 @@ def test_planted_bug_is_reproduced_minimised_and_its_c_reproducer_verified(
     assert text.load(bdir / "repro.prog").program == res.programs[0]
     md = (bdir / "repro.md").read_text()
     assert bug.title in md and "**1 of 1**" in md
-    out = subprocess.run(
-        [sys.executable, "-m", "rig", "--home", str(home.root), "crashes", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    out = rig(home, "crashes", "--json", timeout=60)
     row = next(b for b in json.loads(out.stdout) if b["id"] == bid)
     assert row["repro"] == "reproduced 1/1"
 

@@ -3,30 +3,18 @@ what it recorded: the committed spec is what the kernel itself reports today."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from rig.config import Home
 from rig.image.build import REPO
+from tests.vm.cli import rig
 
 pytestmark = pytest.mark.vm
 
 RECORDED = REPO / "corpora" / "specs" / "recorded"
 SPEC = REPO / "corpora" / "specs" / "boundary.yaml"
-
-
-def rig(home: Home, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "rig", "--home", str(home.root), *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        stdin=subprocess.DEVNULL,
-        cwd=REPO,
-    )
 
 
 def _body(spec_text: str) -> list[str]:
@@ -50,7 +38,7 @@ def test_probe_and_import_reproduce_the_committed_spec(
 ) -> None:
     probe = tmp_path / "probe"
     got = rig(home, "spec", "probe", "--driver", str(driver_dir), "--family", "boundary",
-              "-o", str(probe))  # fmt: skip
+              "-o", str(probe), cwd=REPO)  # fmt: skip
     assert got.returncode == 0, got.stderr
 
     listing = (probe / "listing.txt").read_text()
@@ -68,7 +56,7 @@ def test_probe_and_import_reproduce_the_committed_spec(
         "--policy", str(probe / "policy-boundary.bin"),
         "--exclude", "/sys/kernel/debug/boundary/cov",
         "--listing", str(probe / "listing.txt"), "--module", str(module),
-        "--overlay", "corpora/specs/boundary.overlay.yaml", "-o", str(out),
+        "--overlay", "corpora/specs/boundary.overlay.yaml", "-o", str(out), cwd=REPO,
     )  # fmt: skip
     assert got.returncode == 0, got.stderr
     assert "DWARF agrees on 4 structs" in got.stdout, got.stdout
