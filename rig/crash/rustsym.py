@@ -142,18 +142,13 @@ class _Reader:
         if self.depth > _MAX_DEPTH or self.steps > _MAX_STEPS:
             raise _Invalid("too deep or too much work")
 
-    def _follow(self, what: str, in_value: bool = False) -> None:
-        """Read what a back reference points at, then carry on after the reference."""
+    def _follow(self, read: Callable[[], None]) -> None:
+        """`read` what a back reference points at, then carry on after the reference."""
         at = self.base62()
         if at >= self.i - 1:
             raise _Invalid("forward back reference")
         resume, self.i = self.i, at
-        if what == "path":
-            self.path(in_value)
-        elif what == "type":
-            self.type()
-        else:
-            self.const()
+        read()
         self.i = resume
 
     def path(self, in_value: bool) -> None:
@@ -194,7 +189,7 @@ class _Reader:
             self.generic_args()
             self.put(">")
         elif tag == "B":
-            self._follow("path", in_value)
+            self._follow(lambda: self.path(in_value))
         else:
             raise _Invalid("path")
         self.depth -= 1
@@ -255,7 +250,7 @@ class _Reader:
             self.path(in_value=False)
         elif tag == "B":
             self.i += 1
-            self._follow("type")
+            self._follow(self.type)
         else:
             self.i += 1
             self.compound(tag)
@@ -346,7 +341,7 @@ class _Reader:
         self._enter()
         tag = self.next()
         if tag == "B":
-            self._follow("const")
+            self._follow(self.const)
         elif tag == "p":
             self.put("_")
         elif tag in _SIGNED or tag in _UNSIGNED:

@@ -176,9 +176,7 @@ def strip_suffixes(name: str) -> str:
 
 
 def _frame(raw: str, m: re.Match[str]) -> Frame:
-    function = strip_suffixes(raw)
-    if function.startswith("_R"):
-        function = demangle(function)
+    function = demangle(strip_suffixes(raw))
     return Frame(function, raw, int(m["off"], 16), int(m["size"], 16), m["module"])
 
 
@@ -276,7 +274,7 @@ class Skipper:
     def __call__(self, name: str) -> bool:
         got = self._memo.get(name)
         if got is None:
-            plain = demangle(name) if name.startswith("_R") else name
+            plain = demangle(name)
             got = _skipped_commonly(plain) or (
                 self._extra is not None and self._extra.search(plain) is not None
             )
