@@ -8,7 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from rig.config import Home, Limits, guest_cmdline
+from rig.config import Home, HostLimits, guest_cmdline
+from rig.context import RunContext
 from rig.errors import RigError
 from rig.fleet.domain_xml import QBOOT
 from rig.host import accel as accelmod
@@ -33,24 +34,31 @@ def _packages(home: Home, driver: Path, uri: str) -> Check:
 
 
 def _libvirtd(home: Home, driver: Path, uri: str) -> Check:
-    from rig.fleet.libvirt_backend import LibvirtBackend
-
+    """The same self-check `rig host setup` ends with: a slow capability call is a failure."""
+    accel = accelmod.current(home.host_file).accel
     try:
-        backend = LibvirtBackend(uri)
+        check = daemons.capability_check(uri, HostLimits())
     except RigError as e:
         return Check("libvirtd", False, str(e), "rig host setup")
-    try:
-        seconds = backend.capabilities_probe_s()
-    finally:
-        backend.close()
-    if seconds > 5:
+    pid = daemons.running("libvirtd")
+    view = daemons.view_of(pid) if pid is not None else None
+    sees = f"; libvirtd sees {view.value}" if view is not None else ""
+    if not check.ok:
         return Check(
             "libvirtd",
             False,
-            f"QEMU capabilities take {seconds:.0f}s per call (libvirt re-probes QEMU)",
-            "rig host setup --restart",
+            f"libvirt re-probes QEMU on every call: {check.describe()}{sees}",
+            "rig host setup (restarts libvirtd with a consistent /dev/kvm)",
         )
-    return Check("libvirtd", True, f"reachable at {uri}, capabilities in {seconds:.2f}s")
+    if view is not None and view not in daemons.wanted_views(accel):
+        return Check(
+            "libvirtd",
+            False,
+            f"libvirtd sees {view.value} under {accel}: libvirt will re-probe QEMU "
+            f"once its cache is checked again ({check.describe()})",
+            "rig host setup",
+        )
+    return Check("libvirtd", True, f"reachable at {uri}, {check.describe()}{sees}")
 
 
 def _accel(home: Home, driver: Path, uri: str) -> Check:
@@ -60,9 +68,6 @@ def _accel(home: Home, driver: Path, uri: str) -> Check:
         return Check(
             "accel", False, f"no verdict saved (probe says {probed.accel})", "rig host setup"
         )
-    pid = daemons.running("libvirtd")
-    if saved.accel == "tcg" and pid is not None and not daemons.kvm_masked_for(pid):
-        return Check("accel", True, f"tcg ({saved.reason}); note: libvirtd sees /dev/kvm unmasked")
     return Check("accel", True, f"{saved.accel} ({saved.reason})")
 
 
@@ -100,9 +105,12 @@ def _firmware(home: Home, driver: Path, uri: str) -> Check:
 def _image(home: Home, driver: Path, uri: str) -> Check:
     try:
         version = kmod.default_version()
-        req = imgbuild.ImageRequest(driver=driver, accel=accelmod.current(home.host_file).accel)
+        ctx = RunContext.create(home, uri=uri)
         key = imgbuild.input_key(
-            req, version, kmod.headers_package_version(version), guest_cmdline(Limits())
+            ctx.image_request(driver),
+            version,
+            kmod.headers_package_version(version),
+            guest_cmdline(ctx.limits),
         )
         imgbuild.verify(home.images / key)
     except RigError as e:

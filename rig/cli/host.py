@@ -7,10 +7,11 @@ from pathlib import Path
 
 import click
 
-from rig.cli.main import home_of, home_option
-from rig.config import runtime_dir
+from rig.cli.main import home_of, home_option, uri_option
+from rig.config import HostLimits, runtime_dir
 from rig.host import accel as accelmod
 from rig.host import daemons, packages
+from rig.host.selfcheck import verify_libvirt
 
 
 @click.group()
@@ -29,10 +30,19 @@ def cli() -> None:
 @click.option(
     "--restart", is_flag=True, help="Restart libvirtd (e.g. to apply a new accel verdict)."
 )
+@uri_option
 @click.pass_context
-def setup(ctx: click.Context, home: Path | None, accel: str | None, restart: bool) -> None:
-    """Idempotent: installs missing packages, starts virtlogd and libvirtd, saves the accel verdict."""
+def setup(
+    ctx: click.Context, home: Path | None, accel: str | None, restart: bool, uri: str
+) -> None:
+    """Idempotent: installs missing packages, starts virtlogd and libvirtd, saves the accel verdict.
+
+    Ends with a self-check: two capability calls through libvirt, the second
+    under a second; if not, libvirtd is restarted once and checked again, and
+    a host that stays slow is an error naming the cause and the fix.
+    """
     started = time.monotonic()
+    limits = HostLimits()
     h = home_of(ctx, home)
     missing = packages.missing()
     packages.install(missing)
@@ -43,9 +53,11 @@ def setup(ctx: click.Context, home: Path | None, accel: str | None, restart: boo
     )
     accelmod.save(h.host_file, verdict)
     if restart:
-        daemons.stop_libvirtd()
-    done = daemons.ensure(verdict.accel, runtime_dir())
+        daemons.stop_libvirtd(limits)
+    done = daemons.ensure(verdict.accel, runtime_dir(), limits)
     for line in [f"installed: {' '.join(missing)}" if missing else "packages: all present", *done]:
+        click.echo(line)
+    for line in verify_libvirt(uri, verdict.accel, runtime_dir(), limits):
         click.echo(line)
     click.echo(f"accel: {verdict.accel} ({verdict.reason})")
     click.echo(f"home: {h.root}")

@@ -1,29 +1,61 @@
-"""Start virtlogd and libvirtd where no init system manages them.
+"""Start virtlogd and libvirtd where no init system manages them, and prove libvirt is fast.
 
-Trap (shared/notes/host-facts.md): when libvirt finds a /dev/kvm that its
-QEMU user can open but QEMU cannot use, it decides on every call that its
-cached QEMU capabilities are stale and re-probes every QEMU binary (tens of
-seconds each time). Under TCG we start libvirtd in a private mount
-namespace where /dev/kvm is replaced by a root-only device node: libvirt
-then sees KVM as unusable, consistently, and keeps its capability cache.
+The trap (shared/notes/host-facts.md): libvirt caches what each QEMU binary
+can do and throws the cache away whenever two views of /dev/kvm disagree.
+One view is the capability probe itself: a QEMU process that runs as
+libvirt-qemu but keeps CAP_DAC_OVERRIDE, so it opens any node it finds at
+/dev/kvm whatever the mode. The other is libvirt's own check, an access()
+as libvirt-qemu without that capability. If the probe could open /dev/kvm
+and the check says it cannot (or the other way round), every capability
+call re-probes every QEMU binary: 4-8 s each here, and domain creation
+over a minute, so boots miss their deadlines.
+
+Under TCG we therefore start libvirtd in a private mount namespace where
+/dev/kvm is a root-only node of character device 0:0. Major 0 is never
+given to a driver (register_chrdev(0, ...) means "pick a major for me"),
+so opening the node fails with ENXIO for everyone, root and the probe
+included, and access() as libvirt-qemu fails on the mode: both views say
+"no KVM", which is also our own verdict. The other consistent choice, a
+0666 node of the real device, was measured too (capabilities 0.001 s once
+probed) but tells libvirt that a KVM we know hangs guests works, and its
+first probe takes twice as long (7.8 s against 3.9 s).
+
+`capability_check` is the proof: two consecutive capability calls, the
+second of which must be fast. `rig host setup` ends with it (and repairs
+once), `rig doctor` fails on it.
 """
 
 from __future__ import annotations
 
+import enum
+import importlib.util
 import logging
 import os
 import shutil
 import stat
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+from rig.config import HostLimits
 from rig.errors import InfraError
 from rig.host.accel import Accel
 
 log = logging.getLogger(__name__)
 
 KVM = Path("/dev/kvm")
+MASK_RDEV = os.makedev(0, 0)
+SOCKET = Path("/var/run/libvirt/libvirt-sock")
+
+
+class KvmView(enum.Enum):
+    """What a libvirtd process finds at /dev/kvm."""
+
+    HOST = "the host's /dev/kvm"
+    MASKED = "the rig's unopenable mask"
+    OTHER = "a node that is neither the host's nor the rig's mask"
+    ABSENT = "no /dev/kvm"
 
 
 def systemd_running() -> bool:
@@ -43,14 +75,37 @@ def running(name: str) -> int | None:
     return None
 
 
-def kvm_masked_for(pid: int) -> bool:
-    """True when `pid` sees a /dev/kvm that is not the host's node (our mask)."""
+def classify_view(theirs: os.stat_result | None, host: os.stat_result | None) -> KvmView:
+    """Pure: name a process's /dev/kvm from its stat and the host's."""
+    if theirs is None:
+        return KvmView.ABSENT
+    if host is not None and (theirs.st_ino, theirs.st_dev) == (host.st_ino, host.st_dev):
+        return KvmView.HOST
+    if (
+        stat.S_ISCHR(theirs.st_mode)
+        and theirs.st_rdev == MASK_RDEV
+        and stat.S_IMODE(theirs.st_mode) & 0o077 == 0
+    ):
+        return KvmView.MASKED
+    return KvmView.OTHER
+
+
+def _stat(path: str | Path) -> os.stat_result | None:
     try:
-        theirs = os.stat(f"/proc/{pid}/root/dev/kvm")
-        ours = KVM.stat()
+        return os.stat(path)
     except OSError:
-        return True
-    return (theirs.st_ino, theirs.st_dev) != (ours.st_ino, ours.st_dev)
+        return None
+
+
+def view_of(pid: int) -> KvmView:
+    return classify_view(_stat(f"/proc/{pid}/root/dev/kvm"), _stat(KVM))
+
+
+def wanted_views(accel: Accel) -> tuple[KvmView, ...]:
+    """The /dev/kvm views under which libvirt's two checks agree with our verdict."""
+    if accel == "kvm":
+        return (KvmView.HOST,)
+    return (KvmView.MASKED, KvmView.ABSENT)
 
 
 def _need(binary: str) -> str:
@@ -70,20 +125,23 @@ def _wait_socket(path: Path, seconds: float) -> None:
 
 
 def ensure_mask(mask: Path) -> None:
-    """A root-only character node for /dev/kvm's device: libvirt's QEMU user cannot open it.
+    """A root-only character node 0:0 at `mask`; anything else there is replaced.
 
-    Anything else at that path is replaced: a regular file breaks libvirt's
-    per-domain /dev, and a node its QEMU user can open brings the re-probe back.
+    A regular file breaks libvirt's per-domain /dev; a node of the real
+    device brings the re-probe back (see the module docstring).
     """
-    want = KVM.stat().st_rdev
     try:
         st = mask.lstat()
-        if stat.S_ISCHR(st.st_mode) and st.st_rdev == want and stat.S_IMODE(st.st_mode) == 0o600:
+        if (
+            stat.S_ISCHR(st.st_mode)
+            and st.st_rdev == MASK_RDEV
+            and stat.S_IMODE(st.st_mode) == 0o600
+        ):
             return
         mask.unlink()
     except FileNotFoundError:
         pass
-    os.mknod(mask, 0o600 | stat.S_IFCHR, want)
+    os.mknod(mask, 0o600 | stat.S_IFCHR, MASK_RDEV)
     os.chmod(mask, 0o600)  # mknod honours the umask
 
 
@@ -91,7 +149,7 @@ def mask_script(mask: Path, libvirtd: str) -> str:
     return f"mount --bind {mask} {KVM} && exec {libvirtd} -d"
 
 
-def start_libvirtd(accel: Accel, runtime: Path) -> str:
+def start_libvirtd(accel: Accel, runtime: Path, limits: HostLimits) -> str:
     """Start libvirtd (masked under TCG); returns a sentence for the user."""
     libvirtd = _need("libvirtd")
     for d in ("/var/log/libvirt", "/var/run/libvirt", "/var/lib/libvirt"):
@@ -113,13 +171,19 @@ def start_libvirtd(accel: Accel, runtime: Path) -> str:
     else:
         argv = [libvirtd, "-d"]
         how = "started libvirtd"
+    SOCKET.unlink(missing_ok=True)  # a stale socket would pass the wait below
     subprocess.run(argv, check=True, capture_output=True)
-    _wait_socket(Path("/var/run/libvirt/libvirt-sock"), 15)
+    _wait_socket(SOCKET, limits.daemon_start_s)
     return how
 
 
-def ensure(accel: Accel, runtime: Path) -> list[str]:
-    """Make virtlogd and libvirtd run; idempotent. Returns what was done."""
+def ensure(accel: Accel, runtime: Path, limits: HostLimits) -> list[str]:
+    """Make virtlogd and libvirtd run with a consistent view of /dev/kvm; idempotent.
+
+    A libvirtd that sees /dev/kvm differently from what `accel` needs
+    (started by hand, or by an older rig with another mask) is restarted.
+    Returns what was done, as sentences.
+    """
     done: list[str] = []
     if systemd_running():
         for unit in ("virtlogd", "libvirtd"):
@@ -134,25 +198,90 @@ def ensure(accel: Accel, runtime: Path) -> list[str]:
     if running("virtlogd") is None:
         Path("/var/log/libvirt").mkdir(parents=True, exist_ok=True)
         subprocess.run([_need("virtlogd"), "-d"], check=True, capture_output=True)
-        _wait_socket(Path("/var/run/libvirt/virtlogd-sock"), 15)
+        _wait_socket(Path("/var/run/libvirt/virtlogd-sock"), limits.daemon_start_s)
         done.append("started virtlogd")
     pid = running("libvirtd")
-    if pid is not None and accel == "tcg" and not kvm_masked_for(pid):
-        log.warning(
-            "libvirtd (pid %d) sees /dev/kvm; restart it with `rig host setup --restart` "
-            "if libvirt calls take tens of seconds",
-            pid,
-        )
+    if pid is not None:
+        view = view_of(pid)
+        if view not in wanted_views(accel):
+            stop_libvirtd(limits)
+            done.append(f"stopped libvirtd (pid {pid}): it saw {view.value} under {accel}")
+            pid = None
     if pid is None:
-        done.append(start_libvirtd(accel, runtime))
+        done.append(start_libvirtd(accel, runtime, limits))
     return done
 
 
-def stop_libvirtd() -> None:
+def stop_libvirtd(limits: HostLimits) -> None:
     pid = running("libvirtd")
     if pid is None:
         return
     os.kill(pid, 15)
-    end = time.monotonic() + 15
+    end = time.monotonic() + limits.daemon_start_s
     while time.monotonic() < end and running("libvirtd") is not None:
         time.sleep(0.1)
+    if running("libvirtd") is not None:
+        raise InfraError(f"libvirtd (pid {pid}) did not stop within {limits.daemon_start_s:.0f}s")
+
+
+@dataclass(frozen=True)
+class CapabilityCheck:
+    """Seconds of consecutive capability calls; only the last one decides."""
+
+    seconds: tuple[float, ...]
+    limit_s: float
+    how: str
+
+    @property
+    def last_s(self) -> float:
+        return self.seconds[-1]
+
+    @property
+    def ok(self) -> bool:
+        return self.last_s < self.limit_s
+
+    def describe(self) -> str:
+        calls = ", ".join(f"{s:.2f}s" for s in self.seconds)
+        return f"capability calls took {calls} ({self.how}; the last must be < {self.limit_s:g}s)"
+
+
+def capability_check(uri: str, limits: HostLimits, calls: int = 2) -> CapabilityCheck:
+    """Time consecutive capability calls; the first may re-probe QEMU once, later ones must not.
+
+    Through libvirt-python when it is installed; before that (the host set-up
+    runs before the rig's Python dependencies are built) through virsh,
+    which makes the same API call.
+    """
+    if importlib.util.find_spec("libvirt") is not None:
+        from rig.fleet.libvirt_backend import LibvirtBackend
+
+        backend = LibvirtBackend(uri)
+        try:
+            seconds = tuple(backend.capabilities_s() for _ in range(calls))
+        finally:
+            backend.close()
+        return CapabilityCheck(seconds, limits.capability_call_s, "libvirt API")
+    virsh = _need("virsh")
+    out = []
+    for _ in range(calls):
+        t0 = time.monotonic()
+        proc = subprocess.run(
+            [virsh, "-c", uri, "capabilities"], capture_output=True, text=True, check=False
+        )
+        if proc.returncode != 0:
+            raise InfraError(f"cannot reach libvirtd at {uri}: {proc.stderr.strip()}")
+        out.append(time.monotonic() - t0)
+    return CapabilityCheck(tuple(out), limits.capability_call_s, "virsh capabilities")
+
+
+def slow_libvirt_error(check: CapabilityCheck, accel: Accel) -> InfraError:
+    """The one line a user gets when libvirt stays slow after the repair."""
+    pid = running("libvirtd")
+    view = view_of(pid).value if pid is not None else "no libvirtd process found"
+    return InfraError(
+        f"libvirt is re-probing QEMU on every call: {check.describe()}, after restarting "
+        f"libvirtd once; libvirtd sees {view} (accel {accel}). Cause: libvirt's two views of "
+        f"/dev/kvm disagree. Fix: stop every other libvirtd (`pkill -x libvirtd`), then "
+        f"`rig host setup`; check with `virsh capabilities` twice (the second < "
+        f"{check.limit_s:g}s)"
+    )
