@@ -22,6 +22,8 @@ from pathlib import Path
 from rig.errors import ConfigError
 
 READY_MARKER = "RIG-READY"
+# The libvirt connection when neither --uri nor $RIG_LIBVIRT_URI names one.
+DEFAULT_URI = "qemu:///system"
 MODULE_FAILED_MARKER = "RIG-MODULE-FAILED"
 
 
@@ -35,6 +37,12 @@ class Limits:
     quiet_s: float = 45.0
     boot_s: float = 60.0
     report_grace_s: float = 10.0
+    # After an agent falls silent or a call times out, the console is watched
+    # this much beyond the worst hung-task delay before "no output" is the verdict.
+    settle_margin_s: float = 10.0
+    # A WARNING can follow a program's results by a moment: after a run that
+    # did not crash, wait this long for a report before calling it clean.
+    report_wait_s: float = 20.0
     console_cap_bytes: int = 16 * 1024 * 1024
 
     @property
@@ -42,6 +50,11 @@ class Limits:
         # khungtaskd wakes every timeout seconds, so a task blocked just after
         # a check is reported almost two periods later.
         return 2.0 * self.hung_task_s
+
+    @property
+    def settle_s(self) -> float:
+        """How long a silent guest is given to report before the rig says 'no output'."""
+        return self.hung_task_worst_s + self.settle_margin_s
 
     @property
     def soft_lockup_s(self) -> float:
@@ -59,6 +72,57 @@ class Limits:
             raise ConfigError(
                 f"quiet limit {self.quiet_s}s must be below boot limit {self.boot_s}s"
             )
+
+
+@dataclass(frozen=True)
+class HostLimits:
+    """Limits on the host's own services, in seconds."""
+
+    # A capability call answered from libvirt's cache takes milliseconds; one
+    # that re-probes QEMU takes seconds (4-8 s here). One second separates
+    # the two with room for a loaded machine.
+    capability_call_s: float = 1.0
+    # virtlogd and libvirtd create their sockets well within a second when
+    # healthy; a daemon that takes longer than this is not coming up.
+    daemon_start_s: float = 15.0
+
+
+@dataclass(frozen=True)
+class WorkerTiming:
+    """How often a campaign worker reports, and how it retries a host that fails it."""
+
+    # stats.json feeds the live progress line, refreshed twice a second.
+    stats_every_s: float = 1.0
+    # edges.bin is a sorted dump of every edge seen; rewriting it is not free.
+    edges_every_s: float = 5.0
+    # A boot, connection or agent that fails is retried after a pause that
+    # doubles each time (1, 2, 4, 8 s...) up to the cap; this many failures
+    # with no program run in between end the worker: the host is broken.
+    backoff_first_s: float = 1.0
+    backoff_cap_s: float = 30.0
+    max_infra_in_a_row: int = 5
+
+    def backoff_s(self, failures: int) -> float:
+        return float(min(self.backoff_cap_s, self.backoff_first_s * 2 ** max(0, failures - 1)))
+
+
+@dataclass(frozen=True)
+class CampaignTiming:
+    """The campaign parent's rhythm, and what it calls a broken host."""
+
+    # Progress is read from the workers' stats.json and shown once a second.
+    tick_s: float = 1.0
+    # timeseries.jsonl gets a row every few seconds: enough for plots, small on disk.
+    series_every_s: float = 5.0
+    # Workers finish their program, record any crash and destroy their VM;
+    # a report still arriving takes up to the report grace, a hang the settle window.
+    stop_grace_s: float = 90.0
+    # A cold boot to ready takes about 2.1 s under TCG on the CI machine kind
+    # (`rig bench boot`). Boots whose median is more than `slow_boot_factor`
+    # times that are a host problem (libvirt re-probing QEMU, a starved
+    # machine), and the campaign ends as an infrastructure failure.
+    healthy_boot_s: float = 3.0
+    slow_boot_factor: float = 5.0
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,10 @@ class InfraError(RigError):
     exit_code = 3
 
 
+class LibvirtGone(InfraError):
+    """libvirtd could not be reached (it died, restarts, or the host is down); worth retrying later."""
+
+
 class BuildError(RigError):
     """A kernel, module or image could not be built."""
 

@@ -6,20 +6,17 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rig.config import Home, Limits
+from rig.config import Limits
 from rig.console.watcher import Ending, Outcome
 from rig.crash.parse import Report, parse_first
 from rig.deadline import Deadline
-from rig.fleet.backend import Backend
-from rig.fleet.instance import Instance
-from rig.fleet.owner import me
 from rig.guest.channel import Channel
 from rig.guest.protocol import CallStatus, ProgramResult
 from rig.guest.surface import default_config
 from rig.image.build import Image
 from rig.prog import text
-from rig.session import SETTLE_MARGIN_S, Session
 from rig.smoke import campaign_name
+from rig.vmhost import VmHost
 
 log = logging.getLogger(__name__)
 
@@ -46,28 +43,24 @@ def load_program(path: Path, image: Image | None) -> text.ProgramFile:
     return pf
 
 
-def run_fresh(
-    home: Home, backend: Backend, image: Image, path: Path, accel: str, limits: Limits
-) -> RunOutcome:
+def run_fresh(host: VmHost, image: Image, path: Path) -> RunOutcome:
     """Boot a VM, run the program, wait out a timed-out call for the kernel's verdict."""
     pf = load_program(path, image)
-    campaign = campaign_name("run")
-    inst = Instance(backend, image, home.campaign(campaign) / "boots", me(campaign), limits, accel)
-    inst.boot()
+    limits = host.ctx.limits
     config = default_config(image.module, limits.call_s)
-    with Session(inst, config, pf.header) as session:
-        session.start()
+    with host.session(image, config, campaign=campaign_name("run"), header=pf.header) as session:
+        inst = session.instance
         result = session.run(pf.program) if session.alive else None
         out = RunOutcome(result)
         timed_out = result is not None and any(
             c.status == CallStatus.TIMED_OUT for c in result.calls
         )
         if timed_out:
-            wait = limits.hung_task_worst_s + SETTLE_MARGIN_S
             out.notes.append(
-                f"a call timed out; watching the console {wait:.0f}s for the kernel's verdict"
+                f"a call timed out; watching the console {limits.settle_s:.0f}s "
+                "for the kernel's verdict"
             )
-            session.wait_for_report(wait)
+            session.wait_for_report(limits.settle_s)
         out.ending = session.ending
         if out.ending is not None and out.ending.ending is Ending.REPORT:
             out.console = inst.console_text()

@@ -32,7 +32,6 @@ from rig.prog.program import Program
 
 log = logging.getLogger(__name__)
 
-SETTLE_MARGIN_S = 10.0
 FAR_FUTURE_S = 365 * 24 * 3600.0
 
 
@@ -134,7 +133,7 @@ class Session:
 
     def _settle(self, why: str) -> None:
         """The agent failed: give the kernel time to report before calling it a verdict."""
-        window = self.limits.hung_task_worst_s + SETTLE_MARGIN_S
+        window = self.limits.settle_s
         log.info("%s: %s; watching the console for %.0fs", self.instance.name, why, window)
         if self._watched.wait(window):
             self.ending = self._outcome

@@ -7,15 +7,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rig.config import Home, Limits
 from rig.console.watcher import Ending
 from rig.deadline import Deadline
 from rig.errors import RigError
-from rig.fleet.backend import Backend
-from rig.fleet.owner import me
 from rig.fleet.pool import Fleet
-from rig.image.build import Image, ImageRequest, build
+from rig.image.build import Image
+
+if TYPE_CHECKING:
+    from rig.vmhost import VmHost
 
 log = logging.getLogger(__name__)
 
@@ -46,24 +47,15 @@ def report_excerpt(console: str, first_line: str, limit: int = 60) -> str:
     return "\n".join(lines[start : start + limit])
 
 
-def run(
-    home: Home,
-    backend: Backend,
-    driver: Path,
-    vms: int,
-    accel: str,
-    limits: Limits,
-    say: Callable[[str], None],
-) -> SmokeResult:
+def run(host: VmHost, driver: Path, vms: int, say: Callable[[str], None]) -> SmokeResult:
     result = SmokeResult()
-    clean = build(home, ImageRequest(driver=driver, accel=accel, limits=limits))
-    crashy = build(
-        home, ImageRequest(driver=driver, params=f"bugs={CRASH_BUG}", accel=accel, limits=limits)
-    )
+    ctx = host.ctx
+    clean = ctx.build_image(driver)
+    crashy = ctx.build_image(driver, params=f"bugs={CRASH_BUG}")
     say(f"images: {clean.id} (clean), {crashy.id} (bugs={CRASH_BUG}) for VM 0")
     images: list[Image] = [crashy] + [clean] * (vms - 1)
     campaign = campaign_name("smoke")
-    fleet = Fleet(backend, images, home.campaign(campaign) / "boots", me(campaign), limits, accel)
+    fleet = Fleet(host, images, campaign)
     with fleet:
         fleet.boot()
         for inst in fleet.instances:
@@ -93,6 +85,6 @@ def run(
         result.report_first_line = outcome.first_line
         result.report_text = report_excerpt(victim.console_text(), outcome.first_line)
         victim.destroy()
-        result.crashed_vm_gone = not backend.is_active(victim.name)
-    result.leftover = [n for n in result.booted if backend.is_active(n)]
+        result.crashed_vm_gone = not host.backend.is_active(victim.name)
+    result.leftover = [n for n in result.booted if host.backend.is_active(n)]
     return result

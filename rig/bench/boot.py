@@ -9,13 +9,11 @@ from pathlib import Path
 import click
 
 from rig.cli.image import driver_option
-from rig.cli.main import home_of, home_option
-from rig.config import Limits
-from rig.fleet.libvirt_backend import DEFAULT_URI, connect
-from rig.fleet.owner import me
+from rig.cli.main import home_of, home_option, uri_option
+from rig.config import HostLimits
+from rig.context import RunContext
 from rig.fleet.pool import Fleet
-from rig.host import accel as accelmod
-from rig.image.build import ImageRequest, build
+from rig.host.daemons import capability_check
 from rig.smoke import campaign_name
 
 TARGET_S = 4.0
@@ -29,37 +27,33 @@ def _median(values: list[float]) -> float:
 @home_option
 @driver_option
 @click.option("--rounds", default=3, show_default=True, type=click.IntRange(1, 50))
-@click.option("--uri", envvar="RIG_LIBVIRT_URI", default=DEFAULT_URI, show_default=True)
+@uri_option
 @click.option("--json", "as_json", is_flag=True, help="Only the JSON line.")
 @click.pass_context
 def cli(
     ctx: click.Context, home: Path | None, driver: Path, rounds: int, uri: str, as_json: bool
 ) -> None:
-    """Boot 1 VM, then 2 at once, ROUNDS times each; print medians."""
-    h = home_of(ctx, home).ensure()
-    accel = accelmod.current(h.host_file).accel
-    limits = Limits()
-    image = build(h, ImageRequest(driver=driver, accel=accel, limits=limits))
-    backend = connect(uri)
+    """Boot 1 VM, then 2 at once, ROUNDS times each; print medians.
+
+    Also times libvirt's capability call (the second of two, as the host
+    self-check does): seconds there mean libvirt re-probes QEMU on every call.
+    """
+    rc = RunContext.create(home_of(ctx, home).ensure(), uri=uri)
+    image = rc.build_image(driver)
     campaign = campaign_name("bench-boot")
+    caps = capability_check(uri, HostLimits())
     figures: dict[str, object] = {
-        "accel": accel,
+        "accel": rc.accel,
         "rounds": rounds,
         "target_boot_to_ready_s": TARGET_S,
+        "libvirt_capabilities_s": round(caps.last_s, 4),
+        "libvirt_capabilities_first_s": round(caps.seconds[0], 4),
     }
-    try:
+    with rc.open() as host:
         for n in (1, 2):
             ready, before, create = [], [], []
             for _ in range(rounds):
-                fleet = Fleet(
-                    backend,
-                    [image] * n,
-                    h.campaign(campaign) / "boots",
-                    me(campaign),
-                    limits,
-                    accel,
-                )
-                with fleet:
+                with Fleet(host, [image] * n, campaign) as fleet:
                     for inst in fleet.boot():
                         ready.append(inst.timing.ready_s)
                         create.append(inst.timing.create_s)
@@ -74,6 +68,4 @@ def cli(
                     f"{n} VM(s): ready {_median(ready):.2f}s (max {max(ready):.2f}s), "
                     f"before kernel {_median(before):.2f}s, createXML {_median(create):.2f}s"
                 )
-    finally:
-        backend.close()
     click.echo(json.dumps(figures, sort_keys=True))

@@ -18,16 +18,14 @@ from typing import Any
 import click
 
 from rig.bugtable import PlantedBug, by_title, load
-from rig.campaign.options import CampaignOptions, parse_duration
+from rig.campaign.options import CampaignOptions
 from rig.campaign.runner import Campaign, Progress, prepare, run
 from rig.cli.image import REPO_DRIVER
-from rig.cli.main import home_of, home_option
-from rig.config import Home
+from rig.cli.main import DURATION, DURATION_OR_ZERO, home_of, home_option, uri_option
+from rig.context import RunContext
 from rig.crash.store import CampaignBucket
 from rig.errors import RigError
-from rig.fleet.libvirt_backend import DEFAULT_URI, LibvirtBackend, connect
 from rig.gen.build import DOORS
-from rig.host import accel as accelmod
 from rig.smoke import campaign_name
 
 SPEC = REPO_DRIVER.parent / "corpora" / "specs" / "boundary.yaml"
@@ -70,14 +68,12 @@ class Tracker:
 
 
 def campaign(
-    home: Home,
+    ctx: RunContext,
     engine: str,
     bugs: list[PlantedBug],
     seconds: float,
     vms: int,
     seed: int,
-    accel: str,
-    backend: LibvirtBackend,
     say: Any,
 ) -> dict[str, Any]:
     opts = CampaignOptions(
@@ -96,10 +92,14 @@ def campaign(
     last = {"p": Progress()}
     where = ""
     try:  # one engine failing must not lose the others' figures
-        camp = prepare(home, home.campaign(campaign_name(f"bench-bugs-{engine}")), opts, {}, accel)
+        where_dir = ctx.home.campaign(campaign_name(f"bench-bugs-{engine}"))
+        camp = prepare(ctx, where_dir, opts, {})
         where = str(camp.dir.path)
         say(f"{engine}: {seconds:.0f}s on {vms} VMs, {len(bugs)} bugs on, campaign {where}")
-        p: Progress = run(camp, backend, lambda q: last.update(p=q), tracker)
+        p: Progress = run(camp, lambda q: last.update(p=q), tracker)
+        if p.ended in ("infra", "error"):
+            error = f"{p.ended}: {p.error}"
+            say(f"  {engine} failed: {error}")
     except RigError as e:
         error = str(e)
         say(f"  {engine} failed: {error}")
@@ -124,21 +124,25 @@ def campaign(
 
 @click.command()
 @home_option
-@click.option("--duration", default="30m", show_default=True, help="Per engine.")
+@click.option("--duration", type=DURATION, default="30m", show_default=True, help="Per engine.")
 @click.option(
-    "--clean-duration", default="10m", show_default=True, help="The clean-driver run (0 skips it)."
+    "--clean-duration",
+    type=DURATION_OR_ZERO,
+    default="10m",
+    show_default=True,
+    help="The clean-driver run (0 skips it).",
 )
 @click.option("--engines", default="atheris,hypothesis,random", show_default=True)
 @click.option("--vms", default=2, show_default=True)
 @click.option("--seed", default=0, show_default=True)
-@click.option("--uri", envvar="RIG_LIBVIRT_URI", default=DEFAULT_URI, show_default=True)
+@uri_option
 @click.option("--json", "as_json", is_flag=True, help="Only the JSON line.")
 @click.pass_context
 def cli(
     ctx: click.Context,
     home: Path | None,
-    duration: str,
-    clean_duration: str,
+    duration: float,
+    clean_duration: float,
     engines: str,
     vms: int,
     seed: int,
@@ -146,33 +150,19 @@ def cli(
     as_json: bool,
 ) -> None:
     """Per engine, which planted bugs are found and when; then false crashes on the clean driver."""
-    h = home_of(ctx, home).ensure()
-    accel = accelmod.current(h.host_file).accel
+    rc = RunContext.create(home_of(ctx, home).ensure(), uri=uri)
     say = (lambda s: None) if as_json else click.echo
     bugs = table_bugs()
-    backend = connect(uri)
-    results: dict[str, Any] = {
-        "duration_s": parse_duration(duration),
-        "vms": vms,
-        "seed": seed,
-        "engines": {},
-    }
-    try:
-        for engine in [e.strip() for e in engines.split(",") if e.strip()]:
-            results["engines"][engine] = campaign(
-                h, engine, bugs, parse_duration(duration), vms, seed, accel, backend, say
-            )
-        if clean_duration not in ("0", "0s", "0m"):
-            clean = campaign(
-                h, "atheris", [], parse_duration(clean_duration), vms, seed, accel, backend, say
-            )
-            results["clean"] = {
-                "elapsed_s": clean["elapsed_s"],
-                "execs": clean["execs"],
-                "false_crash_buckets": clean["other_buckets"],
-            }
-    finally:
-        backend.close()
+    results: dict[str, Any] = {"duration_s": duration, "vms": vms, "seed": seed, "engines": {}}
+    for engine in [e.strip() for e in engines.split(",") if e.strip()]:
+        results["engines"][engine] = campaign(rc, engine, bugs, duration, vms, seed, say)
+    if clean_duration > 0:
+        clean = campaign(rc, "atheris", [], clean_duration, vms, seed, say)
+        results["clean"] = {
+            "elapsed_s": clean["elapsed_s"],
+            "execs": clean["execs"],
+            "false_crash_buckets": clean["other_buckets"],
+        }
     if not as_json:
         for name, r in results["engines"].items():
             click.echo(

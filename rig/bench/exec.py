@@ -11,17 +11,11 @@ from pathlib import Path
 import click
 
 from rig.cli.image import driver_option
-from rig.cli.main import home_of, home_option
-from rig.config import Limits
+from rig.cli.main import home_of, home_option, uri_option
+from rig.context import RunContext
 from rig.deadline import Deadline
-from rig.fleet.instance import Instance
-from rig.fleet.libvirt_backend import DEFAULT_URI, connect
-from rig.fleet.owner import me
 from rig.guest.surface import default_config
-from rig.host import accel as accelmod
-from rig.image.build import ImageRequest, build
 from rig.prog.program import Buffer, Close, FileRead, Ioctl, NlSend, NlSocket, Open, Program
-from rig.session import Session
 from rig.smoke import campaign_name
 
 
@@ -40,7 +34,7 @@ def mix(module: str) -> list[Program]:
 @driver_option
 @click.option("--seconds", default=20.0, show_default=True, help="Time per measurement.")
 @click.option("--window", default=8, show_default=True, help="Programs in flight end to end.")
-@click.option("--uri", envvar="RIG_LIBVIRT_URI", default=DEFAULT_URI, show_default=True)
+@uri_option
 @click.option("--json", "as_json", is_flag=True, help="Only the JSON line.")
 @click.pass_context
 def cli(
@@ -53,35 +47,28 @@ def cli(
     as_json: bool,
 ) -> None:
     """Run a fixed mix for SECONDS end to end, then the same mix inside the guest."""
-    h = home_of(ctx, home).ensure()
-    accel = accelmod.current(h.host_file).accel
-    limits = Limits()
-    image = build(h, ImageRequest(driver=driver, accel=accel, limits=limits))
-    backend = connect(uri)
+    rc = RunContext.create(home_of(ctx, home).ensure(), uri=uri)
+    accel = rc.accel
+    image = rc.build_image(driver)
     campaign = campaign_name("bench-exec")
     programs = mix(image.module)
-    try:
-        inst = Instance(backend, image, h.campaign(campaign) / "boots", me(campaign), limits, accel)
-        inst.boot()
-        with Session(inst, default_config(image.module, limits.call_s), window=window) as s:
-            s.start()
-            end = Deadline(seconds)
+    config = default_config(image.module, rc.limits.call_s)
+    with rc.open() as host, host.session(image, config, campaign=campaign, window=window) as s:
+        end = Deadline(seconds)
 
-            def stream() -> Iterator[Program]:
-                i = 0
-                while not end.expired():
-                    yield programs[i % len(programs)]
-                    i += 1
+        def stream() -> Iterator[Program]:
+            i = 0
+            while not end.expired():
+                yield programs[i % len(programs)]
+                i += 1
 
-            started = time.monotonic()
-            done = sum(1 for _ in s.run_many(stream()))
-            e2e = done / (time.monotonic() - started)
-            assert s.channel is not None
-            per = [s.channel.bench(p, 1_000_000, seconds / len(programs)) for p in programs]
-            # The mix runs each program equally often, so its rate is the harmonic mean.
-            guest = len(per) / sum(1 / max(b.rate, 1e-9) for b in per)
-    finally:
-        backend.close()
+        started = time.monotonic()
+        done = sum(1 for _ in s.run_many(stream()))
+        e2e = done / (time.monotonic() - started)
+        assert s.channel is not None
+        per = [s.channel.bench(p, 1_000_000, seconds / len(programs)) for p in programs]
+        # The mix runs each program equally often, so its rate is the harmonic mean.
+        guest = len(per) / sum(1 / max(b.rate, 1e-9) for b in per)
     figures = {
         "accel": accel,
         "window": window,

@@ -21,20 +21,17 @@ import click
 from rig.bugtable import PlantedBug
 from rig.bugtable import load as load_bugs
 from rig.cli.image import driver_option
-from rig.cli.main import home_of, home_option
-from rig.cli.repro import parse_duration
-from rig.config import Home, Limits
+from rig.cli.main import DURATION, home_of, home_option, uri_option
+from rig.context import RunContext
 from rig.crash.store import CrashStore
 from rig.errors import RigError
-from rig.fleet.backend import Backend
-from rig.fleet.libvirt_backend import DEFAULT_URI, LibvirtBackend
-from rig.host import accel as accelmod
-from rig.image.build import REPO, ImageRequest, build
+from rig.image.build import REPO
 from rig.prog import text
 from rig.prog.program import Program
 from rig.repro.reproduce import ReproResult, reproduce
 from rig.repro.seed import record_programs
 from rig.smoke import campaign_name
+from rig.vmhost import VmHost
 
 log = logging.getLogger(__name__)
 
@@ -57,21 +54,14 @@ def _programs(directory: Path) -> list[Program]:
     return [text.load(p).program for p in sorted(directory.glob("*.prog"))]
 
 
-def seed(
-    home: Home,
-    backend: Backend,
-    bug: PlantedBug,
-    data: Path,
-    driver: Path,
-    accel: str,
-    noise: int,
-) -> str:
+def seed(host: VmHost, bug: PlantedBug, data: Path, driver: Path, noise: int) -> str:
     """Record a crash of `bug` after `noise` noise programs; its bucket id."""
-    image = build(home, ImageRequest(driver=driver, params=f"bugs={bug.name}", accel=accel))
+    home = host.ctx.home
+    image = host.ctx.build_image(driver, params=f"bugs={bug.name}")
     background = _programs(data / "noise")
     trigger = text.load(data / "triggers" / f"{bug.name}.prog").program
     programs = [background[i % len(background)] for i in range(noise)] + [trigger]
-    rec = record_programs(home, backend, image, programs, campaign_name("bench-seed"), accel)
+    rec = record_programs(host, image, programs, campaign_name("bench-seed"))
     if rec is None:
         raise RigError(f"{bug.name}: the trigger did not crash the VM")
     with CrashStore.open(home.root) as store:
@@ -117,10 +107,12 @@ def _row(bug: PlantedBug, res: ReproResult | None, error: str = "") -> dict[str,
     help="First record a crash per bug from trigger programs (default data: tests/testdata/repro).",
 )
 @click.option("--noise", default=10, show_default=True, help="Noise programs before a trigger.")
-@click.option("--budget", default="10m", show_default=True, help="Time budget per bug (s, m, h).")
+@click.option(
+    "--budget", type=DURATION, default="10m", show_default=True, help="Time budget per bug."
+)
 @click.option("--runs", default=3, show_default=True, help="Verification runs per bug.")
 @click.option("--bugs", "only", default=None, help="Comma-separated subset of the table.")
-@click.option("--uri", envvar="RIG_LIBVIRT_URI", default=DEFAULT_URI, show_default=True)
+@uri_option
 @click.option("--json", "as_json", is_flag=True, help="Only the JSON line.")
 @click.pass_context
 def cli(
@@ -129,18 +121,17 @@ def cli(
     driver: Path,
     triggers: Path | None,
     noise: int,
-    budget: str,
+    budget: float,
     runs: int,
     only: str | None,
     uri: str,
     as_json: bool,
 ) -> None:
     """Reproduce the table's planted bugs and print rate, reliability and time to a reproducer."""
-    h = home_of(ctx, home).ensure()
-    budget_s = parse_duration(budget)
-    accel = accelmod.current(h.host_file).accel
+    rc = RunContext.create(home_of(ctx, home).ensure(), uri=uri)
+    h, budget_s = rc.home, budget
     bugs = table_bugs(driver, only)
-    backend = LibvirtBackend(uri)
+    host = rc.open()
     started = time.monotonic()
     rows: list[dict[str, Any]] = []
     try:
@@ -152,19 +143,11 @@ def cli(
         for bug in bugs:
             try:
                 if triggers is not None:
-                    buckets[bug.name] = seed(h, backend, bug, triggers, driver, accel, noise)
+                    buckets[bug.name] = seed(host, bug, triggers, driver, noise)
                 if bug.name not in buckets:
                     rows.append(_row(bug, None, "no bucket with this title in the crash store"))
                     continue
-                res = reproduce(
-                    h,
-                    buckets[bug.name],
-                    budget_s,
-                    runs=runs,
-                    backend=backend,
-                    accel=accel,
-                    limits=Limits(),
-                )
+                res = reproduce(rc, buckets[bug.name], budget_s, runs=runs, host=host)
                 rows.append(_row(bug, res))
             except RigError as e:
                 log.warning("%s: %s", bug.name, e)
@@ -176,7 +159,7 @@ def cli(
                     f" {r.get('time_to_verified_s') or '-'!s:>6} s  {r.get('message') or r.get('error', '')}"
                 )
     finally:
-        backend.close()
+        host.close()
     times = [r["time_to_verified_s"] for r in rows if r.get("time_to_verified_s") is not None]
     reproduced = sum(1 for r in rows if r["reproduced"])
     figures = {
@@ -192,7 +175,7 @@ def cli(
         "budget_per_bug_s": budget_s,
         "runs_per_bug": runs,
         "source": "triggers" if triggers is not None else "crash store",
-        "accel": accel,
+        "accel": rc.accel,
         "total_s": round(time.monotonic() - started, 1),
         "per_bug": rows,
     }

@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from rig.campaign.options import CampaignOptions, load_json
+from rig.config import Home
+from rig.context import RunContext
+from rig.errors import ConfigError
 from rig.util import atomic_write
 
 FORMAT = 1
@@ -55,6 +58,13 @@ class CampaignDir:
 
     def options(self) -> CampaignOptions:
         return CampaignOptions.from_json(self.state()["options"])
+
+    def context(self, home: Home) -> RunContext:
+        """The run context the campaign was started (or last resumed) with."""
+        state = self.state()
+        if "context" not in state:
+            raise ConfigError(f"{self.state_file}: no run context (made by an older rig)")
+        return RunContext.from_json(home, state["context"])
 
     def write_state(self, state: dict[str, Any]) -> None:
         self.path.mkdir(parents=True, exist_ok=True)

@@ -3,32 +3,16 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from rig.duration import parse_duration
 from rig.errors import ConfigError
 from rig.gen.build import DOORS
 from rig.gen.engines import ALIASES, ENGINES
 
-_DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
-
-
-def parse_duration(text: str) -> float:
-    """'30m', '1h30m', '90s' or plain seconds ('45') -> seconds."""
-    text = text.strip()
-    if re.fullmatch(r"\d+(\.\d+)?", text):
-        seconds = float(text)
-    else:
-        m = _DURATION.fullmatch(text)
-        if not text or m is None or not any(m.groups()):
-            raise ConfigError(f"malformed duration {text!r}: use e.g. 90s, 30m, 1h30m")
-        h, mi, s = (int(g or 0) for g in m.groups())
-        seconds = float(h * 3600 + mi * 60 + s)
-    if seconds <= 0:
-        raise ConfigError(f"duration {text!r} must be positive")
-    return seconds
+__all__ = ["CampaignOptions", "check_resume", "parse_doors", "parse_duration", "parse_engine"]
 
 
 def parse_doors(text: str) -> tuple[str, ...]:

@@ -24,22 +24,19 @@ from rig.campaign.directory import (
     write_json,
 )
 from rig.campaign.options import CampaignOptions, check_resume
-from rig.config import Home
+from rig.config import CampaignTiming, Home
+from rig.context import RunContext
 from rig.crash.store import CampaignBucket, CrashStore
-from rig.errors import ConfigError, RigError
+from rig.errors import ConfigError, InfraError, RigError
 from rig.fleet.backend import Backend
-from rig.fleet.owner import reap_orphans
-from rig.image.build import Image, ImageRequest, build, verify
+from rig.image.build import Image, verify
 from rig.image.module import source_hash
 from rig.spec.load import load as load_spec
 from rig.spec.load import spec_hash
 
 log = logging.getLogger(__name__)
 
-TICK_S = 1.0
-SERIES_EVERY_S = 5.0
 RATE_WINDOW = 10  # ticks the executions/s figure is averaged over
-STOP_GRACE_S = 90.0
 
 
 @dataclass
@@ -54,8 +51,19 @@ class Progress:
     corpus: int = 0
     crashes: int = 0
     boots: int = 0
+    infra_errors: int = 0
     workers: list[dict[str, Any]] = field(default_factory=list)
     buckets: list[CampaignBucket] = field(default_factory=list)
+    ended: str = ""  # finished, stopped, infra or error; empty while running
+    error: str = ""  # why, when it ended infra or error
+
+    @property
+    def boot_s(self) -> list[float]:
+        return [float(b) for w in self.workers for b in w.get("boot_s", [])]
+
+    def slowest_boot(self) -> dict[str, Any]:
+        boots = [w["slowest_boot"] for w in self.workers if w.get("slowest_boot")]
+        return max(boots, key=lambda b: float(b["seconds"]), default={})
 
 
 Hook = Callable[["Campaign", list[CampaignBucket]], None]
@@ -63,16 +71,20 @@ Hook = Callable[["Campaign", list[CampaignBucket]], None]
 
 @dataclass
 class Campaign:
-    home: Home
+    ctx: RunContext
     dir: CampaignDir
     opts: CampaignOptions
     image: Image
-    accel: str
+    timing: CampaignTiming = field(default_factory=CampaignTiming)
     started: float = field(default_factory=time.monotonic)
     elapsed_before: float = 0.0
     procs: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
     stop_requested: bool = False
     wall_started: float = field(default_factory=time.time)
+
+    @property
+    def home(self) -> Home:
+        return self.ctx.home
 
     def set_image(self, image: Image) -> None:
         """Workers boot `image` from their next VM on (a benchmark 'fixing' a found bug)."""
@@ -80,16 +92,23 @@ class Campaign:
         self.dir.set_image(image.id)
 
     def build_image(self, params: str) -> Image:
-        req = ImageRequest(
-            driver=Path(self.opts.driver), module=self.opts.module, params=params, accel=self.accel
-        )
-        return build(self.home, req)
+        return self.ctx.build_image(Path(self.opts.driver), self.opts.module, params)
 
 
 def prepare(
-    home: Home, camp_dir: Path, opts: CampaignOptions | None, asked: dict[str, Any], accel: str
+    ctx: RunContext,
+    camp_dir: Path,
+    opts: CampaignOptions | None,
+    asked: dict[str, Any],
+    override: RunContext | None = None,
 ) -> Campaign:
-    """Create a new campaign directory, or check and reopen one to resume."""
+    """Create a new campaign directory, or check and reopen one to resume.
+
+    A new campaign saves `ctx`; a resumed one runs under the context it
+    saved, or under `override` when the caller was told where to run
+    explicitly (another URI, snapshots off).
+    """
+    home = ctx.home
     cd = CampaignDir(camp_dir)
     if opts is None:  # resume
         saved = cd.options()
@@ -108,6 +127,7 @@ def prepare(
             raise ConfigError(
                 f"refusing to resume {camp_dir}: spec {saved.spec} changed since it started"
             )
+        ctx = override or (cd.context(home) if "context" in state else ctx)
         opts = saved
         if asked.get("duration_s"):
             opts = CampaignOptions.from_json({**saved.to_json(), "duration_s": asked["duration_s"]})
@@ -134,16 +154,15 @@ def prepare(
             "status": "new",
         }
         cd.write_state(state)
-    req = ImageRequest(
-        driver=Path(opts.driver), module=opts.module, params=opts.params, accel=accel
-    )
-    image = build(home, req)
+    image = ctx.build_image(Path(opts.driver), opts.module, opts.params)
     if (cd.path / "current_image").exists():
         image = verify(home.images / cd.current_image())  # a benchmark may have switched it
     else:
         cd.set_image(image.id)
-    camp = Campaign(home, cd, opts, image, accel, elapsed_before=elapsed)
-    cd.update_state(status="running", options=opts.to_json(), elapsed_s=elapsed)
+    camp = Campaign(ctx, cd, opts, image, elapsed_before=elapsed)
+    cd.update_state(
+        status="running", options=opts.to_json(), elapsed_s=elapsed, context=ctx.to_json()
+    )
     return camp
 
 
@@ -180,6 +199,7 @@ def collect(camp: Campaign, store: CrashStore) -> Progress:
         p.execs += int(stats.get("execs", 0))
         p.crashes += int(stats.get("crashes", 0))
         p.boots += int(stats.get("boots", 0))
+        p.infra_errors += int(stats.get("infra_errors", 0))
         p.corpus += int(stats.get("engine", {}).get("corpus", 0))
         edges |= read_edges(camp.dir.worker(slot) / "edges.bin")
     p.edges = len(edges)
@@ -189,14 +209,19 @@ def collect(camp: Campaign, store: CrashStore) -> Progress:
 
 def run(
     camp: Campaign,
-    backend: Backend,
     show: Callable[[Progress], None],
     on_buckets: Hook | None = None,
+    backend: Backend | None = None,
 ) -> Progress:
-    """Run the workers until the duration is used up, a signal, or all workers fail."""
-    reaped = reap_orphans(backend)
-    if reaped:
-        log.warning("destroyed %d domain(s) of dead rig processes", len(reaped))
+    """Run the workers until the duration is used up, a signal, or all workers fail.
+
+    Always writes summary.json, whose `ended` says how the campaign ended:
+    `finished`, `stopped` (a signal or a caller), `infra` (the host failed
+    it: see `error`) or `error`. `verdict()` turns that into the exit.
+    `backend` replaces libvirt for the orphan sweep (tests' fakes).
+    """
+    with camp.ctx.open(backend):  # reaps dead rigs' domains; fails at once without libvirtd
+        pass
     stop = {"asked": False}
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -204,14 +229,16 @@ def run(
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     store = CrashStore.open(camp.home.root)
+    t = camp.timing
     series_at = 0.0
     rate_window: deque[tuple[float, int]] = deque(maxlen=RATE_WINDOW)
     seen: set[str] = set()
     progress = Progress()
+    ended, error = "stopped", ""
     try:
         camp.procs = {slot: start_worker(camp, slot) for slot in range(camp.opts.vms)}
         while not stop["asked"] and not camp.stop_requested:
-            time.sleep(TICK_S)
+            time.sleep(t.tick_s)
             progress = collect(camp, store)
             now = time.monotonic()
             rate_window.append((now, progress.execs))
@@ -222,27 +249,90 @@ def run(
             if fresh and on_buckets is not None:
                 on_buckets(camp, fresh)
             seen.update(b.id for b in fresh)
-            if now - series_at >= SERIES_EVERY_S:
+            if now - series_at >= t.series_every_s:
                 series_at = now
                 append_jsonl(camp.dir.path / "timeseries.jsonl", _series(progress))
                 camp.dir.update_state(elapsed_s=progress.elapsed_s)
             if progress.remaining_s <= 0:
+                ended = "finished"
                 break
-            failed = [w for w in progress.workers if w.get("status") == "failed"]
             if camp.procs and all(p.poll() is not None for p in camp.procs.values()):
-                raise RigError(
-                    f"all workers stopped: {failed[0].get('error') if failed else 'see worker logs'}"
-                )
+                ended, error = workers_ended(progress)
+                break
+    except RigError as e:
+        ended, error = ("infra" if isinstance(e, InfraError) else "error"), str(e)
+        raise
     finally:
         stop_workers(camp)
         progress = collect(camp, store)
         store.close()
-        status = "finished" if progress.remaining_s <= 0 else "stopped"
-        camp.dir.update_state(elapsed_s=progress.elapsed_s, status=status)
+        if ended == "finished":
+            ended, error = judge_work(progress, camp.timing)
+        progress.ended, progress.error = ended, error
+        camp.dir.update_state(elapsed_s=progress.elapsed_s, status=ended, error=error)
         write_summary(camp, progress)
         for s, h in old.items():
             signal.signal(s, h)
     return progress
+
+
+def workers_ended(p: Progress) -> tuple[str, str]:
+    """Every worker has exited before the end: why, in one sentence."""
+    failed = [w for w in p.workers if w.get("status") == "failed"]
+    if not failed:
+        return "error", "every worker exited without saying why; see workers/*/stderr.log"
+    kinds = {w.get("error_kind") for w in failed}
+    first = failed[0]
+    where = "every worker stopped" if len(failed) == len(p.workers) else "workers stopped"
+    kind = "infra" if "infra" in kinds else "error"
+    return kind, f"{where}: vm {first.get('slot')}: {first.get('error')}"
+
+
+def judge_work(p: Progress, timing: CampaignTiming) -> tuple[str, str]:
+    """A campaign that used its whole duration: did it do any work, on a healthy host?"""
+    if p.execs == 0:
+        if p.boots == 0:
+            last = next((w.get("last_infra") for w in p.workers if w.get("last_infra")), "")
+            why = f"; the last failure: {last}" if last else ""
+            return "infra", f"no VM ever became ready in {p.elapsed_s:.0f}s{why}"
+        return "infra", f"{p.boots} VM boot(s) but 0 programs ran in {p.elapsed_s:.0f}s"
+    slow = slow_boots(p, timing)
+    if slow:
+        return "infra", slow
+    return "finished", ""
+
+
+def slow_boots(p: Progress, timing: CampaignTiming) -> str:
+    """A sentence if boots took more than `slow_boot_factor` x the host's healthy boot."""
+    boots = sorted(p.boot_s)
+    if not boots:
+        return ""
+    median = boots[len(boots) // 2]
+    if median <= timing.slow_boot_factor * timing.healthy_boot_s:
+        return ""
+    worst = p.slowest_boot()
+    stages = worst.get("stages", {})
+    measured = {k: v for k, v in stages.items() if v is not None}
+    stage = max(measured.items(), key=lambda kv: float(kv[1]), default=("?", 0.0))
+    return (
+        f"VM boots took a median of {median:.1f}s, more than {timing.slow_boot_factor:g}x a "
+        f"healthy {timing.healthy_boot_s:g}s boot; slowest stage: {stage[0]} "
+        f"({float(stage[1]):.1f}s of a {float(worst.get('seconds', 0)):.1f}s boot). "
+        "Check `rig doctor`"
+    )
+
+
+def verdict(p: Progress, min_buckets: int = 0) -> None:
+    """Raise the one-line error a campaign that did no work, or too little, must end with."""
+    if p.ended == "infra":
+        raise InfraError(f"campaign failed: {p.error}")
+    if p.ended == "error":
+        raise RigError(f"campaign failed: {p.error}")
+    if p.ended == "finished" and len(p.buckets) < min_buckets:
+        raise RigError(
+            f"campaign found {len(p.buckets)} bucket(s) in {p.elapsed_s:.0f}s and "
+            f"{p.execs} executions, fewer than the {min_buckets} expected"
+        )
 
 
 def stop_workers(camp: Campaign) -> None:
@@ -250,7 +340,7 @@ def stop_workers(camp: Campaign) -> None:
     for proc in camp.procs.values():
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + STOP_GRACE_S
+    deadline = time.monotonic() + camp.timing.stop_grace_s
     for proc in camp.procs.values():
         try:
             proc.wait(max(0.1, deadline - time.monotonic()))
@@ -270,6 +360,7 @@ def _series(p: Progress) -> dict[str, Any]:
         "buckets": len(p.buckets),
         "crashes": p.crashes,
         "boots": p.boots,
+        "infra_errors": p.infra_errors,
     }
 
 
@@ -288,6 +379,9 @@ def write_summary(camp: Campaign, p: Progress) -> None:
             "corpus": p.corpus,
             "crashes": p.crashes,
             "vm_boots": p.boots,
+            "infra_errors": p.infra_errors,
+            "ended": p.ended,
+            "error": p.error,
             "buckets": [
                 {"id": b.id, "title": b.title, "count": b.count, "first_seen": b.first_seen}
                 for b in p.buckets

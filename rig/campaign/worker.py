@@ -24,30 +24,25 @@ from typing import Any
 
 from rig.campaign.directory import CampaignDir, write_edges, write_json
 from rig.campaign.record import record_ending
-from rig.config import Home, Limits
+from rig.config import Home, Limits, WorkerTiming
+from rig.context import RunContext
 from rig.crash.store import CrashStore
-from rig.errors import BootError, InfraError, RigError
-from rig.fleet.instance import Instance
-from rig.fleet.libvirt_backend import DEFAULT_URI, LibvirtBackend
-from rig.fleet.owner import me
+from rig.errors import ConfigError, GuestProtocolError, InfraError, RigError
 from rig.gen.engines import Engine, make_engine
 from rig.gen.feedback import Feedback
 from rig.guest.protocol import AgentConfig, ProgStatus
 from rig.guest.surface import coverage_path
-from rig.host import accel as accelmod
 from rig.image.build import Image, verify
 from rig.prog import text
-from rig.session import Session
 from rig.spec.load import load as load_spec
 from rig.spec.load import spec_hash
 from rig.spec.types import Spec
+from rig.vmhost import VmHost
 
 log = logging.getLogger("rig.worker")
 
-STATS_EVERY_S = 1.0
-EDGES_EVERY_S = 5.0
-MAX_BOOT_FAILURES = 3
 PR_SET_PDEATHSIG = 1
+RECENT_BOOTS = 20  # boot timings kept in stats.json for the campaign's verdict
 
 
 @dataclass
@@ -63,6 +58,11 @@ class WorkerStats:
     edges: int = 0
     engine: dict[str, int] = field(default_factory=dict)
     error: str = ""
+    error_kind: str = ""  # "infra", "config" or "bug" when status is "failed"
+    infra_errors: int = 0  # boots and connections that failed, and VMs lost, all told
+    last_infra: str = ""
+    boot_s: list[float] = field(default_factory=list)  # the newest boots, cold or restored
+    slowest_boot: dict[str, Any] = field(default_factory=dict)  # its seconds and stages
     corpus_skipped: list[str] = field(default_factory=list)  # "path: reason"
     updated: float = 0.0
 
@@ -81,38 +81,50 @@ def edge_ids(fb: Feedback) -> set[int]:
 
 
 class Worker:
-    def __init__(self, camp: CampaignDir, slot: int, home: Home) -> None:
+    def __init__(
+        self, camp: CampaignDir, slot: int, ctx: RunContext, timing: WorkerTiming | None = None
+    ) -> None:
         self.camp = camp
         self.slot = slot
-        self.home = home
+        self.ctx = ctx
+        self.timing = timing or WorkerTiming()
         self.dir = camp.worker(slot)
         self.opts = camp.options()
-        self.limits = Limits()
         self.stop = threading.Event()
         self.stats = WorkerStats(slot)
         self.edges: set[int] = set()
         self._flushed = 0.0
         self._edges_flushed = 0.0
 
+    @property
+    def home(self) -> Home:
+        return self.ctx.home
+
     def stopping(self) -> bool:
         return self.stop.is_set() or self.camp.stopping()
 
     def flush(self, force: bool = False, engine: Engine | None = None) -> None:
         now = time.monotonic()
-        if force or now - self._flushed >= STATS_EVERY_S:
+        if force or now - self._flushed >= self.timing.stats_every_s:
             self._flushed = now
             if engine is not None:
                 self.stats.engine = engine.stats()
             self.stats.edges = len(self.edges)
             self.stats.updated = time.time()
             write_json(self.dir / "stats.json", asdict(self.stats))
-        if force or now - self._edges_flushed >= EDGES_EVERY_S:
+        if force or now - self._edges_flushed >= self.timing.edges_every_s:
             self._edges_flushed = now
             write_edges(self.dir / "edges.bin", self.edges)
 
-    def run(self) -> None:
+    def run(self, backend: Any = None) -> None:
+        """Fuzz until told to stop; raises only for what retrying cannot fix.
+
+        A boot that fails, a connection to libvirtd that is lost, an agent
+        that never answers: each is an infrastructure failure, counted,
+        logged and retried after a growing pause. Only `max_infra_in_a_row`
+        of them with no program run in between end the worker.
+        """
         spec = load_spec(Path(self.opts.spec))
-        accel = accelmod.current(self.home.host_file).accel
         image = verify(self.home.images / self.camp.current_image())
         header = text.Header(str(image.manifest["module"]["source_sha256"]), spec_hash(spec))
         engine = make_engine(
@@ -126,52 +138,78 @@ class Worker:
         )
         corpus = getattr(engine, "corpus", None)
         self.stats.corpus_skipped = list(getattr(corpus, "skipped", []))
-        backend = LibvirtBackend(os.environ.get("RIG_LIBVIRT_URI", DEFAULT_URI))
         store = CrashStore.open(self.home.root)
-        failures = 0
+        host: VmHost | None = None
+        in_a_row = 0
         try:
             while not self.stopping():
                 image = verify(self.home.images / self.camp.current_image())
                 try:
-                    self.fuzz_one_vm(backend, store, engine, image, spec, header, accel)
-                    failures = 0
-                except BootError as e:
-                    failures += 1
-                    log.warning("boot failed (%d in a row): %s\n%s", failures, e, e.console_tail)
-                    if failures >= MAX_BOOT_FAILURES:
-                        raise
+                    if host is None:
+                        host = self.ctx.open(backend)
+                    worked = self.fuzz_one_vm(host, store, engine, image, spec, header)
+                except (InfraError, GuestProtocolError) as e:
+                    in_a_row += 1
+                    self.stats.infra_errors += 1
+                    self.stats.last_infra = str(e)
+                    self.stats.status = "infra-retry"
+                    self.flush(force=True, engine=engine)
+                    tail = getattr(e, "console_tail", "")
+                    log.warning("infrastructure failure %d in a row: %s\n%s", in_a_row, e, tail)
+                    if in_a_row >= self.timing.max_infra_in_a_row:
+                        raise InfraError(
+                            f"{in_a_row} infrastructure failures in a row with no program run "
+                            f"in between; the last: {e}"
+                        ) from e
+                    self.stop.wait(self.timing.backoff_s(in_a_row))
+                    continue
+                if worked:
+                    in_a_row = 0
         finally:
             self.stats.status = "stopped"
             self.flush(force=True, engine=engine)
             engine.close()
             store.close()
-            backend.close()
+            if host is not None:
+                host.close()
+
+    def _note_boot(self, seconds: float, stages: dict[str, Any]) -> None:
+        self.stats.boots += 1
+        self.stats.boot_s = [*self.stats.boot_s, round(seconds, 3)][-RECENT_BOOTS:]
+        if seconds > float(self.stats.slowest_boot.get("seconds", 0.0)):
+            self.stats.slowest_boot = {"seconds": round(seconds, 3), "stages": stages}
 
     def fuzz_one_vm(
         self,
-        backend: LibvirtBackend,
+        host: VmHost,
         store: CrashStore,
         engine: Engine,
         image: Image,
         spec: Spec,
         header: text.Header,
-        accel: str,
-    ) -> None:
+    ) -> bool:
+        """One VM from boot to its ending; True if any program ran on it."""
         self.stats.status = "booting"
         self.flush(force=True, engine=engine)
-        inst = Instance(
-            backend, image, self.camp.boots, me(self.camp.name), self.limits, accel, self.slot
-        )
-        inst.boot()
-        self.stats.boots += 1
-        self.stats.vm = inst.name
-        self.stats.status = "fuzzing"
-        config = agent_config(spec, image.module, self.limits)
-        with Session(inst, config, header) as session:
-            session.start()
+        config = agent_config(spec, image.module, self.ctx.limits)
+        worked = False
+        with host.session(
+            image,
+            config,
+            campaign=self.camp.name,
+            slot=self.slot,
+            header=header,
+            boots_dir=self.camp.boots,
+        ) as session:
+            inst = session.instance
+            timing = inst.timing
+            self._note_boot(timing.total_s, {k: v for k, v in timing.stages().items()})
+            self.stats.vm = inst.name
+            self.stats.status = "fuzzing"
             while session.alive and not self.stopping():
                 program = engine.next_program()
                 result = session.run(program)
+                worked = True
                 if result is None:
                     engine.feedback(program, Feedback.crash())
                     break
@@ -181,18 +219,22 @@ class Worker:
                 self.stats.execs += 1
                 self.stats.timeouts += int(result.status == ProgStatus.TIMED_OUT)
                 self.flush(engine=engine)
-            if session.ending is not None:
-                recorded = record_ending(store, inst, session.ending, self.camp.name, config)
+            ending = session.ending
+            if ending is not None and ending.infra:
+                raise InfraError(f"{inst.name}: {ending.ending.value}: {ending.detail}")
+            if ending is not None:
+                recorded = record_ending(store, inst, ending, self.camp.name, config)
                 if recorded is not None:
                     self.stats.crashes += 1
                     log.info(
                         "%s: %s -> bucket %s (%d)",
                         inst.name,
-                        session.ending.ending.value,
+                        ending.ending.value,
                         recorded.bucket_id,
                         recorded.count,
                     )
         self.flush(force=True, engine=engine)
+        return worked
 
 
 def _die_with_parent() -> None:
@@ -204,7 +246,7 @@ def _die_with_parent() -> None:
 
 
 def main(argv: list[str]) -> int:
-    camp, slot, home = CampaignDir(Path(argv[1])), int(argv[2]), Home(Path(argv[3]))
+    camp, slot = CampaignDir(Path(argv[1])), int(argv[2])
     worker_dir = camp.worker(slot)
     worker_dir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(
@@ -213,7 +255,7 @@ def main(argv: list[str]) -> int:
         format="%(asctime)s %(name)s: %(message)s",
     )
     _die_with_parent()
-    worker = Worker(camp, slot, home)
+    worker = Worker(camp, slot, camp.context(Home(Path(argv[3]))))
 
     def on_signal(signum: int, _frame: Any) -> None:
         worker.stop.set()
@@ -224,8 +266,15 @@ def main(argv: list[str]) -> int:
         return 1
     try:
         worker.run()
-    except (RigError, InfraError) as e:
+    except RigError as e:
         worker.stats.error = str(e)
+        worker.stats.error_kind = (
+            "infra"
+            if isinstance(e, InfraError)
+            else "config"
+            if isinstance(e, ConfigError)
+            else "bug"
+        )
         worker.stats.status = "failed"
         worker.flush(force=True)
         log.error("worker failed: %s", e)

@@ -7,15 +7,14 @@ from pathlib import Path
 import click
 
 from rig.cli.image import driver_option
-from rig.cli.main import home_of, home_option
+from rig.cli.main import home_of, home_option, uri_option
 from rig.doctor import run
-from rig.fleet.libvirt_backend import DEFAULT_URI
 
 
 @click.command()
 @home_option
 @driver_option
-@click.option("--uri", envvar="RIG_LIBVIRT_URI", default=DEFAULT_URI, show_default=True)
+@uri_option
 @click.pass_context
 def cli(ctx: click.Context, home: Path | None, driver: Path, uri: str) -> None:
     """Check packages, libvirtd, accel, kernel, QEMU and the image; exit 1 if any fails."""

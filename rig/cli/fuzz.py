@@ -11,17 +11,14 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from rig.campaign.options import CampaignOptions, parse_doors, parse_duration, parse_engine
-from rig.campaign.runner import Campaign, Progress, prepare, run
+from rig.campaign.options import CampaignOptions, parse_doors, parse_engine
+from rig.campaign.runner import Campaign, Progress, prepare, run, verdict
 from rig.cli.image import REPO_DRIVER, module_option
-from rig.cli.main import home_of, home_option
-from rig.cli.vm import uri_option
+from rig.cli.main import DURATION, home_of, home_option, uri_option
+from rig.context import RunContext
 from rig.crash.store import CampaignBucket
 from rig.errors import ConfigError
-from rig.fleet.libvirt_backend import connect
 from rig.gen.build import DOORS
-from rig.host import accel as accelmod
-from rig.image.build import ImageRequest, build
 from rig.repro.background import BackgroundReproducer
 from rig.smoke import campaign_name
 
@@ -37,6 +34,8 @@ def render(p: Progress) -> Table:
     t.add_row("executions", f"{p.execs} ({p.execs_per_s:.0f}/s)")
     t.add_row("coverage", f"{p.edges} edges, corpus {p.corpus}")
     t.add_row("crashes", f"{p.crashes} in {len(p.buckets)} bucket(s), {p.boots} VM boots")
+    if p.infra_errors:
+        t.add_row("host", f"{p.infra_errors} infrastructure failure(s), retried")
     for w in p.workers:
         t.add_row(
             f"vm {w.get('slot')}",
@@ -78,7 +77,9 @@ def summary_table(p: Progress) -> Table:
 @click.option(
     "--vms", type=click.IntRange(1, 64), default=None, help="VMs, one worker each [default: 2]."
 )
-@click.option("--duration", default=None, help="How long, e.g. 90s, 30m, 1h30m [default: 30m].")
+@click.option(
+    "--duration", type=DURATION, default=None, help="How long, e.g. 90s, 30m, 1h30m [default: 30m]."
+)
 @click.option(
     "--engine", default=None, help="atheris, hypothesis, generate or random [default: atheris]."
 )
@@ -101,7 +102,18 @@ def summary_table(p: Progress) -> Table:
     "--repro", is_flag=True, help="Reproduce new buckets in the background on an extra VM."
 )
 @click.option(
-    "--repro-budget", default="10m", show_default=True, help="Time per bucket for --repro."
+    "--repro-budget",
+    type=DURATION,
+    default="10m",
+    show_default=True,
+    help="Time per bucket for --repro.",
+)
+@click.option(
+    "--min-buckets",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="Exit non-zero if the campaign ends with fewer buckets (the demo asks for 1).",
 )
 @uri_option
 @click.pass_context
@@ -112,7 +124,7 @@ def cli(
     module: str | None,
     bugs: str | None,
     vms: int | None,
-    duration: str | None,
+    duration: float | None,
     engine: str | None,
     doors: str | None,
     seed: int | None,
@@ -120,15 +132,16 @@ def cli(
     name: str | None,
     resume: Path | None,
     repro: bool,
-    repro_budget: str,
+    repro_budget: float,
+    min_buckets: int,
     uri: str,
 ) -> None:
     """Fuzz a driver on a fleet of VMs until the duration ends or Ctrl-C; then stop cleanly."""
     h = home_of(ctx, home).ensure()
-    duration_s = parse_duration(duration) if duration is not None else None
+    duration_s = duration
     engine_name = parse_engine(engine) if engine is not None else None
     door_list = parse_doors(doors) if doors is not None else None
-    accel = accelmod.current(h.host_file).accel
+    rc = RunContext.create(h, uri=uri)
     if resume is not None:
         asked = {
             "driver": str(driver.resolve()) if driver else None,
@@ -141,11 +154,13 @@ def cli(
             "duration_s": duration_s,
             "vms": vms,
         }
-        camp = prepare(h, resume, None, asked, accel)
+        explicit = ctx.get_parameter_source("uri")
+        override = rc if explicit is not click.core.ParameterSource.DEFAULT else None
+        camp = prepare(rc, resume, None, asked, override)
     else:
         drv = (driver or REPO_DRIVER).resolve()
         params = f"bugs={bugs}" if bugs else ""
-        image = build(h, ImageRequest(driver=drv, module=module, params=params, accel=accel))
+        image = rc.build_image(drv, module, params)
         spec_path = spec or REPO_DRIVER.parent / "corpora" / "specs" / f"{image.module}.yaml"
         if not spec_path.exists():
             raise ConfigError(
@@ -162,20 +177,13 @@ def cli(
             seed=seed or 0,
             spec=str(spec_path.resolve()),
         )
-        camp = prepare(h, h.campaign(name or campaign_name("fuzz")), opts, {}, accel)
+        camp = prepare(rc, h.campaign(name or campaign_name("fuzz")), opts, {})
     out = Console(highlight=False)
     out.print(
         f"campaign {escape(str(camp.dir.path))}: {camp.opts.engine} on {camp.opts.vms} VM(s), "
         f"image {camp.image.id}, bugs={escape(camp.opts.bugs) or '(none)'}"
     )
-    backend = connect(uri)
-    reproducer = (
-        BackgroundReproducer(
-            h, parse_duration(repro_budget), backend=connect(uri), accel=accel
-        ).start()
-        if repro
-        else None
-    )
+    reproducer = BackgroundReproducer(camp.ctx, repro_budget).start() if repro else None
 
     def on_buckets(_camp: Campaign, fresh: list[CampaignBucket]) -> None:
         for bucket in fresh:
@@ -185,7 +193,7 @@ def cli(
     try:
         if out.is_terminal:
             with Live(render(Progress()), console=out, refresh_per_second=2) as live:
-                final = run(camp, backend, lambda p: live.update(render(p)), on_buckets)
+                final = run(camp, lambda p: live.update(render(p)), on_buckets)
         else:
             last = {"t": 0.0}
 
@@ -197,11 +205,10 @@ def cli(
                         f"edges {p.edges} buckets {len(p.buckets)} crashes {p.crashes}"
                     )
 
-            final = run(camp, backend, line, on_buckets)
+            final = run(camp, line, on_buckets)
     finally:
         if reproducer is not None:
             reproducer.stop()
-        backend.close()
     out.print(summary_table(final))
     skipped = sorted({e for w in final.workers for e in w.get("corpus_skipped", [])})
     for entry in skipped:
@@ -210,3 +217,17 @@ def cli(
         f"{final.execs} executions, {final.edges} edges, {final.crashes} crashes in "
         f"{len(final.buckets)} bucket(s); summary: {escape(str(camp.dir.path / 'summary.json'))}"
     )
+    out.print(ending_sentence(final))
+    verdict(final, min_buckets)
+
+
+def ending_sentence(p: Progress) -> str:
+    """How the campaign ended, in words, for the last line of the table."""
+    if p.ended == "finished":
+        extra = (
+            f" ({p.infra_errors} infrastructure failures were retried)" if p.infra_errors else ""
+        )
+        return f"campaign finished its duration{extra}"
+    if p.ended == "stopped":
+        return f"campaign stopped after {_hms(p.elapsed_s)}; resume it with --resume"
+    return f"[bold red]campaign failed ({p.ended}):[/bold red] {escape(p.error)}"

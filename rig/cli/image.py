@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from rig.cli.main import home_of, home_option
-from rig.host import accel as accelmod
+from rig.context import RunContext
 from rig.image import build as imgbuild
 
 REPO_DRIVER = imgbuild.REPO / "driver"
@@ -64,16 +64,10 @@ def build(
     as_json: bool,
 ) -> None:
     """Build (or reuse) the image for DRIVER, MODULE and PARAMS."""
-    h = home_of(ctx, home)
-    req = imgbuild.ImageRequest(
-        driver=driver,
-        module=module,
-        params=params,
-        kernel_version=kernel_version,
-        accel=accelmod.current(h.host_file).accel,
-        include=include,
+    rc = RunContext.create(home_of(ctx, home))
+    image = rc.build_image(
+        driver, module, params, kernel_version=kernel_version, include=include, force=force
     )
-    image = imgbuild.build(h, req, force=force)
     if as_json:
         click.echo(json.dumps(image.manifest, indent=2, sort_keys=True))
     else:

@@ -13,12 +13,13 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from rig.config import Home, default_home
-from rig.errors import RigError
+from rig.config import DEFAULT_URI, Home, default_home
+from rig.duration import parse_duration
+from rig.errors import ConfigError, RigError
 
 COMMANDS: dict[str, str] = {
     "host": "Prepare this machine: packages, libvirt daemons, KVM or TCG.",
@@ -56,6 +57,47 @@ home_option = click.option(
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
     help="Directory for all rig state (default: $RIG_HOME or ~/.local/share/rig).",
+)
+
+
+if TYPE_CHECKING:  # click 8.5 made ParamType generic; older ones are not subscriptable
+    _ParamBase = click.ParamType[float, Any]
+else:
+    _ParamBase = click.ParamType
+
+
+class Duration(_ParamBase):
+    """An option's duration in seconds, read by the one grammar (`rig.duration`)."""
+
+    name = "duration"
+
+    def __init__(self, allow_zero: bool = False) -> None:
+        self.allow_zero = allow_zero
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "DURATION"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, (int, float)):
+            return float(value)
+        what = f"{param.opts[0]}" if param is not None and param.opts else "duration"
+        try:
+            return parse_duration(str(value), what=what, allow_zero=self.allow_zero)
+        except ConfigError as e:
+            self.fail(str(e), param, ctx)
+
+
+DURATION = Duration()
+DURATION_OR_ZERO = Duration(allow_zero=True)
+
+uri_option = click.option(
+    "--uri",
+    envvar="RIG_LIBVIRT_URI",
+    default=DEFAULT_URI,
+    show_default=True,
+    help="libvirt connection URI (or $RIG_LIBVIRT_URI).",
 )
 
 

@@ -3,31 +3,25 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import click
 
-from rig.cli.main import home_of, home_option
-from rig.errors import ConfigError
+from rig.cli.main import DURATION, home_of, home_option, uri_option
+from rig.context import RunContext
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$")
 NOT_REPRODUCED = 1
-
-
-def parse_duration(value: str) -> float:
-    """'600', '90s', '10m', '1.5h' -> seconds."""
-    m = _DURATION.match(value)
-    if not m:
-        raise ConfigError(f"budget {value!r} is not a duration such as 600, 90s, 10m or 1h")
-    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
 
 
 @click.command()
 @home_option
 @click.argument("crash")
 @click.option(
-    "--budget", default="10m", show_default=True, help="Time budget for this crash (s, m, h)."
+    "--budget",
+    type=DURATION,
+    default="10m",
+    show_default=True,
+    help="Time budget for this crash, e.g. 90s, 10m, 1h30m.",
 )
 @click.option(
     "--runs",
@@ -42,15 +36,17 @@ def parse_duration(value: str) -> float:
     help="Image id or directory to boot instead of the crash's (needed for a loose program file).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+@uri_option
 @click.pass_context
 def cli(
     ctx: click.Context,
     home: Path | None,
     crash: str,
-    budget: str,
+    budget: float,
     runs: int,
     image: str | None,
     as_json: bool,
+    uri: str,
 ) -> None:
     """Reproduce CRASH (a bucket id or prefix, a crash directory, or a program file).
 
@@ -61,9 +57,9 @@ def cli(
     """
     from rig.repro.reproduce import reproduce
 
-    h = home_of(ctx, home)
-    seconds = parse_duration(budget)
-    result = reproduce(h, crash, seconds, runs=runs, image=image)
+    explicit = ctx.get_parameter_source("uri") is not click.core.ParameterSource.DEFAULT
+    rc = RunContext.create(home_of(ctx, home), uri=uri)
+    result = reproduce(rc, crash, budget, runs=runs, image=image, campaign_ctx=not explicit)
     if as_json:
         click.echo(json.dumps(result.summary()))
     else:

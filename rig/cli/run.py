@@ -11,13 +11,10 @@ from rich.console import Console
 from rich.markup import escape
 
 from rig.cli.image import driver_option, module_option, params_option
-from rig.cli.main import home_of, home_option
-from rig.cli.vm import uri_option
-from rig.config import Limits, runtime_dir
-from rig.fleet.libvirt_backend import connect
+from rig.cli.main import home_of, home_option, uri_option
+from rig.config import runtime_dir
+from rig.context import RunContext
 from rig.guest.display import format_result
-from rig.host import accel as accelmod
-from rig.image.build import ImageRequest, build
 from rig.prog import text
 from rig.runner import RunOutcome, run_fresh, run_on
 
@@ -71,19 +68,16 @@ def cli(
 
     Exit status 3 when the program crashed the kernel or the VM ended.
     """
-    h = home_of(ctx, home).ensure()
-    limits = Limits()
+    rc = RunContext.create(home_of(ctx, home).ensure(), uri=uri)
     text.load(program_file).program.validate()  # file, line and call of any error, before booting
     if vm_name is not None:
-        res = run_on(runtime_dir() / f"{vm_name}.sock", program_file, module or "boundary", limits)
+        res = run_on(
+            runtime_dir() / f"{vm_name}.sock", program_file, module or "boundary", rc.limits
+        )
     else:
-        accel = accelmod.current(h.host_file).accel
-        backend = connect(uri)
-        try:
-            image = build(h, ImageRequest(driver=driver, module=module, params=params, accel=accel))
-            res = run_fresh(h, backend, image, program_file, accel, limits)
-        finally:
-            backend.close()
+        image = rc.build_image(driver, module, params)
+        with rc.open() as host:
+            res = run_fresh(host, image, program_file)
     if as_json:
         click.echo(
             json.dumps(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from rig.cli.main import home_of, home_option
+from rig.cli.main import home_of, home_option, uri_option
 from rig.errors import ConfigError
 from rig.spec import import_guest, import_header, import_ynl
 from rig.spec.compose import compose, merge_families
@@ -202,6 +202,7 @@ def check(
 @click.option(
     "-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True
 )
+@uri_option
 @click.pass_context
 def probe(
     ctx: click.Context,
@@ -210,21 +211,15 @@ def probe(
     module: str | None,
     families: tuple[str, ...],
     out_dir: Path,
+    uri: str,
 ) -> None:
     """Boot DRIVER and record its file listing and netlink policies for `rig spec import`."""
-    from rig.config import Limits
-    from rig.fleet.libvirt_backend import connect
-    from rig.host import accel as accelmod
-    from rig.image.build import ImageRequest, build
+    from rig.context import RunContext
     from rig.spec import probe as probemod
 
-    h = home_of(ctx, home).ensure()
-    accel = accelmod.current(h.host_file).accel
-    image = build(h, ImageRequest(driver=driver, module=module, accel=accel))
-    backend = connect()
-    try:
-        result = probemod.probe(h, backend, image, accel, families, Limits())
-    finally:
-        backend.close()
+    rc = RunContext.create(home_of(ctx, home).ensure(), uri=uri)
+    image = rc.build_image(driver, module)
+    with rc.open() as host:
+        result = probemod.probe(host, image, families)
     for path in probemod.save(result, out_dir):
         click.echo(f"wrote {path}")

@@ -10,20 +10,11 @@ from rich.markup import escape
 from rich.panel import Panel
 
 from rig.cli.image import driver_option, module_option, params_option
-from rig.cli.main import home_of, home_option
-from rig.config import Limits
+from rig.cli.main import home_of, home_option, uri_option
+from rig.context import RunContext
 from rig.errors import RigError
-from rig.fleet.libvirt_backend import DEFAULT_URI, connect
 from rig.host import accel as accelmod
 from rig.smoke import run
-
-uri_option = click.option(
-    "--uri",
-    envvar="RIG_LIBVIRT_URI",
-    default=DEFAULT_URI,
-    show_default=True,
-    help="libvirt connection URI.",
-)
 
 
 @click.group()
@@ -42,17 +33,11 @@ def smoke(
     ctx: click.Context, home: Path | None, driver: Path, uri: str, vms: int, accel: str | None
 ) -> None:
     """Boot VMS guests with the driver loaded, crash one on purpose, show the caught report."""
-    h = home_of(ctx, home).ensure()
+    rc = RunContext.create(home_of(ctx, home).ensure(), uri=uri, accel=accel)
     out = Console(highlight=False)
-    verdict = accelmod.current(h.host_file, accel)
-    out.print(f"accel: {verdict.accel} ({escape(verdict.reason)})")
-    backend = connect(uri)
-    try:
-        result = run(
-            h, backend, driver, vms, verdict.accel, Limits(), lambda s: out.print(escape(s))
-        )
-    finally:
-        backend.close()
+    out.print(f"accel: {rc.accel}")
+    with rc.open() as host:
+        result = run(host, driver, vms, lambda s: out.print(escape(s)))
     # The report is guest output: escaped so it cannot inject terminal markup.
     out.print(Panel(escape(result.report_text), title=f"caught on {result.crashed_vm}"))
     out.print(f"report: {escape(result.report_first_line)}")
@@ -73,33 +58,24 @@ def start(
     ctx: click.Context, home: Path | None, driver: Path, module: str | None, params: str, uri: str
 ) -> None:
     """Boot one VM and keep it until Ctrl-C or a kernel report; `rig run --vm NAME` uses it."""
-    from rig.config import runtime_dir
     from rig.crash.parse import parse_first
     from rig.deadline import Deadline
-    from rig.fleet.instance import Instance
-    from rig.fleet.owner import me
-    from rig.image.build import ImageRequest, build
+    from rig.guest.surface import default_config
     from rig.smoke import campaign_name
 
-    h = home_of(ctx, home).ensure()
+    rc = RunContext.create(home_of(ctx, home).ensure(), uri=uri)
     out = Console(highlight=False)
-    accel = accelmod.current(h.host_file).accel
-    image = build(h, ImageRequest(driver=driver, module=module, params=params, accel=accel))
-    backend = connect(uri)
-    campaign = campaign_name("vm")
-    try:
-        with Instance(
-            backend, image, h.campaign(campaign) / "boots", me(campaign), Limits(), accel
-        ) as inst:
-            inst.boot()
-            out.print(f"{inst.name} ready; run programs with: rig run --vm {inst.name} PROGRAM")
-            out.print(
-                f"agent socket {runtime_dir() / (inst.name + '.sock')}, console log {inst.console_log}"
-            )
-            outcome = inst.watch(Deadline(365 * 24 * 3600.0))
-            report = parse_first(inst.console_text())
-            out.print(f"{inst.name}: {escape(outcome.ending.value)}")
-            if report is not None:
-                out.print(escape(report.text))
-    finally:
-        backend.close()
+    image = rc.build_image(driver, module, params)
+    config = default_config(image.module, rc.limits.call_s)
+    with (
+        rc.open() as host,
+        host.session(image, config, campaign=campaign_name("vm"), start=False) as session,
+    ):
+        inst = session.instance
+        out.print(f"{inst.name} ready; run programs with: rig run --vm {inst.name} PROGRAM")
+        out.print(f"agent socket {inst.agent_socket}, console log {inst.console_log}")
+        outcome = inst.watch(Deadline(365 * 24 * 3600.0))
+        report = parse_first(inst.console_text())
+        out.print(f"{inst.name}: {escape(outcome.ending.value)}")
+        if report is not None:
+            out.print(escape(report.text))

@@ -46,6 +46,7 @@ class Ending(enum.Enum):
     NO_OUTPUT = "no output for too long"
     MODULE_FAILED = "driver failed to load"
     DEADLINE = "deadline reached with the guest running"
+    LOST_VM = "VM destroyed by someone else"
 
 
 @dataclass
@@ -60,6 +61,11 @@ class Outcome:
     def is_report(self) -> bool:
         return self.ending is Ending.REPORT
 
+    @property
+    def infra(self) -> bool:
+        """The host, not the guest, ended the VM: never a crash of the driver."""
+        return self.ending is Ending.LOST_VM
+
 
 class ConsoleWatcher:
     """Reads a console fd through pexpect; not thread-safe, one thread per console."""
@@ -69,6 +75,7 @@ class ConsoleWatcher:
         self.log_file = log_file
         self.transcript = Transcript(limits.console_cap_bytes)
         self.last_program: int | None = None
+        self.first_byte_at: float | None = None  # monotonic time the guest first said anything
         self.closed = False
         self._spawn = pexpect.fdpexpect.fdspawn(fd, timeout=1, maxread=CHUNK)
         self._patterns = [LINE_END, LONG_LINE, pexpect.EOF, pexpect.TIMEOUT]
@@ -100,6 +107,8 @@ class ConsoleWatcher:
         if idx == 3:
             return None
         raw = (self._spawn.before or b"") + (self._spawn.after if idx == 1 else b"\n")
+        if self.first_byte_at is None:
+            self.first_byte_at = time.monotonic()
         self.transcript.feed(raw)
         line = clean(raw)
         m = PROGRAM_MARKER.search(line)

@@ -26,15 +26,51 @@ UPTIME = re.compile(r"uptime=([0-9.]+)")
 
 @dataclass
 class BootTiming:
-    """Seconds from resuming the paused domain; `kernel_s` is the guest's own uptime at ready."""
+    """Where a boot's time went, stage by stage, in seconds.
 
-    create_s: float = 0.0
+    `ready_s` and `first_byte_s` count from resuming the paused domain;
+    `kernel_s` is the guest's own uptime at its ready marker, so what lies
+    between the two was spent before the kernel ran (firmware, loading).
+    """
+
+    define_s: float = 0.0
+    attach_s: float = 0.0
+    start_s: float = 0.0
+    first_byte_s: float | None = None
     ready_s: float = 0.0
     kernel_s: float | None = None
+    restored: bool = False
+
+    @property
+    def create_s(self) -> float:
+        return self.define_s + self.attach_s
+
+    @property
+    def total_s(self) -> float:
+        return self.create_s + self.ready_s
 
     @property
     def before_kernel_s(self) -> float | None:
         return None if self.kernel_s is None else max(0.0, self.ready_s - self.kernel_s)
+
+    def stages(self) -> dict[str, float | None]:
+        first = self.first_byte_s
+        return {
+            "restore domain" if self.restored else "define domain": self.define_s,
+            "attach console": self.attach_s,
+            "start": self.start_s,
+            "first console byte": first,
+            "ready marker": None if first is None else max(0.0, self.ready_s - first),
+        }
+
+    def slowest(self) -> tuple[str, float]:
+        measured = [(k, v) for k, v in self.stages().items() if v is not None]
+        return max(measured, key=lambda kv: kv[1])
+
+    def describe(self) -> str:
+        parts = [f"{k} {'never' if v is None else f'{v:.2f}s'}" for k, v in self.stages().items()]
+        name, seconds = self.slowest()
+        return f"{', '.join(parts)}; slowest: {name} ({seconds:.2f}s)"
 
 
 @dataclass
@@ -91,18 +127,25 @@ class Instance:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.agent_socket.parent.mkdir(parents=True, exist_ok=True)
         deadline = Deadline(self.limits.boot_s)
+        self.timing = BootTiming()
         t0 = time.monotonic()
         self.backend.start_paused(render(self.spec()))
         try:
+            t1 = time.monotonic()
+            self.timing.define_s = t1 - t0
             pty = self.backend.console_pty(self.name)
             self.watcher = ConsoleWatcher.open_pty(pty, self.limits, self.console_log)
-            t1 = time.monotonic()
+            t2 = time.monotonic()
+            self.timing.attach_s = t2 - t1
             self.backend.resume(self.name)
+            self.timing.start_s = time.monotonic() - t2
             outcome = self.watcher.wait_ready(deadline)
         except BaseException:
             self.destroy()
             raise
-        self.timing = BootTiming(create_s=t1 - t0, ready_s=time.monotonic() - t1)
+        self.timing.ready_s = time.monotonic() - t2
+        if self.watcher.first_byte_at is not None:
+            self.timing.first_byte_s = max(0.0, self.watcher.first_byte_at - t2)
         if outcome.ending is Ending.READY:
             m = UPTIME.search(outcome.first_line)
             self.timing.kernel_s = float(m.group(1)) if m else None
@@ -114,7 +157,9 @@ class Instance:
             reason = _module_failure(tail, self.image.module) or outcome.first_line
             raise ConfigError(f"driver {self.image.module} failed to load in the guest: {reason}")
         raise BootError(
-            f"{self.name} did not boot: {outcome.ending.value} {outcome.detail}".strip(), tail
+            f"{self.name} did not boot: {outcome.ending.value} {outcome.detail} "
+            f"({self.timing.describe()})",
+            tail,
         )
 
     def watch(self, deadline: Deadline) -> Outcome:

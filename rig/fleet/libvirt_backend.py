@@ -12,13 +12,13 @@ from typing import Any, TypeVar
 
 import libvirt
 
-from rig.errors import InfraError
+from rig.config import DEFAULT_URI
+from rig.errors import InfraError, LibvirtGone
 from rig.fleet.backend import DomainInfo
 from rig.fleet.domain_xml import OWNER_NS, parse_owner
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-DEFAULT_URI = "qemu:///system"
 
 # libvirt prints every error to stderr by default; we raise them instead.
 libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
@@ -29,25 +29,60 @@ def _gone(e: libvirt.libvirtError) -> bool:
 
 
 class LibvirtBackend:
-    """A libvirt connection; thread-safe for the calls the fleet makes."""
+    """A libvirt connection; thread-safe for the calls the fleet makes.
+
+    libvirtd may die or be restarted under us (its domains live on: they are
+    QEMU processes). A call that fails on a dead connection reopens it once
+    and tries again; if libvirtd cannot be reached, the call raises
+    LibvirtGone, which callers treat as "pause and try later", not as a
+    verdict on the guest.
+    """
 
     def __init__(self, uri: str = DEFAULT_URI) -> None:
         self.uri = uri
         self._lock = threading.Lock()
+        self._conn: Any = self._open()
+
+    def _open(self) -> Any:
         try:
-            self._conn: Any = libvirt.open(uri)
+            return libvirt.open(self.uri)
         except libvirt.libvirtError as e:
-            raise InfraError(
-                f"cannot reach libvirtd at {uri}: {e.get_error_message()}; run `rig host setup`"
+            raise LibvirtGone(
+                f"cannot reach libvirtd at {self.uri}: {e.get_error_message()}; "
+                "run `rig host setup`"
             ) from e
 
     def close(self) -> None:
         with contextlib.suppress(libvirt.libvirtError):
             self._conn.close()
 
-    def _call(self, what: str, fn: Callable[[], T]) -> T:
+    def _alive(self) -> bool:
+        try:
+            return bool(self._conn.isAlive())
+        except libvirt.libvirtError:
+            return False
+
+    def _reconnect(self) -> None:
+        with self._lock:
+            if self._alive():
+                return  # another thread reconnected first
+            log.warning("lost the connection to libvirtd at %s; reconnecting", self.uri)
+            self.close()
+            self._conn = self._open()
+
+    def _raw(self, fn: Callable[[], T]) -> T:
+        """fn() on a live connection: a dead one is reopened once and fn tried again."""
         try:
             return fn()
+        except libvirt.libvirtError:
+            if self._alive():
+                raise
+        self._reconnect()
+        return fn()
+
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        try:
+            return self._raw(fn)
         except libvirt.libvirtError as e:
             raise InfraError(f"libvirt {what} failed: {e.get_error_message()}") from e
 
@@ -75,7 +110,7 @@ class LibvirtBackend:
 
     def destroy(self, name: str) -> bool:
         try:
-            self._conn.lookupByName(name).destroy()
+            self._raw(lambda: self._conn.lookupByName(name).destroy())
             return True
         except libvirt.libvirtError as e:
             if _gone(e) or e.get_error_code() == libvirt.VIR_ERR_OPERATION_INVALID:
@@ -84,7 +119,7 @@ class LibvirtBackend:
 
     def is_active(self, name: str) -> bool:
         try:
-            return bool(self._conn.lookupByName(name).isActive())
+            return bool(self._raw(lambda: self._conn.lookupByName(name).isActive()))
         except libvirt.libvirtError as e:
             if _gone(e):
                 return False
@@ -105,14 +140,10 @@ class LibvirtBackend:
             out.append(DomainInfo(str(dom.name()), owner, active))
         return out
 
-    def capabilities_probe_s(self) -> float:
-        """Seconds one QEMU-capabilities call takes (the re-probe trap makes it tens)."""
-
+    def capabilities_s(self) -> float:
+        """Seconds one host-capabilities call takes (`virsh capabilities`; the re-probe trap makes it seconds)."""
         start = time.monotonic()
-        self._call(
-            "getDomainCapabilities",
-            lambda: self._conn.getDomainCapabilities(None, "x86_64", None, "qemu", 0),
-        )
+        self._call("getCapabilities", lambda: self._conn.getCapabilities())
         return time.monotonic() - start
 
 

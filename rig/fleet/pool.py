@@ -6,47 +6,32 @@ import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-from rig.config import Limits
-from rig.fleet.backend import Backend
-from rig.fleet.domain_xml import Owner
 from rig.fleet.instance import Instance
-from rig.fleet.owner import reap_orphans
 from rig.image.build import Image
+
+if TYPE_CHECKING:
+    from rig.vmhost import VmHost
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Fleet:
-    """Slot i boots `images[i]`; `reap_orphans` runs once before the first boot."""
+    """Slot i boots `images[i]` on `host`, all at once."""
 
-    backend: Backend
+    host: VmHost
     images: Sequence[Image]
-    boots_dir: Path
-    owner: Owner
-    limits: Limits = field(default_factory=Limits)
-    accel: str = "tcg"
+    campaign: str
     instances: list[Instance] = field(default_factory=list)
 
     def new_instance(self, slot: int) -> Instance:
-        return Instance(
-            self.backend,
-            self.images[slot],
-            self.boots_dir,
-            self.owner,
-            self.limits,
-            self.accel,
-            slot,
-        )
+        return self.host.instance(self.images[slot], self.campaign, slot)
 
     def boot(self) -> list[Instance]:
         """Boot every slot concurrently; if any fails, destroy the rest and raise its error."""
-        reaped = reap_orphans(self.backend)
-        if reaped:
-            log.warning("destroyed %d domain(s) left by dead rig processes", len(reaped))
         self.instances = [self.new_instance(i) for i in range(len(self.images))]
         with ThreadPoolExecutor(max_workers=max(1, len(self.instances))) as pool:
             futures = [pool.submit(inst.boot) for inst in self.instances]

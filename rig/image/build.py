@@ -37,14 +37,16 @@ PARTS = ("vmlinux", "initramfs.cpio")
 
 @dataclass(frozen=True)
 class ImageRequest:
+    """What an image is built from; accel and limits come from the run context (`ctx.build_image`)."""
+
     driver: Path
     module: str | None = None
     params: str = ""
     kernel_version: str | None = None
-    accel: str = "tcg"
     include: tuple[Path, ...] = ()  # extra static binaries, installed as /usr/bin/<name>
     shape: GuestShape = field(default_factory=GuestShape)
-    limits: Limits = field(default_factory=Limits)
+    accel: str = field(kw_only=True)
+    limits: Limits = field(kw_only=True)
 
 
 @dataclass(frozen=True)

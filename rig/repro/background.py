@@ -15,10 +15,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from rig.config import Home
+from rig.context import RunContext
 from rig.crash.store import CrashStore
 from rig.errors import RigError
-from rig.fleet.backend import Backend
 from rig.repro.oracle import Runner
 from rig.repro.reproduce import DEFAULT_BUDGET_S, ReproResult, reproduce
 
@@ -29,11 +28,9 @@ log = logging.getLogger(__name__)
 class BackgroundReproducer:
     """Use: start(), submit(bucket_id) for each new bucket, stop() at the campaign's end."""
 
-    home: Home
+    ctx: RunContext
     budget_s: float = DEFAULT_BUDGET_S
     runs: int = 3
-    backend: Backend | None = None
-    accel: str | None = None
     runner: Callable[[], Runner] | None = None  # tests: replaces the VMs
     results: dict[str, ReproResult] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
@@ -52,7 +49,7 @@ class BackgroundReproducer:
         if bucket_id in self._seen:
             return False
         self._seen.add(bucket_id)
-        with CrashStore.open(self.home.root) as store:
+        with CrashStore.open(self.ctx.home.root) as store:
             bucket = store.bucket(bucket_id)
         if bucket is None or bucket.repro.state != "none":
             return False
@@ -82,12 +79,10 @@ class BackgroundReproducer:
     def _one(self, bucket_id: str) -> None:
         try:
             res = reproduce(
-                self.home,
+                self.ctx,
                 bucket_id,
                 self.budget_s,
                 runs=self.runs,
-                backend=self.backend,
-                accel=self.accel,
                 stop=self._stop,
                 replayer=self.runner() if self.runner is not None else None,
             )

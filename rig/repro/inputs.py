@@ -50,6 +50,7 @@ class CrashInput:
     manifest: dict[str, Any]  # the crash's copy of the image manifest
     image: Image
     source: str  # where the programs came from
+    campaign: str | None = None  # the campaign whose crash this is, when the store says
 
     @property
     def header(self) -> text.Header:
@@ -173,6 +174,7 @@ def _from_store(
         entries=entries,
         last_seq=last_marker(crash.console_log.read_bytes()),
         manifest=crash.manifest,
+        campaign=crash.campaign,
         image=img,
         source=rel,
     )

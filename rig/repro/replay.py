@@ -23,15 +23,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from rig.config import Home, Limits
+from rig.config import Limits
 from rig.console.watcher import Ending
 from rig.crash.kinds import VERDICT_TITLES, Kind
 from rig.crash.parse import contains_report, parse_first
 from rig.deadline import Deadline
 from rig.errors import BootError, GuestProtocolError, InfraError
-from rig.fleet.backend import Backend
-from rig.fleet.instance import Instance
-from rig.fleet.owner import me
 from rig.guest.protocol import AgentConfig, CallStatus, ExecStatus
 from rig.guest.surface import default_config
 from rig.image.build import Image
@@ -39,7 +36,8 @@ from rig.prog import text
 from rig.prog.program import Program
 from rig.repro.csource import EXIT_TIMED_OUT
 from rig.repro.oracle import Verdict
-from rig.session import SETTLE_MARGIN_S, Session
+from rig.session import Session
+from rig.vmhost import VmHost
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +57,9 @@ class _Try:
 class VmReplayer:
     """Runs candidates in VMs booted from `image`; `close()` destroys what is left."""
 
-    home: Home
-    backend: Backend
+    host: VmHost
     image: Image
-    accel: str
     campaign: str
-    limits: Limits = field(default_factory=Limits)
     config: AgentConfig | None = None
     header: text.Header = field(default_factory=text.Header)
     boots: int = 0
@@ -77,6 +72,10 @@ class VmReplayer:
             self.config = default_config(self.image.module, self.limits.call_s)
 
     @property
+    def limits(self) -> Limits:
+        return self.host.ctx.limits
+
+    @property
     def agent_config(self) -> AgentConfig:
         assert self.config is not None
         return self.config
@@ -87,30 +86,20 @@ class VmReplayer:
         assert self.config is not None
         last: BootError | None = None
         for _ in range(BOOT_ATTEMPTS):
-            inst = Instance(
-                self.backend,
-                self.image,
-                self.home.campaign(self.campaign) / "boots",
-                me(self.campaign),
-                self.limits,
-                self.accel,
-            )
             try:
-                inst.boot()
+                session = self.host.session(
+                    self.image, self.config, campaign=self.campaign, header=self.header
+                )
             except BootError as e:
                 log.warning("boot failed, trying once more: %s", e)
                 last = e
                 continue
             self.boots += 1
-            session = Session(inst, self.config, self.header)
-            try:
-                session.start()
-            except BaseException:
-                session.close()
-                raise
             if not session.alive:
                 session.close()
-                raise InfraError(f"{inst.name} ended before any program ran: {session.ending}")
+                raise InfraError(
+                    f"{session.instance.name} ended before any program ran: {session.ending}"
+                )
             self._session, self._used = session, False
             return session
         assert last is not None
@@ -159,7 +148,7 @@ class VmReplayer:
         if session.alive and timed_out:
             if not fresh:
                 return _Try(inconclusive=True, detail="a call timed out")
-            session.wait_for_report(self.limits.hung_task_worst_s + SETTLE_MARGIN_S)
+            session.wait_for_report(self.limits.settle_s)
         return self._settle(session, mark, fresh, keep=not timed_out)
 
     def run_binary(self, binary: bytes, args: tuple[str, ...], timeout_s: float) -> Verdict:
@@ -183,7 +172,7 @@ class VmReplayer:
         except (GuestProtocolError, InfraError) as e:
             detail = f"the agent went away: {e}"
         if timed_out or not session.alive:
-            session.wait_for_report(self.limits.hung_task_worst_s + SETTLE_MARGIN_S)
+            session.wait_for_report(self.limits.settle_s)
         got = self._settle(session, mark, True, keep=False)
         self.discard()
         return Verdict(got.title, time.monotonic() - t0, True, got.detail or detail)

@@ -18,11 +18,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rig.config import Home, Limits
+from rig.campaign.directory import CampaignDir
+from rig.config import Limits
+from rig.context import RunContext
 from rig.crash.store import CrashStore, ReproStatus
 from rig.deadline import Deadline
-from rig.errors import BuildError
-from rig.fleet.backend import Backend
+from rig.errors import BuildError, ConfigError
 from rig.guest.proglog import format_record
 from rig.guest.surface import config_for
 from rig.prog import text
@@ -34,6 +35,7 @@ from rig.repro.replay import VmReplayer
 from rig.repro.report import ReportFacts, render
 from rig.repro.search import extract
 from rig.util import atomic_write
+from rig.vmhost import VmHost
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +98,17 @@ class ReproResult:
         }
 
 
+def campaign_context(ctx: RunContext, campaign: str | None) -> RunContext:
+    """The context `campaign` ran under, if it saved one; else `ctx`. Snapshots stay `ctx`'s."""
+    if campaign is None:
+        return ctx
+    cd = CampaignDir(ctx.home.campaign(campaign))
+    try:
+        return cd.context(ctx.home).with_snapshots(ctx.snapshots)
+    except ConfigError:
+        return ctx  # not a campaign directory (a `rig run` or test), or an older one
+
+
 def _program_text(programs: list[Program], header: text.Header) -> str:
     if len(programs) == 1:
         return text.dumps(programs[0], header)
@@ -114,47 +127,41 @@ def _status(ok: int, runs: int) -> ReproStatus:
 
 
 def reproduce(
-    home: Home,
+    ctx: RunContext,
     crash: str | Path,
     budget_s: float = DEFAULT_BUDGET_S,
     *,
     runs: int = DEFAULT_RUNS,
     image: str | None = None,
-    backend: Backend | None = None,
-    accel: str | None = None,
-    limits: Limits | None = None,
+    host: VmHost | None = None,
     stop: threading.Event | None = None,
     record_status: bool = True,
     replayer: Runner | None = None,
+    campaign_ctx: bool = False,
 ) -> ReproResult:
     """Reproduce CRASH (bucket id or prefix, crash directory, program file) within `budget_s`.
 
     Bad input raises ConfigError before any VM boots; a crash that does not
     come back is a result with `reproduced=False` and a message, never an error.
-    `replayer` replaces the VMs (tests); otherwise `backend` (default: a new
-    libvirt connection) boots them.
+    `replayer` replaces the VMs (tests); otherwise `host` (default: the
+    context's own connection) boots them. With `campaign_ctx`, a crash of a
+    campaign is reproduced under the context that campaign saved (its
+    connection and limits), as `rig repro` does unless told a URI.
     """
     t0 = time.monotonic()
-    limits = limits or Limits()
+    home, limits = ctx.home, ctx.limits
     inp = inputs.load(home, str(crash), image)
-    own_backend = replayer is None and backend is None
+    ctx = campaign_context(ctx, inp.campaign) if campaign_ctx else ctx
+    limits = ctx.limits
+    own_host = replayer is None and host is None
     if replayer is None:
-        if accel is None:
-            from rig.host import accel as accelmod
-
-            accel = accelmod.current(home.host_file).accel
-        if backend is None:
-            from rig.fleet.libvirt_backend import LibvirtBackend
-
-            backend = LibvirtBackend()
+        if host is None:
+            host = ctx.open()
         tag = (inp.bucket_id or Path(inp.source).stem)[:8]
         replayer = VmReplayer(
-            home,
-            backend,
+            host,
             inp.image,
-            accel,
             campaign=f"repro-{tag}-{time.strftime('%H%M%S')}",
-            limits=limits,
             config=config_for(inp.manifest, inp.image.module, limits.call_s),
             header=inp.header,
         )
@@ -165,10 +172,8 @@ def reproduce(
         _run(inp, replayer, oracle, result, runs, deadline, limits, t0)
     finally:
         replayer.close()
-        if own_backend and backend is not None:
-            close = getattr(backend, "close", None)
-            if close is not None:
-                close()
+        if own_host and host is not None:
+            host.close()
         result.seconds = time.monotonic() - t0
         result.boots = replayer.boots
         result.replays = oracle.runs

@@ -7,17 +7,13 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rig.config import Home, Limits
 from rig.deadline import Deadline
 from rig.errors import RigError
-from rig.fleet.backend import Backend
-from rig.fleet.instance import Instance
-from rig.fleet.owner import me
 from rig.guest.protocol import AgentConfig
 from rig.image.build import Image
-from rig.session import Session
 from rig.smoke import campaign_name
 from rig.spec import import_guest
+from rig.vmhost import VmHost
 
 log = logging.getLogger(__name__)
 
@@ -28,33 +24,24 @@ class Probe:
     policies: dict[str, bytes] = field(default_factory=dict)
 
 
-def probe(
-    home: Home,
-    backend: Backend,
-    image: Image,
-    accel: str,
-    families: tuple[str, ...],
-    limits: Limits,
-) -> Probe:
+def probe(host: VmHost, image: Image, families: tuple[str, ...]) -> Probe:
     """Boot the image, run the listing script in its shell, dump each family's policy."""
-    campaign = campaign_name("spec-probe")
-    inst = Instance(backend, image, home.campaign(campaign) / "boots", me(campaign), limits, accel)
-    inst.boot()
-    assert inst.watcher is not None
-    # One line on the console, so the shell's echo neither spans prompts nor shows the magic.
-    script = base64.b64encode(import_guest.listing_script(image.module).encode()).decode()
-    command = f"echo {script} | base64 -d > /tmp/listing.sh && sh /tmp/listing.sh"
-    rc, out, report = inst.watcher.shell(command, Deadline(120))
-    if report is not None or rc != 0:
-        inst.destroy()
-        raise RigError(
-            f"listing the driver's files in the guest failed (status {rc}): {inst.console_tail()}"
-        )
-    start = out.find(import_guest.LISTING_MAGIC)
-    result = Probe(out[start:] if start >= 0 else out)
     # nlctrl answers for any family; nothing else is allowed.
-    config = AgentConfig(allow_families=("nlctrl",), call_timeout_s=limits.call_s)
-    with Session(inst, config) as session:
+    config = AgentConfig(allow_families=("nlctrl",), call_timeout_s=host.ctx.limits.call_s)
+    with host.session(image, config, campaign=campaign_name("spec-probe"), start=False) as session:
+        inst = session.instance
+        assert inst.watcher is not None
+        # One line on the console, so the shell's echo neither spans prompts nor shows the magic.
+        script = base64.b64encode(import_guest.listing_script(image.module).encode()).decode()
+        command = f"echo {script} | base64 -d > /tmp/listing.sh && sh /tmp/listing.sh"
+        rc, out, report = inst.watcher.shell(command, Deadline(120))
+        if report is not None or rc != 0:
+            raise RigError(
+                f"listing the driver's files in the guest failed (status {rc}): "
+                f"{inst.console_tail()}"
+            )
+        start = out.find(import_guest.LISTING_MAGIC)
+        result = Probe(out[start:] if start >= 0 else out)
         session.start()
         for family in families:
             res = session.run(import_guest.policy_program(family))

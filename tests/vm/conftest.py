@@ -12,11 +12,13 @@ from pathlib import Path
 import pytest
 
 from rig.config import Home, Limits
+from rig.context import RunContext
+from rig.fleet.backend import Backend
 from rig.fleet.instance import Instance
-from rig.fleet.libvirt_backend import LibvirtBackend
-from rig.fleet.owner import me
-from rig.host import accel as accelmod
-from rig.image.build import REPO, Image, ImageRequest, build
+from rig.guest.surface import default_config
+from rig.image.build import REPO, Image
+from rig.session import Session
+from rig.vmhost import VmHost
 
 pytestmark = pytest.mark.vm
 
@@ -34,48 +36,57 @@ def driver_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def accel() -> str:
-    return accelmod.current(Path("/nonexistent")).accel
+def ctx(home: Home) -> RunContext:
+    """The context every VM test runs under, built once as the CLI builds it."""
+    return RunContext.create(home, uri=os.environ.get("RIG_LIBVIRT_URI"))
 
 
 @pytest.fixture(scope="session")
-def backend() -> Iterator[LibvirtBackend]:
-    b = LibvirtBackend()
-    yield b
-    mine = [d.name for d in b.domains() if d.owner and d.owner.pid == os.getpid() and d.active]
-    b.close()
+def accel(ctx: RunContext) -> str:
+    return ctx.accel
+
+
+@pytest.fixture(scope="session")
+def host(ctx: RunContext) -> Iterator[VmHost]:
+    h = ctx.open()
+    yield h
+    mine = [
+        d.name for d in h.backend.domains() if d.owner and d.owner.pid == os.getpid() and d.active
+    ]
+    h.close()
     assert not mine, f"tests left domains behind: {mine}"
 
 
 @pytest.fixture(scope="session")
-def image_for(home: Home, driver_dir: Path, accel: str) -> Callable[[str], Image]:
+def backend(host: VmHost) -> Backend:
+    return host.backend
+
+
+@pytest.fixture(scope="session")
+def image_for(ctx: RunContext, driver_dir: Path) -> Callable[[str], Image]:
     cache: dict[str, Image] = {}
 
     def get(params: str = "") -> Image:
         if params not in cache:
-            cache[params] = build(home, ImageRequest(driver=driver_dir, params=params, accel=accel))
+            cache[params] = ctx.build_image(driver_dir, params=params)
         return cache[params]
 
     return get
 
 
 @pytest.fixture
-def boot(
-    home: Home, backend: LibvirtBackend, accel: str, request: pytest.FixtureRequest
-) -> Iterator[Callable[..., Instance]]:
-    """Boot one instance of an image; destroyed at the end of the test whatever happens."""
+def boot(host: VmHost, request: pytest.FixtureRequest) -> Iterator[Callable[..., Instance]]:
+    """Boot one instance of an image; destroyed at the end of the test whatever happens.
+
+    Instance-level tests (console, fleet, owners) use this; everything that
+    runs programs asks the host for a session, as the rig does.
+    """
     made: list[Instance] = []
 
     def start(image: Image, limits: Limits | None = None) -> Instance:
-        campaign = f"test-{request.node.name[:20]}"
-        inst = Instance(
-            backend,
-            image,
-            home.campaign(campaign) / "boots",
-            me(campaign),
-            limits or Limits(),
-            accel,
-        )
+        inst = host.instance(image, f"test-{request.node.name[:20]}")
+        if limits is not None:
+            inst.limits = limits
         made.append(inst)
         inst.boot()
         return inst
@@ -83,3 +94,21 @@ def boot(
     yield start
     for inst in made:
         inst.destroy()
+
+
+@pytest.fixture
+def session_of(
+    host: VmHost, request: pytest.FixtureRequest
+) -> Iterator[Callable[[Image], Session]]:
+    """A started session on a fresh VM of an image, the way the rig gets one; closed at the end."""
+    made: list[Session] = []
+
+    def start(image: Image) -> Session:
+        config = default_config(image.module, host.ctx.limits.call_s)
+        s = host.session(image, config, campaign=f"test-{request.node.name[:20]}")
+        made.append(s)
+        return s
+
+    yield start
+    for s in made:
+        s.close()

@@ -8,21 +8,23 @@ rig's own parser against driver/bugs.toml.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from rig.bugtable import PlantedBug, load
-from rig.config import Home, Limits
+from rig.config import Home
 from rig.console.watcher import Ending
+from rig.context import RunContext
 from rig.crash.bucket import bucket_id
 from rig.crash.parse import parse, parse_first
 from rig.crash.store import CrashStore
 from rig.deadline import Deadline
+from rig.fleet.backend import Backend
 from rig.fleet.instance import Instance
-from rig.fleet.libvirt_backend import LibvirtBackend
-from rig.image.build import REPO, Image, ImageRequest, build
+from rig.image.build import REPO, Image
+from rig.vmhost import VmHost
 
 pytestmark = pytest.mark.vm
 
@@ -41,14 +43,13 @@ def selftests(driver_dir: Path) -> tuple[Path, ...]:
 
 @pytest.fixture(scope="session")
 def test_image(
-    home, driver_dir: Path, accel: str, selftests: tuple[Path, ...]
-) -> Callable[[str], Image]:  # type: ignore[no-untyped-def]
+    ctx: RunContext, driver_dir: Path, selftests: tuple[Path, ...]
+) -> Callable[[str], Image]:
     cache: dict[str, Image] = {}
 
     def get(params: str) -> Image:
         if params not in cache:
-            req = ImageRequest(driver=driver_dir, params=params, accel=accel, include=selftests)
-            cache[params] = build(home, req)
+            cache[params] = ctx.build_image(driver_dir, params=params, include=selftests)
         return cache[params]
 
     return get
@@ -60,18 +61,8 @@ def run(inst: Instance, command: str, seconds: float = 120) -> tuple[int | None,
 
 
 @pytest.fixture(scope="module")
-def clean_vm(home, backend: LibvirtBackend, accel: str, test_image: Callable[[str], Image]):  # type: ignore[no-untyped-def]
-    from rig.fleet.owner import me
-
-    inst = Instance(
-        backend,
-        test_image(""),
-        home.campaign("driver-clean") / "boots",
-        me("driver-clean"),
-        Limits(),
-        accel,
-    )
-    with inst:
+def clean_vm(host: VmHost, test_image: Callable[[str], Image]) -> Iterator[Instance]:
+    with host.instance(test_image(""), "driver-clean") as inst:
         inst.boot()
         yield inst
 
@@ -114,7 +105,7 @@ def test_planted_bugs_have_distinct_buckets() -> None:
 def test_planted_bug_fires_with_its_documented_report(
     bug: PlantedBug,
     home: Home,
-    backend: LibvirtBackend,
+    backend: Backend,
     boot: Callable[..., Instance],
     test_image: Callable[[str], Image],
 ) -> None:

@@ -9,13 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from rig.config import Home, Limits
+from rig.config import Home
 from rig.console.watcher import Ending
 from rig.crash.parse import parse_first
-from rig.fleet.instance import Instance
 from rig.guest.proglog import read_log
 from rig.guest.protocol import CallStatus, netlink_errors
-from rig.guest.surface import default_config
 from rig.image.build import Image
 from rig.prog import text
 from rig.prog.program import (
@@ -54,10 +52,10 @@ def nla(kind: int, payload: bytes) -> bytes:
 
 
 @pytest.fixture
-def session(boot: Callable[..., Instance], image_for: Callable[[str], Image]) -> Iterator[Session]:
-    inst = boot(image_for(""))
-    with Session(inst, default_config("boundary", Limits().call_s)) as s:
-        s.start()
+def session(
+    session_of: Callable[[Image], Session], image_for: Callable[[str], Image]
+) -> Iterator[Session]:
+    with session_of(image_for("")) as s:
         yield s
 
 
@@ -129,28 +127,25 @@ def lock_leak_program() -> Program:
 
 
 def test_blocking_call_times_out_and_the_hung_task_report_wins(
-    boot: Callable[..., Instance], image_for: Callable[[str], Image]
+    session_of: Callable[[Image], Session], image_for: Callable[[str], Image]
 ) -> None:
-    inst = boot(image_for("bugs=ioctl_lock_leak"))
-    with Session(inst, default_config("boundary", Limits().call_s)) as s:
-        s.start()
+    with session_of(image_for("bugs=ioctl_lock_leak")) as s:
+        inst = s.instance
         result = s.run(lock_leak_program())
         assert result is not None
         assert result.calls[3].status == CallStatus.TIMED_OUT
-        ending = s.wait_for_report(Limits().hung_task_worst_s + 15)
+        ending = s.wait_for_report(s.limits.hung_task_worst_s + 15)
         assert ending is not None and ending.ending is Ending.REPORT
         report = parse_first(inst.console_text())
         assert report is not None and report.title.startswith("INFO: task hung in ")
 
 
 def test_last_console_marker_before_a_crash_matches_the_program_log(
-    boot: Callable[..., Instance], image_for: Callable[[str], Image]
+    session_of: Callable[[Image], Session], image_for: Callable[[str], Image]
 ) -> None:
-    inst = boot(image_for("bugs=debugfs_crash_hook"))
     noise = Program((Open("/dev/boundary"), Ioctl(0, GET_INFO, Buffer.of(size=56)), Close(0)))
     crash = Program((FileWrite("/sys/kernel/debug/boundary/crash_hook", b"1"),))
-    with Session(inst, default_config("boundary", Limits().call_s)) as s:
-        s.start()
+    with session_of(image_for("bugs=debugfs_crash_hook")) as s:
         list(s.run_many([noise] * 20))
         s.run(crash)
         ending = s.wait_for_report(30)

@@ -16,11 +16,12 @@ from rig.config import Home, Limits
 from rig.console.watcher import Ending
 from rig.crash.kinds import Kind
 from rig.deadline import Deadline
+from rig.fleet.backend import Backend
 from rig.fleet.instance import Instance
-from rig.fleet.libvirt_backend import LibvirtBackend
-from rig.fleet.owner import me, reap_orphans
+from rig.fleet.owner import reap_orphans
 from rig.fleet.pool import Fleet
 from rig.image.build import Image
+from rig.vmhost import VmHost
 from tests.vm.cli import rig
 
 pytestmark = pytest.mark.vm
@@ -29,13 +30,10 @@ BUGS = "bugs=debugfs_crash_hook,debugfs_inject_warn"
 
 
 def test_fleet_of_two_boots_and_both_report_ready(
-    home: Home, backend: LibvirtBackend, accel: str, image_for: Callable[[str], Image]
+    host: VmHost, backend: Backend, image_for: Callable[[str], Image]
 ) -> None:
     image = image_for("")
-    fleet = Fleet(
-        backend, [image, image], home.campaign("fleet") / "boots", me("fleet"), Limits(), accel
-    )
-    with fleet:
+    with Fleet(host, [image, image], "fleet") as fleet:
         instances = fleet.boot()
         assert len(instances) == 2
         for inst in instances:
@@ -46,7 +44,7 @@ def test_fleet_of_two_boots_and_both_report_ready(
 
 
 def test_deliberate_crash_is_caught_whole_and_the_vm_is_gone(
-    backend: LibvirtBackend, boot: Callable[..., Instance], image_for: Callable[[str], Image]
+    backend: Backend, boot: Callable[..., Instance], image_for: Callable[[str], Image]
 ) -> None:
     inst = boot(image_for(BUGS))
     assert inst.watcher is not None
@@ -68,7 +66,7 @@ def test_deliberate_crash_is_caught_whole_and_the_vm_is_gone(
 
 
 def test_warning_is_caught_while_the_guest_lives_on_then_destroyed(
-    backend: LibvirtBackend, boot: Callable[..., Instance], image_for: Callable[[str], Image]
+    backend: Backend, boot: Callable[..., Instance], image_for: Callable[[str], Image]
 ) -> None:
     inst = boot(image_for(BUGS))
     assert inst.watcher is not None
@@ -83,7 +81,7 @@ def test_warning_is_caught_while_the_guest_lives_on_then_destroyed(
 
 
 def test_vm_destroyed_from_outside_is_gone_without_report(
-    backend: LibvirtBackend, boot: Callable[..., Instance], image_for: Callable[[str], Image]
+    backend: Backend, boot: Callable[..., Instance], image_for: Callable[[str], Image]
 ) -> None:
     inst = boot(image_for(""))
     subprocess.run(["virsh", "-q", "destroy", inst.name], check=True, capture_output=True)
@@ -92,7 +90,7 @@ def test_vm_destroyed_from_outside_is_gone_without_report(
 
 
 def test_silent_guest_is_no_output(
-    backend: LibvirtBackend, boot: Callable[..., Instance], image_for: Callable[[str], Image]
+    backend: Backend, boot: Callable[..., Instance], image_for: Callable[[str], Image]
 ) -> None:
     inst = boot(image_for(""), Limits(quiet_s=3))
     backend.suspend(inst.name)
@@ -106,14 +104,12 @@ OWNER_SCRIPT = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from rig.config import Limits
-    from rig.fleet.instance import Instance
-    from rig.fleet.libvirt_backend import LibvirtBackend
-    from rig.fleet.owner import me
+    from rig.config import Home
+    from rig.context import RunContext
     from rig.image.build import verify
     image = verify(Path(sys.argv[1]))
-    inst = Instance(LibvirtBackend(), image, Path(sys.argv[2]), me(sys.argv[3]), Limits(), sys.argv[4])
-    with inst:
+    ctx = RunContext.create(Home(Path(sys.argv[2])), accel=sys.argv[4])
+    with ctx.open() as host, host.instance(image, sys.argv[3]) as inst:
         inst.boot()
         print(inst.name, flush=True)
         time.sleep(600)
@@ -130,7 +126,7 @@ def spawn_owner(
             "-c",
             OWNER_SCRIPT,
             str(image.dir),
-            str(home.campaign(campaign)),
+            str(home.root),
             campaign,
             accel,
         ],
@@ -144,7 +140,7 @@ def spawn_owner(
 
 
 def test_killed_rigs_domains_are_reaped_but_a_live_rigs_are_not(
-    home: Home, backend: LibvirtBackend, accel: str, image_for: Callable[[str], Image]
+    home: Home, backend: Backend, accel: str, image_for: Callable[[str], Image]
 ) -> None:
     image = image_for("")
     killed, orphan = spawn_owner(image, home, "killed", accel)

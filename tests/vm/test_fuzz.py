@@ -15,7 +15,7 @@ import pytest
 
 from rig.config import Home
 from rig.crash.store import CrashStore
-from rig.fleet.libvirt_backend import LibvirtBackend
+from rig.fleet.backend import Backend
 from tests.vm.cli import rig
 
 pytestmark = pytest.mark.vm
@@ -36,7 +36,7 @@ def start_fuzz(home: Home, *args: str) -> subprocess.Popen[str]:
     )
 
 
-def campaign_domains(backend: LibvirtBackend, campaign: str) -> list[str]:
+def campaign_domains(backend: Backend, campaign: str) -> list[str]:
     return [
         d.name for d in backend.domains() if d.owner and d.owner.campaign == campaign and d.active
     ]
@@ -86,7 +86,7 @@ def test_planted_bug_is_found_and_stored(home: Home) -> None:
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "sigkill"])
 def test_interrupted_campaign_is_resumable_and_leaves_no_domains(
-    home: Home, backend: LibvirtBackend, sig: signal.Signals
+    home: Home, backend: Backend, sig: signal.Signals
 ) -> None:
     name = f"interrupt-{sig.name.lower()}"
     camp = home.campaign(name)

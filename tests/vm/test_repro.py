@@ -18,13 +18,14 @@ import pytest
 
 from rig.bugtable import PlantedBug, load
 from rig.config import Home
+from rig.context import RunContext
 from rig.crash.store import CrashStore, ReproStatus
-from rig.fleet.libvirt_backend import LibvirtBackend
 from rig.image.build import REPO, Image
 from rig.prog import text
 from rig.prog.program import Program
 from rig.repro.reproduce import reproduce
 from rig.repro.seed import record_programs
+from rig.vmhost import VmHost
 from tests.vm.cli import rig
 
 pytestmark = pytest.mark.vm
@@ -45,11 +46,11 @@ def trigger(bug: str) -> Program:
     return text.load(DATA / "triggers" / f"{bug}.prog").program
 
 
-def record(home: Home, backend: LibvirtBackend, image: Image, accel: str, bug: PlantedBug) -> str:
+def record(host: VmHost, image: Image, bug: PlantedBug) -> str:
     programs = [*NOISE, *NOISE, trigger(bug.name)]
-    rec = record_programs(home, backend, image, programs, f"test-repro-{bug.name[:12]}", accel)
+    rec = record_programs(host, image, programs, f"test-repro-{bug.name[:12]}")
     assert rec is not None, f"{bug.name}: the trigger did not crash"
-    with CrashStore.open(home.root) as store:
+    with CrashStore.open(host.ctx.home.root) as store:
         bucket = store.bucket(rec.bucket_id)
     assert bucket is not None and bucket.title == bug.title
     return rec.bucket_id
@@ -61,13 +62,13 @@ def test_planted_bug_is_reproduced_minimised_and_its_c_reproducer_verified(
     needed: int,
     budget: int,
     home: Home,
-    backend: LibvirtBackend,
-    accel: str,
+    ctx: RunContext,
+    host: VmHost,
     image_for: Callable[[str], Image],
 ) -> None:
     bug = BUGS[name]
-    bid = record(home, backend, image_for(f"bugs={name}"), accel, bug)
-    res = reproduce(home, bid, budget, runs=1, backend=backend, accel=accel)
+    bid = record(host, image_for(f"bugs={name}"), bug)
+    res = reproduce(ctx, bid, budget, runs=1, host=host)
     assert res.reproduced, res.message
     assert res.title == bug.title
     assert res.found_by == "last program", "the console marker names the trigger among the noise"

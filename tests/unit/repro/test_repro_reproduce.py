@@ -12,6 +12,7 @@ from repro_support import TITLE, FakeRunner, make_image, record
 
 from rig.cli.main import cli as rig_cli
 from rig.config import Home
+from rig.context import RunContext
 from rig.crash.store import CrashStore, ReproStatus
 from rig.prog import text
 from rig.prog.program import BAD_FD, Buffer, Call, FileWrite, Ioctl, Open, Program
@@ -51,7 +52,7 @@ def home(tmp_path: Path) -> Home:
 def test_reproduced_minimised_written_and_recorded(home: Home) -> None:
     bid = record(home, make_image(home), [NOISE, NOISE, TRIGGER])
     runner = FakeRunner(unconfigured)
-    res = reproduce(home, bid, 60, runs=3, replayer=runner)
+    res = reproduce(RunContext(home), bid, 60, runs=3, replayer=runner)
     assert res.reproduced and res.c_verified
     assert res.status == ReproStatus("reproduced", 3, 3)
     assert res.found_by == "last program" and res.minimized
@@ -87,7 +88,7 @@ def test_reproduced_minimised_written_and_recorded(home: Home) -> None:
 
 def test_a_crash_that_does_not_come_back_is_not_a_success(home: Home) -> None:
     bid = record(home, make_image(home), [NOISE, TRIGGER])
-    res = reproduce(home, bid, 60, replayer=FakeRunner(lambda calls: None))
+    res = reproduce(RunContext(home), bid, 60, replayer=FakeRunner(lambda calls: None))
     assert not res.reproduced and not res.c_verified
     assert res.status.state == "failed" and res.files == {}
     assert res.message.startswith("not reproduced")
@@ -98,7 +99,9 @@ def test_a_crash_that_does_not_come_back_is_not_a_success(home: Home) -> None:
 
 def test_a_c_reproducer_that_does_not_crash_is_reported(home: Home) -> None:
     bid = record(home, make_image(home), [TRIGGER])
-    res = reproduce(home, bid, 60, runs=2, replayer=FakeRunner(unconfigured, c_crashes=False))
+    res = reproduce(
+        RunContext(home), bid, 60, runs=2, replayer=FakeRunner(unconfigured, c_crashes=False)
+    )
     assert res.reproduced and not res.c_verified
     assert res.status == ReproStatus("failed", 0, 2)
     assert "none of 2" in res.message
@@ -115,7 +118,7 @@ def test_a_flaky_c_reproducer_is_flaky(home: Home) -> None:
         return v if next(flips) else type(v)(None, v.seconds)
 
     runner.run_binary = sometimes  # type: ignore[method-assign]
-    res = reproduce(home, bid, 60, runs=3, replayer=runner)
+    res = reproduce(RunContext(home), bid, 60, runs=3, replayer=runner)
     assert res.status == ReproStatus("flaky", 2, 3)
 
 
@@ -128,7 +131,7 @@ def test_state_over_two_programs_gives_a_joined_reproducer(home: Home) -> None:
         return unconfigured(calls) if has_setup else None
 
     bid = record(home, make_image(home), [NOISE, setup, NOISE, fire])
-    res = reproduce(home, bid, 60, runs=1, replayer=FakeRunner(needs_both))
+    res = reproduce(RunContext(home), bid, 60, runs=1, replayer=FakeRunner(needs_both))
     assert res.reproduced and res.found_by == "joined"
     (p,) = res.programs
     assert len(p.calls) == 3
@@ -138,7 +141,7 @@ def test_state_over_two_programs_gives_a_joined_reproducer(home: Home) -> None:
 
 def test_out_of_budget_before_a_crash_is_not_reproduced(home: Home) -> None:
     bid = record(home, make_image(home), [TRIGGER])
-    res = reproduce(home, bid, 0, replayer=FakeRunner(unconfigured))
+    res = reproduce(RunContext(home), bid, 0, replayer=FakeRunner(unconfigured))
     assert not res.reproduced and "budget" in res.message
 
 
@@ -147,14 +150,16 @@ def test_background_reproducer_takes_new_buckets_once(home: Home) -> None:
 
     image = make_image(home)
     bid = record(home, image, [TRIGGER])
-    worker = BackgroundReproducer(home, 60, runs=1, runner=lambda: FakeRunner(unconfigured))
+    worker = BackgroundReproducer(
+        RunContext(home), 60, runs=1, runner=lambda: FakeRunner(unconfigured)
+    )
     worker.start()
     assert worker.submit(bid)
     assert not worker.submit(bid), "a bucket is reproduced once"
     worker.wait_idle()
     worker.stop(5)
     assert worker.results[bid].status == ReproStatus("reproduced", 1, 1)
-    fresh = BackgroundReproducer(home, 60, runner=lambda: FakeRunner(unconfigured))
+    fresh = BackgroundReproducer(RunContext(home), 60, runner=lambda: FakeRunner(unconfigured))
     assert not fresh.submit(bid), "a bucket with a status is left alone"
 
 
@@ -164,7 +169,7 @@ def test_a_reproduction_stopped_by_its_caller_leaves_the_status_alone(home: Home
     bid = record(home, make_image(home), [NOISE, TRIGGER])
     stop = threading.Event()
     stop.set()
-    res = reproduce(home, bid, 60, replayer=FakeRunner(unconfigured), stop=stop)
+    res = reproduce(RunContext(home), bid, 60, replayer=FakeRunner(unconfigured), stop=stop)
     assert not res.reproduced and res.message.startswith("stopped on request")
     with CrashStore.open(home.root) as store:
         b = store.bucket(bid)
