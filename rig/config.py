@@ -98,9 +98,12 @@ class WorkerTiming:
     # A boot, connection or agent that fails is retried after a pause that
     # doubles each time (1, 2, 4, 8 s...) up to the cap; this many failures
     # with no program run in between end the worker: the host is broken.
+    # A libvirtd restart takes seconds, so a worker also waits at least
+    # `infra_patience_s` from the first failure of a run before giving up.
     backoff_first_s: float = 1.0
     backoff_cap_s: float = 30.0
     max_infra_in_a_row: int = 5
+    infra_patience_s: float = 120.0
 
     def backoff_s(self, failures: int) -> float:
         return float(min(self.backoff_cap_s, self.backoff_first_s * 2 ** max(0, failures - 1)))

@@ -23,6 +23,7 @@ class FakeDomain:
     slave_path: str
     script: list[Step]
     active: bool = True
+    stopped_by: str | None = None  # as libvirt's lifecycle event would say
     resumed: threading.Event = field(default_factory=threading.Event)
 
 
@@ -60,7 +61,7 @@ class FakeBackend:
             if not dom.active:
                 return
             if step is None:
-                self.destroy(dom.name)
+                self._stop(dom.name, "shutdown")  # the guest reset or powered off
                 return
             if isinstance(step, float):
                 time.sleep(step)
@@ -77,17 +78,25 @@ class FakeBackend:
         pass
 
     def destroy(self, name: str) -> bool:
+        return self._stop(name, "destroyed")
+
+    def _stop(self, name: str, why: str) -> bool:
         with self.lock:
             dom = self.doms.get(name)
             if dom is None or not dom.active:
                 return False
             dom.active = False
+            dom.stopped_by = why
         os.close(dom.master)
         return True
 
     def is_active(self, name: str) -> bool:
         dom = self.doms.get(name)
         return bool(dom and dom.active)
+
+    def stop_reason(self, name: str, wait_s: float = 0.0) -> str | None:
+        dom = self.doms.get(name)
+        return None if dom is None or dom.active else dom.stopped_by
 
     def domains(self) -> list[DomainInfo]:
         return [DomainInfo(d.name, d.owner, d.active) for d in self.doms.values() if d.active]

@@ -6,6 +6,7 @@ stop                 present: workers finish their program and stop
 workers/<slot>/      stats.json, edges.bin, worker.log, engine/ (corpus, databases)
 boots/<domain>/      console.log and programs.log of every boot
 timeseries.jsonl     executions and coverage over time, for plots
+infra.jsonl          every infrastructure failure a worker met and retried
 summary.json         written when the campaign stops
 """
 
@@ -42,6 +43,11 @@ class CampaignDir:
     @property
     def boots(self) -> Path:
         return self.path / "boots"
+
+    @property
+    def infra_log(self) -> Path:
+        """One JSON line per infrastructure failure: boots, libvirtd, lost VMs."""
+        return self.path / "infra.jsonl"
 
     @property
     def stop_file(self) -> Path:

@@ -294,7 +294,7 @@ def judge_work(p: Progress, timing: CampaignTiming) -> tuple[str, str]:
         if p.boots == 0:
             last = next((w.get("last_infra") for w in p.workers if w.get("last_infra")), "")
             why = f"; the last failure: {last}" if last else ""
-            return "infra", f"no VM ever became ready in {p.elapsed_s:.0f}s{why}"
+            return "infra", f"no VM ever became ready in {p.elapsed_s:.0f}s{why}; run `rig doctor`"
         return "infra", f"{p.boots} VM boot(s) but 0 programs ran in {p.elapsed_s:.0f}s"
     slow = slow_boots(p, timing)
     if slow:

@@ -22,7 +22,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rig.campaign.directory import CampaignDir, write_edges, write_json
+from rig.campaign.directory import (
+    CampaignDir,
+    append_jsonl,
+    read_edges,
+    read_json,
+    write_edges,
+    write_json,
+)
 from rig.campaign.record import record_ending
 from rig.config import Home, Limits, WorkerTiming
 from rig.context import RunContext
@@ -92,9 +99,18 @@ class Worker:
         self.opts = camp.options()
         self.stop = threading.Event()
         self.stats = WorkerStats(slot)
-        self.edges: set[int] = set()
+        self.edges: set[int] = read_edges(self.dir / "edges.bin")
+        self._continue_counts()
         self._flushed = 0.0
         self._edges_flushed = 0.0
+
+    def _continue_counts(self) -> None:
+        """A resumed slot goes on counting from where its last process stopped."""
+        before = read_json(self.dir / "stats.json") or {}
+        for name in ("execs", "crashes", "boots", "timeouts", "infra_errors"):
+            value = before.get(name, 0)
+            if isinstance(value, int) and value >= 0:
+                setattr(self.stats, name, value)
 
     @property
     def home(self) -> Home:
@@ -140,7 +156,7 @@ class Worker:
         self.stats.corpus_skipped = list(getattr(corpus, "skipped", []))
         store = CrashStore.open(self.home.root)
         host: VmHost | None = None
-        in_a_row = 0
+        in_a_row, first_failure = 0, 0.0
         try:
             while not self.stopping():
                 image = verify(self.home.images / self.camp.current_image())
@@ -150,16 +166,14 @@ class Worker:
                     worked = self.fuzz_one_vm(host, store, engine, image, spec, header)
                 except (InfraError, GuestProtocolError) as e:
                     in_a_row += 1
-                    self.stats.infra_errors += 1
-                    self.stats.last_infra = str(e)
-                    self.stats.status = "infra-retry"
-                    self.flush(force=True, engine=engine)
-                    tail = getattr(e, "console_tail", "")
-                    log.warning("infrastructure failure %d in a row: %s\n%s", in_a_row, e, tail)
-                    if in_a_row >= self.timing.max_infra_in_a_row:
+                    first_failure = first_failure if in_a_row > 1 else time.monotonic()
+                    self.infra_failure(e, in_a_row, engine)
+                    patience_left = first_failure + self.timing.infra_patience_s - time.monotonic()
+                    if in_a_row >= self.timing.max_infra_in_a_row and patience_left <= 0:
                         raise InfraError(
-                            f"{in_a_row} infrastructure failures in a row with no program run "
-                            f"in between; the last: {e}"
+                            f"{in_a_row} infrastructure failures in a row over "
+                            f"{self.timing.infra_patience_s:.0f}s with no program run in "
+                            f"between; the last: {e}"
                         ) from e
                     self.stop.wait(self.timing.backoff_s(in_a_row))
                     continue
@@ -172,6 +186,19 @@ class Worker:
             store.close()
             if host is not None:
                 host.close()
+
+    def infra_failure(self, e: Exception, in_a_row: int, engine: Engine) -> None:
+        """Count, log and record one infrastructure failure (never a crash of the driver)."""
+        self.stats.infra_errors += 1
+        self.stats.last_infra = str(e)
+        self.stats.status = "infra-retry"
+        self.flush(force=True, engine=engine)
+        tail = getattr(e, "console_tail", "")
+        log.warning("infrastructure failure %d in a row: %s\n%s", in_a_row, e, tail)
+        append_jsonl(
+            self.camp.infra_log,
+            {"slot": self.slot, "kind": type(e).__name__, "in_a_row": in_a_row, "detail": str(e)},
+        )
 
     def _note_boot(self, seconds: float, stages: dict[str, Any]) -> None:
         self.stats.boots += 1

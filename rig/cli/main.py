@@ -82,7 +82,7 @@ class Duration(_ParamBase):
     ) -> float:
         if isinstance(value, (int, float)):
             return float(value)
-        what = f"{param.opts[0]}" if param is not None and param.opts else "duration"
+        what = (param.name or "duration").replace("_", " ") if param is not None else "duration"
         try:
             return parse_duration(str(value), what=what, allow_zero=self.allow_zero)
         except ConfigError as e:

@@ -41,6 +41,18 @@ class Transcript:
             self.tail_bytes -= len(old)
             self.dropped += len(old)
 
+    def tail_bytes_of(self, n: int) -> bytes:
+        """The newest `n` bytes recorded (fewer if fewer were)."""
+        if n <= 0:
+            return b""
+        out = bytearray()
+        for chunk in reversed(self.tail):
+            out[:0] = chunk[-(n - len(out)) :]
+            if len(out) >= n:
+                return bytes(out[-n:])
+        need = n - len(out)
+        return bytes(self.head[-need:]) + bytes(out) if need > 0 else bytes(out)
+
     def data(self) -> bytes:
         gap = f"\n[rig: {self.dropped} console bytes dropped]\n".encode() if self.dropped else b""
         return bytes(self.head) + gap + b"".join(self.tail)

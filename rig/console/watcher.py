@@ -35,6 +35,20 @@ LINE_END = re.compile(rb"\n")
 LONG_LINE = re.compile(rb"[^\n]{%d}" % MAX_LINE)
 PROGRAM_MARKER = re.compile(r"rig: executing program (\d+)")
 CHUNK = 4096
+LOG_ANCHOR = 512  # transcript bytes looked for in the log file to know where the pty stopped
+LOG_MERGE_WINDOW = 4 * 1024 * 1024  # of the log file's tail; a report's rest is far smaller
+
+
+def missing_tail(anchor: bytes, log_tail: bytes, seen: int) -> bytes:
+    """Pure: the bytes of `log_tail` after the last place `anchor` (what we saw last) occurs.
+
+    With nothing seen yet, the whole tail is missing. If the anchor is not
+    in the tail, the pty and the file disagree and nothing is taken.
+    """
+    if seen == 0 or not anchor:
+        return log_tail
+    at = log_tail.rfind(anchor)
+    return b"" if at < 0 else log_tail[at + len(anchor) :]
 
 
 class Ending(enum.Enum):
@@ -228,14 +242,24 @@ class ConsoleWatcher:
         return max(size, 0)
 
     def _merge_log_file(self) -> None:
+        """Append what the log file has beyond what the pty delivered.
+
+        virtlogd rotates a console log past 2 MiB (keeping 3 backups), so a
+        byte offset into the current file means nothing after a flood. The
+        transcript's last bytes are looked for in the file's tail instead,
+        and only what follows them is taken; without a match nothing is.
+        """
         if self.log_file is None or not self.log_file.exists():
             return
         size = self._settled_size()
-        if size <= self.transcript.total:
-            return
+        window = min(size, LOG_MERGE_WINDOW)
         with self.log_file.open("rb") as f:
-            f.seek(self.transcript.total)
-            rest = f.read(min(size - self.transcript.total, self.limits.console_cap_bytes))
+            f.seek(size - window)
+            tail = f.read(window)
+        rest = missing_tail(self.transcript.tail_bytes_of(LOG_ANCHOR), tail, self.transcript.total)
+        if not rest:
+            return
+        rest = rest[: self.limits.console_cap_bytes]
         self.transcript.feed(rest)
         for raw in rest.splitlines():
             m = PROGRAM_MARKER.search(clean(raw))

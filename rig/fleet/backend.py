@@ -37,3 +37,7 @@ class Backend(Protocol):
     def domains(self) -> list[DomainInfo]:
         """Every domain on the connection, with the rig owner when it has one."""
         ...
+
+    def stop_reason(self, name: str, wait_s: float = 0.0) -> str | None:
+        """Why a domain stopped ("destroyed", "shutdown", "crashed", ...), None if not known."""
+        ...

@@ -22,6 +22,8 @@ from rig.image.build import Image
 
 log = logging.getLogger(__name__)
 UPTIME = re.compile(r"uptime=([0-9.]+)")
+# libvirt's stop event trails the console closing by milliseconds; a second is plenty.
+STOP_EVENT_WAIT_S = 1.0
 
 
 @dataclass
@@ -163,10 +165,26 @@ class Instance:
         )
 
     def watch(self, deadline: Deadline) -> Outcome:
-        """Watch the console until something happens or the deadline passes."""
+        """Watch the console until something happens or the deadline passes.
+
+        A console that closes without a report is asked about: if libvirt
+        says someone destroyed the domain and the rig did not, the VM was
+        lost to the host (LOST_VM), which is no crash of the driver.
+        """
         if self.watcher is None:
             raise BootError(f"{self.name} was not booted")
-        return self.watcher.watch(deadline)
+        outcome = self.watcher.watch(deadline)
+        if outcome.ending is Ending.GONE and not self.destroyed:
+            why = self.backend.stop_reason(self.name, wait_s=STOP_EVENT_WAIT_S)
+            if why == "destroyed" and not self.destroyed:
+                return Outcome(
+                    Ending.LOST_VM,
+                    last_program=outcome.last_program,
+                    detail="destroyed by someone other than the rig (libvirt: destroyed)",
+                )
+            if why is not None:
+                outcome.detail = f"libvirt: {why}; {outcome.detail}".strip("; ")
+        return outcome
 
     def console_text(self) -> str:
         return self.watcher.transcript.text() if self.watcher else ""

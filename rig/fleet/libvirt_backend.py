@@ -7,6 +7,7 @@ import logging
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -22,6 +23,38 @@ T = TypeVar("T")
 
 # libvirt prints every error to stderr by default; we raise them instead.
 libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+
+# Why a domain stopped, from libvirt's lifecycle events (detail of VIR_DOMAIN_EVENT_STOPPED).
+STOP_REASONS = {
+    libvirt.VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN: "shutdown",  # the guest powered off or reset
+    libvirt.VIR_DOMAIN_EVENT_STOPPED_DESTROYED: "destroyed",  # someone called destroy
+    libvirt.VIR_DOMAIN_EVENT_STOPPED_CRASHED: "crashed",
+    libvirt.VIR_DOMAIN_EVENT_STOPPED_FAILED: "failed",  # QEMU itself died
+    libvirt.VIR_DOMAIN_EVENT_STOPPED_SAVED: "saved",
+}
+REMEMBERED_STOPS = 4096
+_events_lock = threading.Lock()
+_events_started = False
+
+
+def _start_event_loop() -> None:
+    """libvirt's default event loop, once per process, in a daemon thread.
+
+    It must be registered before a connection is opened for that connection
+    to deliver events; every connection of the rig is opened here, after it.
+    """
+    global _events_started
+    with _events_lock:
+        if _events_started:
+            return
+        libvirt.virEventRegisterDefaultImpl()
+
+        def run() -> None:
+            while True:
+                libvirt.virEventRunDefaultImpl()
+
+        threading.Thread(target=run, name="libvirt-events", daemon=True).start()
+        _events_started = True
 
 
 def _gone(e: libvirt.libvirtError) -> bool:
@@ -41,16 +74,45 @@ class LibvirtBackend:
     def __init__(self, uri: str = DEFAULT_URI) -> None:
         self.uri = uri
         self._lock = threading.Lock()
+        self._stops: OrderedDict[str, str] = OrderedDict()
+        self._stops_changed = threading.Condition()
+        self._undestroyed: set[str] = set()  # destroys that could not reach libvirtd
+        _start_event_loop()
         self._conn: Any = self._open()
 
     def _open(self) -> Any:
         try:
-            return libvirt.open(self.uri)
+            conn = libvirt.open(self.uri)
         except libvirt.libvirtError as e:
             raise LibvirtGone(
                 f"cannot reach libvirtd at {self.uri}: {e.get_error_message()}; "
                 "run `rig host setup`"
             ) from e
+        try:
+            conn.domainEventRegisterAny(
+                None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._on_lifecycle, None
+            )
+        except libvirt.libvirtError as e:  # no events: stops are then simply unexplained
+            log.warning("no lifecycle events from %s: %s", self.uri, e.get_error_message())
+        return conn
+
+    def _on_lifecycle(self, _conn: Any, dom: Any, event: int, detail: int, _opaque: Any) -> None:
+        if event != libvirt.VIR_DOMAIN_EVENT_STOPPED:
+            return
+        with self._stops_changed:
+            self._stops[str(dom.name())] = STOP_REASONS.get(detail, f"stopped ({detail})")
+            while len(self._stops) > REMEMBERED_STOPS:
+                self._stops.popitem(last=False)
+            self._stops_changed.notify_all()
+
+    def stop_reason(self, name: str, wait_s: float = 0.0) -> str | None:
+        """Why `name` stopped, as libvirt told us ("destroyed", "shutdown", ...); None if unknown.
+
+        The event can trail the console closing by a moment: wait up to `wait_s` for it.
+        """
+        with self._stops_changed:
+            self._stops_changed.wait_for(lambda: name in self._stops, timeout=wait_s)
+            return self._stops.get(name)
 
     def close(self) -> None:
         with contextlib.suppress(libvirt.libvirtError):
@@ -69,6 +131,10 @@ class LibvirtBackend:
             log.warning("lost the connection to libvirtd at %s; reconnecting", self.uri)
             self.close()
             self._conn = self._open()
+            pending, self._undestroyed = self._undestroyed, set()
+        for name in sorted(pending):
+            log.info("destroying %s, which could not be destroyed while libvirtd was away", name)
+            self.destroy(name)
 
     def _raw(self, fn: Callable[[], T]) -> T:
         """fn() on a live connection: a dead one is reopened once and fn tried again."""
@@ -109,9 +175,14 @@ class LibvirtBackend:
         self._call(f"suspend {name}", lambda: self._lookup(name).suspend())
 
     def destroy(self, name: str) -> bool:
+        """Destroy `name` if it exists; one libvirtd cannot be told about is destroyed on reconnect."""
         try:
             self._raw(lambda: self._conn.lookupByName(name).destroy())
             return True
+        except LibvirtGone:
+            with self._lock:
+                self._undestroyed.add(name)
+            raise
         except libvirt.libvirtError as e:
             if _gone(e) or e.get_error_code() == libvirt.VIR_ERR_OPERATION_INVALID:
                 return False

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+import pytest
+
 from rig.config import Limits
 from rig.console.watcher import MAX_LINE, ConsoleWatcher, Ending
 from rig.crash.kinds import Kind
@@ -158,3 +160,36 @@ def test_module_failure_marker() -> None:
         out = w.wait_ready(Deadline(5))
     assert out.ending is Ending.MODULE_FAILED
     assert "unknown bug" in out.detail
+
+
+def test_report_after_a_rotated_log_is_still_merged(tmp_path: Path) -> None:
+    # virtlogd rotated the file: it holds only the newest bytes, at other offsets.
+    flood = b"".join(b"flood line %06d\r\n" % i for i in range(2000))
+    head = b"RIG-READY m\r\n" + flood
+    log = tmp_path / "console.log"
+    log.write_bytes(flood[-5000:] + NULL_DEREF)  # shorter than what the pty delivered
+    with console([head, 0.5, None], log) as w:  # the pty delivers the flood, not the report
+        w.wait_ready(Deadline(5))
+        out = w.watch(Deadline(10))
+    assert out.ending is Ending.REPORT
+    assert w.transcript.data().count(b"flood line 001999") == 1
+
+
+def test_log_that_disagrees_with_the_pty_adds_nothing(tmp_path: Path) -> None:
+    log = tmp_path / "console.log"
+    log.write_bytes(b"something else entirely\r\n" + NULL_DEREF)
+    with console([b"RIG-READY m\r\n", b"ordinary line\r\n", 0.5, None], log) as w:
+        w.wait_ready(Deadline(5))
+        out = w.watch(Deadline(10))
+    assert out.ending is Ending.GONE
+
+
+@pytest.mark.parametrize("n", [0, 1, 5, 13, 100])
+def test_transcript_tail_bytes(n: int) -> None:
+    from rig.console.transcript import Transcript
+
+    t = Transcript(cap=1 << 20)
+    data = b"".join(bytes([65 + i % 26]) * (i % 7 + 1) for i in range(40))
+    for i in range(0, len(data), 9):
+        t.feed(data[i : i + 9])
+    assert t.tail_bytes_of(n) == (data[len(data) - n :] if n else b"")
