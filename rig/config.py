@@ -126,6 +126,16 @@ class CampaignTiming:
     # machine), and the campaign ends as an infrastructure failure.
     healthy_boot_s: float = 3.0
     slow_boot_factor: float = 5.0
+    # Below this much free space on the home's filesystem the campaign stops
+    # itself: its workers still need room to record a crash and their state,
+    # and SQLite a journal, so it ends cleanly and can be resumed.
+    min_free_bytes: int = 64 * 1024 * 1024
+    # Every boot leaves boots/<domain>/ (console log, program log: about 75 KB
+    # each when crashes are frequent, up to 64+8 MiB for a long-lived VM).
+    # A crash record copies what it needs into the store, so only the newest
+    # boots are kept for a person to look at; a crash-heavy campaign would
+    # otherwise grow by one directory per crash.
+    keep_boots: int = 64
 
 
 @dataclass(frozen=True)

@@ -47,3 +47,13 @@ class RigBug(RigError):
     """An internal invariant broke; this is our fault."""
 
     exit_code = 70
+
+
+def disk_full(e: OSError) -> InfraError | None:
+    """The one-line error for a write that found no space (ENOSPC, EDQUOT); None for others."""
+    import errno
+
+    if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+        return None
+    where = f" writing {e.filename}" if e.filename else ""
+    return InfraError(f"no space left on device{where}: free space there, then resume")

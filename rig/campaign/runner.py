@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,9 +28,9 @@ from rig.campaign.options import CampaignOptions, check_resume
 from rig.config import CampaignTiming, Home
 from rig.context import RunContext
 from rig.crash.store import CampaignBucket, CrashStore
-from rig.errors import ConfigError, InfraError, RigError
+from rig.errors import ConfigError, InfraError, RigError, disk_full
 from rig.fleet.backend import Backend
-from rig.image.build import Image, verify
+from rig.image.build import REPO, Image, verify
 from rig.image.module import source_hash
 from rig.spec.load import load as load_spec
 from rig.spec.load import spec_hash
@@ -166,6 +167,40 @@ def prepare(
     return camp
 
 
+def new_campaign(
+    ctx: RunContext,
+    camp_dir: Path,
+    *,
+    driver: Path | None,
+    module: str | None,
+    bugs: str,
+    vms: int,
+    duration_s: float,
+    engine: str,
+    doors: tuple[str, ...],
+    seed: int,
+    spec: Path | None,
+) -> Campaign:
+    """A new campaign on `driver` (default: the bundled one) with its spec (default: corpora/specs/MODULE.yaml)."""
+    drv = (driver or REPO / "driver").resolve()
+    image = ctx.build_image(drv, module, f"bugs={bugs}" if bugs else "")
+    spec_path = spec or REPO / "corpora" / "specs" / f"{image.module}.yaml"
+    if not spec_path.exists():
+        raise ConfigError(f"no spec {spec_path}: write one with `rig spec import`, or pass --spec")
+    opts = CampaignOptions(
+        driver=str(drv),
+        module=module,
+        bugs=bugs,
+        vms=vms,
+        duration_s=duration_s,
+        engine=engine,
+        doors=doors,
+        seed=seed,
+        spec=str(spec_path.resolve()),
+    )
+    return prepare(ctx, camp_dir, opts, {})
+
+
 def start_worker(camp: Campaign, slot: int) -> subprocess.Popen[bytes]:
     worker_dir = camp.dir.worker(slot)
     worker_dir.mkdir(parents=True, exist_ok=True)
@@ -249,10 +284,22 @@ def run(
             if fresh and on_buckets is not None:
                 on_buckets(camp, fresh)
             seen.update(b.id for b in fresh)
-            if now - series_at >= t.series_every_s:
-                series_at = now
-                append_jsonl(camp.dir.path / "timeseries.jsonl", _series(progress))
-                camp.dir.update_state(elapsed_s=progress.elapsed_s)
+            short = disk_short(camp)  # before this tick's own writes
+            if short:
+                ended, error = "infra", short
+                break
+            try:
+                if now - series_at >= t.series_every_s:
+                    series_at = now
+                    append_jsonl(camp.dir.path / "timeseries.jsonl", _series(progress))
+                    camp.dir.update_state(elapsed_s=progress.elapsed_s)
+                    in_use = {str(w.get("vm", "")) for w in progress.workers}
+                    prune_boots(camp.dir.boots, t.keep_boots, in_use)
+            except OSError as e:
+                if disk_full(e) is None:
+                    raise
+                ended, error = "infra", disk_short(camp) or f"no space left under {camp.dir.path}"
+                break
             if progress.remaining_s <= 0:
                 ended = "finished"
                 break
@@ -269,11 +316,44 @@ def run(
         if ended == "finished":
             ended, error = judge_work(progress, camp.timing)
         progress.ended, progress.error = ended, error
-        camp.dir.update_state(elapsed_s=progress.elapsed_s, status=ended, error=error)
-        write_summary(camp, progress)
+        try:
+            camp.dir.update_state(elapsed_s=progress.elapsed_s, status=ended, error=error)
+            write_summary(camp, progress)
+        except OSError as e:
+            if disk_full(e) is None:
+                raise
+            log.warning("could not write the campaign's state and summary: %s", e)
         for s, h in old.items():
             signal.signal(s, h)
     return progress
+
+
+def prune_boots(boots: Path, keep: int, in_use: set[str]) -> list[Path]:
+    """Delete all but the newest `keep` boot directories (never one in use); what went."""
+    try:
+        dirs = [d for d in boots.iterdir() if d.is_dir() and d.name not in in_use]
+    except OSError:
+        return []
+    dirs.sort(key=lambda d: d.stat().st_mtime, reverse=True)
+    gone = dirs[keep:]
+    for d in gone:
+        shutil.rmtree(d, ignore_errors=True)
+    return gone
+
+
+def disk_short(camp: Campaign) -> str:
+    """A sentence if the home's filesystem is nearly full, else ''."""
+    try:
+        free = shutil.disk_usage(camp.home.root).free
+    except OSError:
+        return ""
+    if free >= camp.timing.min_free_bytes:
+        return ""
+    return (
+        f"only {free // (1024 * 1024)} MiB left on the filesystem of {camp.home.root} "
+        f"(the campaign stops below {camp.timing.min_free_bytes // (1024 * 1024)} MiB); "
+        f"free space, then `rig fuzz --resume {camp.dir.path}`"
+    )
 
 
 def workers_ended(p: Progress) -> tuple[str, str]:

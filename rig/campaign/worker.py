@@ -11,6 +11,7 @@ always destroys its VM on the way out.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import os
@@ -34,7 +35,7 @@ from rig.campaign.record import record_ending
 from rig.config import Home, Limits, WorkerTiming
 from rig.context import RunContext
 from rig.crash.store import CrashStore
-from rig.errors import ConfigError, GuestProtocolError, InfraError, RigError
+from rig.errors import ConfigError, GuestProtocolError, InfraError, RigError, disk_full
 from rig.gen.engines import Engine, make_engine
 from rig.gen.feedback import Feedback
 from rig.guest.protocol import AgentConfig, ProgStatus
@@ -292,7 +293,13 @@ def main(argv: list[str]) -> int:
     if os.getppid() == 1:  # the parent died before we could ask
         return 1
     try:
-        worker.run()
+        try:
+            worker.run()
+        except OSError as e:
+            full = disk_full(e)
+            if full is None:
+                raise
+            raise full from e
     except RigError as e:
         worker.stats.error = str(e)
         worker.stats.error_kind = (
@@ -303,8 +310,9 @@ def main(argv: list[str]) -> int:
             else "bug"
         )
         worker.stats.status = "failed"
-        worker.flush(force=True)
         log.error("worker failed: %s", e)
+        with contextlib.suppress(OSError):  # the disk may be what failed
+            worker.flush(force=True)
         return 2
     return 0
 

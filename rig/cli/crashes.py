@@ -22,8 +22,12 @@ _SHOW_BYTES = 64 * 1024  # of a report or program file; the rest stays on disk
 
 
 def _safe(text: str) -> str:
-    """Guest text for the terminal: no control characters, no rich markup."""
-    return escape("".join(ch if ch in "\n\t" or ch >= " " else "?" for ch in text))
+    """Guest text for the terminal: no control characters (C0, DEL, C1), no rich markup."""
+    return escape(
+        "".join(
+            ch if ch in "\n\t" or not (ch < " " or "\x7f" <= ch <= "\x9f") else "?" for ch in text
+        )
+    )
 
 
 def _console() -> Console:

@@ -11,13 +11,12 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from rig.campaign.options import CampaignOptions, parse_doors, parse_engine
-from rig.campaign.runner import Campaign, Progress, prepare, run, verdict
-from rig.cli.image import REPO_DRIVER, module_option
+from rig.campaign.options import parse_doors, parse_engine
+from rig.campaign.runner import Campaign, Progress, new_campaign, prepare, run, verdict
+from rig.cli.image import module_option
 from rig.cli.main import DURATION, home_of, home_option, uri_option
 from rig.context import RunContext
 from rig.crash.store import CampaignBucket
-from rig.errors import ConfigError
 from rig.gen.build import DOORS
 from rig.repro.background import BackgroundReproducer
 from rig.smoke import campaign_name
@@ -158,16 +157,10 @@ def cli(
         override = rc if explicit is not click.core.ParameterSource.DEFAULT else None
         camp = prepare(rc, resume, None, asked, override)
     else:
-        drv = (driver or REPO_DRIVER).resolve()
-        params = f"bugs={bugs}" if bugs else ""
-        image = rc.build_image(drv, module, params)
-        spec_path = spec or REPO_DRIVER.parent / "corpora" / "specs" / f"{image.module}.yaml"
-        if not spec_path.exists():
-            raise ConfigError(
-                f"no spec {spec_path}: write one with `rig spec import`, or pass --spec"
-            )
-        opts = CampaignOptions(
-            driver=str(drv),
+        camp = new_campaign(
+            rc,
+            h.campaign(name or campaign_name("fuzz")),
+            driver=driver,
             module=module,
             bugs=bugs or "",
             vms=vms or 2,
@@ -175,9 +168,8 @@ def cli(
             engine=engine_name or "atheris",
             doors=door_list or DOORS,
             seed=seed or 0,
-            spec=str(spec_path.resolve()),
+            spec=spec,
         )
-        camp = prepare(rc, h.campaign(name or campaign_name("fuzz")), opts, {})
     out = Console(highlight=False)
     out.print(
         f"campaign {escape(str(camp.dir.path))}: {camp.opts.engine} on {camp.opts.vms} VM(s), "

@@ -19,7 +19,7 @@ import click
 
 from rig.config import DEFAULT_URI, Home, default_home
 from rig.duration import parse_duration
-from rig.errors import ConfigError, RigError
+from rig.errors import ConfigError, RigError, disk_full
 
 COMMANDS: dict[str, str] = {
     "host": "Prepare this machine: packages, libvirt daemons, KVM or TCG.",
@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "vm": "Boot, inspect and smoke-test VMs.",
     "run": "Run one program file in a VM and print its results.",
     "fuzz": "Run a fuzzing campaign on a fleet of VMs.",
+    "soak": "A campaign that fails if the rig's memory, fds, domains or disk grow unbounded.",
     "crashes": "List and show crash buckets.",
     "repro": "Reproduce, minimise and export a crash.",
     "spec": "Import and check interface specs.",
@@ -141,6 +142,12 @@ def main() -> None:
     except RigError as e:
         click.echo(f"rig: error: {e}", err=True)
         sys.exit(e.exit_code)
+    except OSError as e:
+        full = disk_full(e)
+        if full is None:
+            raise
+        click.echo(f"rig: error: {full}", err=True)
+        sys.exit(full.exit_code)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)

@@ -198,12 +198,22 @@ class CrashStore:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
+            # Damaged pages would otherwise surface as tracebacks in whatever query
+            # reads them first; one pass over the pages names the file at once.
+            problems = [r[0] for r in conn.execute("PRAGMA quick_check(3)").fetchall()]
         except sqlite3.DatabaseError as e:
             conn.close()
             raise ConfigError(f"{db}: not a rig crash store ({e})") from e
         except BaseException:
             conn.close()
             raise
+        if problems != ["ok"]:
+            conn.close()
+            found = " ".join(" ".join(problems).split())[:200]
+            raise ConfigError(
+                f"{db}: the crash store is damaged ({found}); move it aside to start a new "
+                "one (reports and programs stay under crashes/)"
+            )
         store = cls(home_root, conn, ring)
         store.recover()
         return store

@@ -20,6 +20,11 @@ included, and access() as libvirt-qemu fails on the mode: both views say
 probed) but tells libvirt that a KVM we know hangs guests works, and its
 first probe takes twice as long (7.8 s against 3.9 s).
 
+The namespace is a slave of the host's mounts, so a disk or tmpfs mounted
+later (a home on its own filesystem) is visible to QEMU too; that needs the
+host's root mount tree to be shared, as systemd makes it by default. With
+a private namespace QEMU cannot open images under such a mount at all.
+
 `capability_check` is the proof: two consecutive capability calls, the
 second of which must be fast. `rig host setup` ends with it (and repairs
 once), `rig doctor` fails on it.
@@ -149,6 +154,44 @@ def mask_script(mask: Path, libvirtd: str) -> str:
     return f"mount --bind {mask} {KVM} && exec {libvirtd} -d"
 
 
+def _root_mount_fields(mountinfo: str) -> list[str]:
+    """The optional fields (shared:N, master:N...) of the mount at / in a mountinfo text."""
+    for line in mountinfo.splitlines():
+        parts = line.split()
+        if len(parts) > 6 and parts[4] == "/":
+            return parts[6 : parts.index("-")] if "-" in parts else []
+    return []
+
+
+def receives_mounts(mountinfo: str) -> bool:
+    """Pure: does the namespace of this mountinfo see mounts made later on the host?"""
+    return any(f.startswith(("shared:", "master:")) for f in _root_mount_fields(mountinfo))
+
+
+def ensure_shared_root() -> bool:
+    """Make the host's mount tree shared (systemd's default) so slave namespaces get new mounts.
+
+    Returns True if it had to change it.
+    """
+    if any(
+        f.startswith("shared:")
+        for f in _root_mount_fields(Path("/proc/self/mountinfo").read_text())
+    ):
+        return False
+    subprocess.run(["mount", "--make-rshared", "/"], check=True, capture_output=True)
+    return True
+
+
+def cut_off(pid: int) -> bool:
+    """True if libvirtd runs in a mount namespace that new host mounts do not reach."""
+    try:
+        if os.stat(f"/proc/{pid}/ns/mnt").st_ino == os.stat("/proc/self/ns/mnt").st_ino:
+            return False  # our own namespace: it sees what we see
+        return not receives_mounts(Path(f"/proc/{pid}/mountinfo").read_text())
+    except OSError:
+        return False
+
+
 def start_libvirtd(accel: Accel, runtime: Path, limits: HostLimits) -> str:
     """Start libvirtd (masked under TCG); returns a sentence for the user."""
     libvirtd = _need("libvirtd")
@@ -158,16 +201,9 @@ def start_libvirtd(accel: Accel, runtime: Path, limits: HostLimits) -> str:
         runtime.mkdir(parents=True, exist_ok=True)
         mask = runtime / "kvm-mask"
         ensure_mask(mask)
-        argv = [
-            "unshare",
-            "-m",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            mask_script(mask, libvirtd),
-        ]
-        how = "started libvirtd with /dev/kvm masked (TCG)"
+        shared = " (made the host's mounts shared)" if ensure_shared_root() else ""
+        argv = ["unshare", "-m", "--propagation", "slave", "sh", "-c", mask_script(mask, libvirtd)]
+        how = f"started libvirtd with /dev/kvm masked (TCG){shared}"
     else:
         argv = [libvirtd, "-d"]
         how = "started libvirtd"
@@ -206,6 +242,10 @@ def ensure(accel: Accel, runtime: Path, limits: HostLimits) -> list[str]:
         if view not in wanted_views(accel):
             stop_libvirtd(limits)
             done.append(f"stopped libvirtd (pid {pid}): it saw {view.value} under {accel}")
+            pid = None
+        elif cut_off(pid):
+            stop_libvirtd(limits)
+            done.append(f"stopped libvirtd (pid {pid}): its mount namespace misses new mounts")
             pid = None
     if pid is None:
         done.append(start_libvirtd(accel, runtime, limits))

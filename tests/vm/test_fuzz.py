@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,40 +14,9 @@ import pytest
 from rig.config import Home
 from rig.crash.store import CrashStore
 from rig.fleet.backend import Backend
-from tests.vm.cli import rig
+from tests.vm.cli import campaign_domains, fuzz, start_fuzz, wait_for_execs
 
 pytestmark = pytest.mark.vm
-
-
-def fuzz(home: Home, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return rig(home, "fuzz", *args, timeout=timeout)
-
-
-def start_fuzz(home: Home, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "rig", "--home", str(home.root), "fuzz", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-
-
-def campaign_domains(backend: Backend, campaign: str) -> list[str]:
-    return [
-        d.name for d in backend.domains() if d.owner and d.owner.campaign == campaign and d.active
-    ]
-
-
-def wait_for_execs(camp: Path, seconds: float) -> None:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        stats = [camp / "workers" / s / "stats.json" for s in ("0", "1")]
-        if all(p.exists() and json.loads(p.read_text()).get("execs", 0) > 0 for p in stats):
-            return
-        time.sleep(1)
-    raise AssertionError(f"no executions in {camp} after {seconds}s")
 
 
 def test_clean_driver_three_minutes_no_crash(home: Home) -> None:

@@ -125,3 +125,20 @@ def test_a_host_that_stays_slow_is_an_infra_error_naming_cause_and_fix(
     assert repairs == [1]
     msg = str(e.value)
     assert "8.10s" in msg and "re-probing QEMU" in msg and "Fix:" in msg and "\n" not in msg
+
+
+MOUNTINFO = """22 27 0:21 / /proc rw,relatime - proc proc rw
+27 1 254:0 / / rw,relatime{fields} - ext4 /dev/vda rw
+24 27 0:6 / /dev rw,relatime - devtmpfs devtmpfs rw
+"""
+
+
+@pytest.mark.parametrize(
+    ("fields", "receives"),
+    [("", False), (" shared:1", True), (" master:1", True), (" shared:3 master:1", True)],
+    ids=["private", "shared", "slave", "shared-and-slave"],
+)
+def test_a_namespace_receives_later_mounts_only_if_its_root_propagates(
+    fields: str, receives: bool
+) -> None:
+    assert daemons.receives_mounts(MOUNTINFO.format(fields=fields)) is receives
