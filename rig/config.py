@@ -44,6 +44,18 @@ class Limits:
     # did not crash, wait this long for a report before calling it clean.
     report_wait_s: float = 20.0
     console_cap_bytes: int = 16 * 1024 * 1024
+    # Connecting to the agent, its hello and its configuration, once the guest printed ready.
+    agent_ready_s: float = 30.0
+    # libvirt sends a domain's stop event only after tearing QEMU down, 1.1 s after
+    # the console closed (measured); an ending without a report waits this long for it.
+    stop_event_s: float = 5.0
+    # After a replayed candidate, the wait for the fence program's console marker.
+    fence_s: float = 15.0
+    # What a reproducer binary may take beyond its calls' limits (start, exec, exit).
+    binary_slack_s: float = 20.0
+    # A command typed into the guest's console shell; a spec probe's file listing.
+    shell_s: float = 30.0
+    listing_s: float = 120.0
 
     @property
     def hung_task_worst_s(self) -> float:
@@ -136,6 +148,27 @@ class CampaignTiming:
     # boots are kept for a person to look at; a crash-heavy campaign would
     # otherwise grow by one directory per crash.
     keep_boots: int = 64
+
+
+@dataclass(frozen=True)
+class StoreLimits:
+    """The crash store's patience with other writers, in seconds."""
+
+    # Campaign workers, reproducers and `rig crashes` share one SQLite file;
+    # a writer waits this long for the others' transactions (each is short).
+    busy_timeout_s: float = 60.0
+    # A half-written crash file this old belongs to no live writer and is removed.
+    orphan_age_s: float = 3600.0
+
+
+@dataclass(frozen=True)
+class EngineLimits:
+    """When an engine's own process is beyond saving."""
+
+    # The atheris child is restarted when it dies; this many restarts within
+    # the window mean it cannot run at all, and the worker fails.
+    max_restarts: int = 20
+    restart_window_s: float = 600.0
 
 
 @dataclass(frozen=True)

@@ -71,9 +71,9 @@ def run_fresh(host: VmHost, image: Image, path: Path) -> RunOutcome:
 def run_on(socket: Path, path: Path, module: str, limits: Limits) -> RunOutcome:
     """Run on a VM another rig process (`rig vm start`) owns and watches."""
     pf = load_program(path, None)
-    with Channel.connect(socket, Deadline(10)) as channel:
-        channel.handshake(Deadline(10))
-        channel.configure(default_config(module, limits.call_s), Deadline(10))
+    with Channel.connect(socket, Deadline(limits.agent_ready_s)) as channel:
+        channel.handshake(Deadline(limits.agent_ready_s))
+        channel.configure(default_config(module, limits.call_s), Deadline(limits.agent_ready_s))
         return RunOutcome(
             channel.run(pf.program, 1, Deadline(len(pf.program.calls) * limits.call_s + 30))
         )

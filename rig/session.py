@@ -63,7 +63,7 @@ class Session:
 
     def start(self, deadline: Deadline | None = None) -> Session:
         """Connect to the booted instance's agent and configure it; start watching the console."""
-        deadline = deadline or Deadline(30)
+        deadline = deadline or Deadline(self.limits.agent_ready_s)
         self.program_log = ProgramLog(self.log_path, self.header)
         threading.Thread(
             target=self._watch, name=f"watch-{self.instance.name}", daemon=True
@@ -156,7 +156,7 @@ class Session:
         if self.program_log is not None:
             self.program_log.close()
         self.instance.destroy()
-        self._watched.wait(5)
+        self._watched.wait(self.limits.stop_event_s)
 
     def __enter__(self) -> Session:
         return self

@@ -67,7 +67,7 @@ def run(host: VmHost, driver: Path, vms: int, say: Callable[[str], None]) -> Smo
             module = inst.image.module
             rc, out, _ = inst.watcher.shell(
                 f"ls -d /sys/module/{module} /sys/kernel/debug/{module}/* /dev/{module}* 2>/dev/null",
-                Deadline(20),
+                Deadline(host.ctx.limits.shell_s),
             )
             if rc is None or f"/sys/module/{module}" not in out:
                 raise RigError(f"{inst.name}: driver {module} not loaded or its files are missing")
@@ -77,7 +77,8 @@ def run(host: VmHost, driver: Path, vms: int, say: Callable[[str], None]) -> Smo
         assert victim.watcher is not None
         say(f"{victim.name}: writing to /sys/kernel/debug/{victim.image.module}/crash_hook")
         _, _, outcome = victim.watcher.shell(
-            f"echo 1 > /sys/kernel/debug/{victim.image.module}/crash_hook", Deadline(30)
+            f"echo 1 > /sys/kernel/debug/{victim.image.module}/crash_hook",
+            Deadline(host.ctx.limits.shell_s),
         )
         if outcome is None or outcome.ending is not Ending.REPORT:
             raise RigError(f"{victim.name}: the deliberate crash was not caught")

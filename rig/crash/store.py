@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from rig.config import StoreLimits
 from rig.crash import bucket as B
 from rig.crash.kinds import VERDICT_TITLES, Kind, crash_type
 from rig.crash.parse import Report
@@ -47,9 +48,9 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION: Final = 1
 APPLICATION_ID: Final = 0x72696743  # "rigC": marks the SQLite file as a rig crash store
 DEFAULT_RING: Final = 8
-BUSY_TIMEOUT_S: Final = 60.0
+BUSY_TIMEOUT_S: Final = StoreLimits().busy_timeout_s
 _TMP_PREFIX: Final = ".tmp-"
-_ORPHAN_AGE_S: Final = 3600.0  # a temp file this old belongs to no live writer
+_ORPHAN_AGE_S: Final = StoreLimits().orphan_age_s
 
 _SCHEMA: Final = """
 CREATE TABLE buckets (

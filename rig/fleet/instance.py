@@ -22,8 +22,6 @@ from rig.image.build import Image
 
 log = logging.getLogger(__name__)
 UPTIME = re.compile(r"uptime=([0-9.]+)")
-# libvirt's stop event trails the console closing by milliseconds; a second is plenty.
-STOP_EVENT_WAIT_S = 1.0
 
 
 @dataclass
@@ -175,7 +173,7 @@ class Instance:
             raise BootError(f"{self.name} was not booted")
         outcome = self.watcher.watch(deadline)
         if outcome.ending is Ending.GONE and not self.destroyed:
-            why = self.backend.stop_reason(self.name, wait_s=STOP_EVENT_WAIT_S)
+            why = self.backend.stop_reason(self.name, wait_s=self.limits.stop_event_s)
             if why == "destroyed" and not self.destroyed:
                 return Outcome(
                     Ending.LOST_VM,

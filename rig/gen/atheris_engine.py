@@ -29,6 +29,15 @@ The corpus directory persists (libFuzzer writes each new input there at
 once) and is loaded again at the next start; a libFuzzer dictionary built
 from the spec (ioctl codes, constants, words) is passed with -dict. If the
 child dies, the parent starts a new one on the same corpus.
+
+Seed programs (corpora/seeds, or any directory of .prog files) cannot be
+expressed as FuzzedDataProvider decisions, so they enter libFuzzer as
+their text form behind SEED_MAGIC, in a second corpus directory that
+libFuzzer runs at start-up. `decode()` parses such an input as the program
+it spells; libFuzzer's mutations of it (a digit changed in an ioctl
+argument, a line spliced from another seed) are programs too as long as
+they still parse, and fall back to the ordinary decoding of the same bytes
+when they do not.
 """
 
 from __future__ import annotations
@@ -41,18 +50,21 @@ import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from rig.errors import InfraError
+from rig.config import EngineLimits
+from rig.errors import ConfigError, InfraError
 from rig.gen.build import DOORS, Builder, check_doors
 from rig.gen.choose import FdpChooser
 from rig.gen.engines import _Counting
 from rig.gen.feedback import Feedback
+from rig.gen.generate import Corpus
 from rig.gen.nlgen import message_ints
+from rig.prog import text
 from rig.prog.program import Program, ProgramError
 from rig.spec.types import Int, Spec
 
@@ -62,15 +74,37 @@ EDGE_COUNTERS = 1 << 16
 CMP_COUNTERS = 1 << 14
 MAX_CMPS_FED = 4096
 MAX_LEN = 4096
-MAX_RESTARTS = 20
-RESTART_WINDOW_S = 600.0  # restarts this close together mean it cannot run at all
+SEEDS_DIR = "seed-inputs"
+MAX_SEED_CALLS = 64  # a mutated seed stays a program of sensible length
 PY_EQ = 2 << 4 if sys.version_info >= (3, 12) else 2  # atheris shifts the op on 3.12+
+
+
+SEED_MAGIC = b"rig-seed\n"
+
+
+def seed_input(program: Program) -> bytes:
+    """The libFuzzer input that decodes to `program` (see the module docstring)."""
+    return SEED_MAGIC + text.dumps(program).encode()
+
+
+def _spelled(data: bytes) -> Program | None:
+    if not data.startswith(SEED_MAGIC):
+        return None
+    try:
+        p = text.loads(data[len(SEED_MAGIC) :].decode("utf-8"), "<seed>").program
+        p.validate()
+    except (UnicodeDecodeError, ConfigError, ProgramError):
+        return None
+    return p if len(p.calls) <= MAX_SEED_CALLS else None
 
 
 def decode(
     spec: Spec, data: bytes, doors: Iterable[str] = DOORS, malformed: int = 30, max_calls: int = 12
 ) -> Program:
     """The program fuzzer input `data` stands for (the same bytes give the same program)."""
+    spelled = _spelled(data)
+    if spelled is not None:
+        return spelled
     b = Builder(spec, FdpChooser(data), doors, malformed, max_calls)
     try:
         p = b.program()
@@ -186,11 +220,13 @@ def _child_main(conn: Connection) -> None:
 
     corpus = workdir / "libfuzzer-corpus"
     corpus.mkdir(parents=True, exist_ok=True)
+    seeds = workdir / SEEDS_DIR
     dict_path = workdir / "spec.dict"
     dict_path.write_text("".join(_dict_line(e) + "\n" for e in dictionary(args.spec)))
     argv = [
         "rig-atheris",
-        str(corpus),
+        str(corpus),  # the first directory gets the new inputs
+        *([str(seeds)] if seeds.is_dir() else []),
         f"-dict={dict_path}",
         f"-seed={args.seed or 1}",
         f"-max_len={MAX_LEN}",
@@ -222,25 +258,40 @@ class AtherisEngine(_Counting):
         doors: Iterable[str] = DOORS,
         malformed: int = 30,
         extra_args: Iterable[str] = (),
+        seeds: Sequence[Path] = (),
+        header: text.Header | None = None,
     ) -> None:
         super().__init__()
         workdir.mkdir(parents=True, exist_ok=True)
         self.args = _ChildArgs(
             spec, str(workdir), seed, check_doors(doors), malformed, tuple(extra_args)
         )
+        # Corrupt seed files are skipped with a warning and reported (`corpus.skipped`).
+        self.corpus = Corpus(None, header or text.Header()).load(*seeds)
+        self._write_seeds(workdir / SEEDS_DIR, self.corpus.programs)
         self.workdir = workdir
         self.restarts = -1
-        self._recent: deque[float] = deque(maxlen=MAX_RESTARTS)
+        self.limits = EngineLimits()
+        self._recent: deque[float] = deque(maxlen=self.limits.max_restarts)
         self._start()
+
+    @staticmethod
+    def _write_seeds(directory: Path, programs: list[Program]) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        for old in directory.iterdir():
+            old.unlink()
+        for p in programs:
+            (directory / f"{Corpus.key(p)}.seed").write_bytes(seed_input(p))
 
     def _start(self) -> None:
         self.restarts += 1
         now = time.monotonic()
         self._recent.append(now)
-        if len(self._recent) == MAX_RESTARTS and now - self._recent[0] < RESTART_WINDOW_S:
+        lim = self.limits
+        if len(self._recent) == lim.max_restarts and now - self._recent[0] < lim.restart_window_s:
             raise InfraError(
-                f"the atheris process died {MAX_RESTARTS} times in {RESTART_WINDOW_S:.0f}s; "
-                f"see {self.workdir}"
+                f"the atheris process died {lim.max_restarts} times in "
+                f"{lim.restart_window_s:.0f}s; see {self.workdir}"
             )
         mine, theirs = socket.socketpair()
         cmd = [sys.executable, "-m", "rig.gen.atheris_engine", str(theirs.fileno())]

@@ -317,5 +317,5 @@ def make_engine(
     if name == "atheris":
         from rig.gen.atheris_engine import AtherisEngine
 
-        return AtherisEngine(spec, workdir, seed, doors)
+        return AtherisEngine(spec, workdir, seed, doors, seeds=seeds, header=header)
     raise ConfigError(f"unknown engine {name!r}; engines are {', '.join(ENGINES)}")

@@ -41,7 +41,6 @@ from rig.vmhost import VmHost
 
 log = logging.getLogger(__name__)
 
-FENCE_S = 15.0  # longest wait for the fence program's marker on the console
 BOOT_ATTEMPTS = 2
 
 
@@ -201,14 +200,16 @@ class VmReplayer:
         result = session.run(Program(()))
         if result is None or watcher is None:
             return
-        until = Deadline(FENCE_S)
+        until = Deadline(self.limits.fence_s)
         while session.alive and not until.expired():
             last = watcher.last_program
             if last is not None and last >= result.seq:
                 return
             time.sleep(0.02)
         if session.alive:
-            log.warning("no console marker for fence program %d in %.0fs", result.seq, FENCE_S)
+            log.warning(
+                "no console marker for fence program %d in %.0fs", result.seq, self.limits.fence_s
+            )
 
     @staticmethod
     def _since(session: Session, mark: int) -> bytes:

@@ -42,7 +42,6 @@ log = logging.getLogger(__name__)
 DEFAULT_BUDGET_S = 600.0
 DEFAULT_RUNS = 3
 TRIES = 3  # per candidate in the search: enough to tell a flaky crash from none
-BINARY_SLACK_S = 20.0  # beyond the calls' limits, for a reproducer to start and end
 
 
 @dataclass
@@ -260,7 +259,7 @@ def _verify(
         result.message = f"{e}; reliability measured with repro.prog instead"
         binary = None
     calls = sum(len(p.calls) for p in result.programs)
-    timeout = calls * limits.call_s + BINARY_SLACK_S
+    timeout = calls * limits.call_s + limits.binary_slack_s
     ok = done = 0
     for i in range(runs):
         if oracle.stop is not None and oracle.stop.is_set():

@@ -34,7 +34,7 @@ def probe(host: VmHost, image: Image, families: tuple[str, ...]) -> Probe:
         # One line on the console, so the shell's echo neither spans prompts nor shows the magic.
         script = base64.b64encode(import_guest.listing_script(image.module).encode()).decode()
         command = f"echo {script} | base64 -d > /tmp/listing.sh && sh /tmp/listing.sh"
-        rc, out, report = inst.watcher.shell(command, Deadline(120))
+        rc, out, report = inst.watcher.shell(command, Deadline(host.ctx.limits.listing_s))
         if report is not None or rc != 0:
             raise RigError(
                 f"listing the driver's files in the guest failed (status {rc}): "

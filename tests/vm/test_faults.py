@@ -50,6 +50,11 @@ BUGS = {b.name: b for b in load(REPO / "driver")}
 SHALLOW = "ioctl_unconfigured"  # found within seconds: a campaign that crashes and reboots often
 
 
+def unique(name: str) -> str:
+    """A campaign name no earlier run in a kept test home (RIG_TEST_HOME) used."""
+    return f"{name}-{time.strftime('%H%M%S')}"
+
+
 def integrity(home: Home) -> str:
     with sqlite3.connect(home.crash_db) as db:
         return str(db.execute("PRAGMA integrity_check").fetchone()[0])
@@ -64,7 +69,7 @@ def stop(proc: subprocess.Popen[str]) -> None:
 def test_sigkill_of_the_whole_rig_loses_no_bucket_and_the_campaign_resumes(
     home: Home, backend: Backend
 ) -> None:
-    name = "fault-sigkill"
+    name = unique("fault-sigkill")
     camp = home.campaign(name)
     proc = start_fuzz(
         home, "--duration", "10m", "--vms", "2", "--engine", "generate",
@@ -102,7 +107,7 @@ def test_sigkill_of_the_whole_rig_loses_no_bucket_and_the_campaign_resumes(
 
 
 def test_libvirtd_killed_and_restarted_mid_campaign_is_a_pause_not_a_crash(home: Home) -> None:
-    name = "fault-libvirtd"
+    name = unique("fault-libvirtd")
     camp = home.campaign(name)
     proc = start_fuzz(
         home, "--duration", "100s", "--vms", "2", "--engine", "generate",
@@ -136,7 +141,7 @@ def test_libvirtd_killed_and_restarted_mid_campaign_is_a_pause_not_a_crash(home:
 def test_vm_destroyed_from_outside_is_a_lost_vm_and_a_fresh_one_boots(
     home: Home, backend: Backend
 ) -> None:
-    name = "fault-destroy"
+    name = unique("fault-destroy")
     camp = home.campaign(name)
     proc = start_fuzz(
         home, "--duration", "60s", "--vms", "1", "--engine", "generate", "--campaign", name
@@ -277,7 +282,7 @@ def small_home(home: Home, tmp_path: Path) -> Iterator[Home]:
 def test_a_full_disk_stops_the_campaign_with_the_path_and_it_resumes_after(
     small_home: Home, backend: Backend
 ) -> None:
-    name = "fault-full"
+    name = unique("fault-full")
     camp = small_home.campaign(name)
     proc = start_fuzz(
         small_home, "--duration", "5m", "--vms", "1", "--engine", "generate",
@@ -304,13 +309,14 @@ def test_a_full_disk_stops_the_campaign_with_the_path_and_it_resumes_after(
 
 def test_a_short_soak_finds_nothing_growing(home: Home) -> None:
     """The CI-sized soak (3 minutes, crash-heavy); the 1-hour figures are in the notes."""
+    soak = unique("soak-ci")
     res = rig(
         home, "soak", "--hours", "0.05", "--interval", "10s", "--vms", "2",
-        "--engine", "generate", "--driver-bugs", SHALLOW, "--campaign", "soak-ci",
+        "--engine", "generate", "--driver-bugs", SHALLOW, "--campaign", soak,
         timeout=600,
     )  # fmt: skip
     assert res.returncode == 0, res.stdout + res.stderr
-    camp = home.campaign("soak-ci")
+    camp = home.campaign(soak)
     rows = (camp / "soak.jsonl").read_text().splitlines()
     assert len(rows) >= 15
     report = json.loads((camp / "soak.json").read_text())

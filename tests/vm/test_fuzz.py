@@ -92,3 +92,14 @@ def test_bad_options_are_clear_errors(home: Home, tmp_path: Path) -> None:
     ):
         res = fuzz(home, *args, timeout=60)
         assert res.returncode != 0 and words in res.stderr, res.stderr
+
+
+def test_uri_is_where_the_campaign_runs(home: Home) -> None:
+    """--uri reaches the campaign's connections: an unreachable one is a clear error, not the default."""
+    down = "qemu:///system?socket=/nonexistent/libvirt-sock"
+    name = f"uri-down-{time.strftime('%H%M%S')}"
+    res = fuzz(home, "--duration", "20s", "--vms", "1", "--uri", down, "--campaign", name)
+    assert res.returncode == 3, res.stdout + res.stderr
+    assert "cannot reach libvirtd at qemu:///system?socket=/nonexistent" in res.stderr
+    state = json.loads((home.campaign(name) / "campaign.json").read_text())
+    assert state["context"]["uri"] == down

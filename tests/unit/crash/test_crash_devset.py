@@ -5,19 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from shared_data import shared
 
 from rig.bench.parse import DEV_SET, REQUIRED_SCORE_PCT
 from rig.crash import casefile
 
 # Beside the project's root, as in CI (tests are never installed, rig may be).
-DEV = Path(__file__).resolve().parents[4] / DEV_SET
+DEV_REL = DEV_SET
 
 
 @pytest.fixture(scope="module")
 def score() -> casefile.Score:
-    if not DEV.is_dir():
-        pytest.fail(f"{DEV}: the shared dev set is missing (it sits beside the project)")
-    return casefile.score(casefile.load(p) for p in casefile.case_paths(DEV))
+    dev_dir = shared(DEV_REL)
+    return casefile.score(casefile.load(p) for p in casefile.case_paths(dev_dir))
 
 
 def test_dev_score_meets_the_requirement(score: casefile.Score) -> None:

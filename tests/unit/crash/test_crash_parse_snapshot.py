@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-import pytest
+from shared_data import shared
 
 from rig.bench.parse import DEV_SET
 from rig.crash import casefile
@@ -25,7 +25,7 @@ from rig.crash.parse import Report, parse
 
 HERE = Path(__file__).resolve().parent
 SNAPSHOT = HERE / "parse_snapshot.json"
-DEV = Path(__file__).resolve().parents[4] / DEV_SET
+DEV_REL = DEV_SET
 GOLDEN = HERE.parents[1] / "testdata" / "console"
 UPDATE = os.environ.get("RIG_UPDATE_SNAPSHOT") == "1"
 BLOB = "dev/*"  # the key of all dev logs concatenated
@@ -61,9 +61,8 @@ def describe(report: Report) -> list[Any]:
 
 
 def logs() -> Iterable[tuple[str, bytes]]:
-    if not DEV.is_dir():
-        pytest.fail(f"{DEV}: the shared dev set is missing (it sits beside the project)")
-    dev = [casefile.load(p) for p in casefile.case_paths(DEV)]
+    dev_dir = shared(DEV_REL)
+    dev = [casefile.load(p) for p in casefile.case_paths(dev_dir)]
     for case in dev:
         yield f"dev/{case.path.name}", case.log
     yield BLOB, casefile.concatenated_logs(dev)

@@ -132,3 +132,40 @@ def test_toy_target_is_solved_and_the_corpus_persists(tmp_path: Path) -> None:
             raise AssertionError("the persisted corpus did not reach the magic again")
     finally:
         again.close()
+
+
+SEEDS = Path(__file__).resolve().parents[3] / "corpora" / "seeds"
+
+
+def test_a_spelled_seed_decodes_to_itself_and_a_broken_one_falls_back() -> None:
+    from rig.gen.atheris_engine import seed_input
+
+    seed = text.load(SEEDS / "ioctl-config-transfer.prog").program
+    data = seed_input(seed)
+    assert decode(SPEC, data) == seed
+    mutated = data.replace(b"0x8038b701", b"0x8038b7q1")  # no longer a program
+    assert decode(SPEC, mutated) == decode(SPEC, mutated)  # decoded the ordinary way
+    assert decode(SPEC, mutated) != seed
+
+
+def test_seed_programs_are_fed_to_libfuzzer(tmp_path: Path) -> None:
+    seed_dir = tmp_path / "seeds"
+    seed_dir.mkdir()
+    (seed_dir / "bad.prog").write_bytes(b"\x00not a program")
+    wanted = []
+    for path in sorted(SEEDS.glob("*.prog")):
+        (seed_dir / path.name).write_bytes(path.read_bytes())
+        wanted.append(text.load(path).program)
+    engine = AtherisEngine(SPEC, tmp_path / "work", seed=1, seeds=[seed_dir])
+    seen = []
+    try:
+        for _ in range(200):
+            p = engine.next_program()
+            seen.append(p)
+            engine.feedback(p, Feedback((len(seen),), ()))
+            if all(w in seen for w in wanted):
+                break
+    finally:
+        engine.close()
+    assert all(w in seen for w in wanted), "every seed ran as itself"
+    assert [s for s in engine.corpus.skipped if "bad.prog" in s], "a corrupt seed is reported"
