@@ -13,7 +13,7 @@ from rich.table import Table
 
 from rig.campaign.options import parse_engine
 from rig.campaign.runner import new_campaign, run, verdict
-from rig.campaign.soak import BOUNDS, Sampler, judge
+from rig.campaign.soak import Sampler, judge
 from rig.cli.image import module_option
 from rig.cli.main import DURATION, home_of, home_option, uri_option
 from rig.context import RunContext
@@ -95,18 +95,18 @@ def cli(
         samples = sampler.stop()
         host.close()
     verdicts = judge(samples, vms)
-    table = Table(title="soak: growth per hour over the second half")
-    for col in ("metric", "first", "last", "slope/h", "bound/h", ""):
+    table = Table(title="soak: growth over the settled second half")
+    for col in ("metric", "first", "last", "slope", "bound", ""):
         table.add_column(col)
-    units = {b.metric: b.unit for b in BOUNDS}
     for v in verdicts:
+        mark = "ok" if v.ok else "[bold red]GROWS[/bold red]"
         table.add_row(
             v.metric,
             f"{v.first:g}",
             f"{v.last:g}",
-            f"{v.slope_per_hour:g} {units.get(v.metric, '')}",
-            f"{v.bound_per_hour:g}",
-            "ok" if v.ok else "[bold red]GROWS[/bold red]",
+            f"{v.slope:g} {v.unit}",
+            f"{v.bound:g}",
+            mark if v.judged else f"[dim]{escape(v.why)}[/dim]",
         )
     out.print(table)
     (camp.dir.path / "soak.json").write_text(
@@ -128,6 +128,6 @@ def cli(
     if bad:
         raise RigError(
             "grows without bound: "
-            + "; ".join(f"{v.metric} {v.slope_per_hour:g}/h > {v.bound_per_hour:g}/h" for v in bad)
+            + "; ".join(f"{v.metric} {v.slope:g} > {v.bound:g} {v.unit}" for v in bad)
         )
     out.print(f"soak passed: {len(samples)} samples, {final.execs} executions")

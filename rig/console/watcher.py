@@ -90,7 +90,8 @@ class ConsoleWatcher:
         self.transcript = Transcript(limits.console_cap_bytes)
         self.last_program: int | None = None
         self.first_byte_at: float | None = None  # monotonic time the guest first said anything
-        self.closed = False
+        self.eof = False  # the console closed (the guest or its QEMU is gone)
+        self.closed = False  # our end is released
         self._spawn = pexpect.fdpexpect.fdspawn(fd, timeout=1, maxread=CHUNK)
         self._patterns = [LINE_END, LONG_LINE, pexpect.EOF, pexpect.TIMEOUT]
 
@@ -116,7 +117,7 @@ class ConsoleWatcher:
             rest = self._spawn.before or b""
             if rest:
                 self.transcript.feed(rest)
-            self.closed = True
+            self.eof = True
             raise EOFError
         if idx == 3:
             return None

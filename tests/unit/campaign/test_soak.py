@@ -1,4 +1,4 @@
-"""The soak judge: slopes fitted to the settled half, bounds held, domains counted."""
+"""The soak judge: slopes fitted to the settled half, bounds held, short windows not judged."""
 
 from __future__ import annotations
 
@@ -7,8 +7,17 @@ import pytest
 from rig.campaign.soak import BOUNDS, Sample, judge, slope_per_hour
 
 
-def samples(rss: list[float], domains: int = 2, every_s: float = 60.0) -> list[Sample]:
-    return [Sample(i * every_s, r, 40, 5, domains, 10.0, 0.1) for i, r in enumerate(rss)]
+def samples(
+    rss: list[float], domains: int = 2, every_s: float = 60.0, fds_per_boot: float = 0.0
+) -> list[Sample]:
+    return [
+        Sample(i * every_s, 3 * i, r, int(40 + fds_per_boot * 3 * i), 5, domains, 10.0, 0.1)
+        for i, r in enumerate(rss)
+    ]
+
+
+def by_metric(found: list) -> dict:  # type: ignore[type-arg]
+    return {j.metric: j for j in found}
 
 
 def test_slope_of_a_line_is_its_rate_per_hour() -> None:
@@ -20,15 +29,25 @@ def test_slope_of_a_line_is_its_rate_per_hour() -> None:
 
 def test_growth_that_settles_passes_and_a_leak_fails() -> None:
     settling = [100.0 + min(i, 10) * 5 for i in range(60)]  # warms up, then flat
-    ok = {j.metric: j for j in judge(samples(settling), vms=2)}
-    assert ok["rss_mib"].ok and ok["rss_mib"].slope_per_hour == 0
+    ok = by_metric(judge(samples(settling), vms=2))
+    assert ok["rss_mib"].ok and ok["rss_mib"].judged and ok["rss_mib"].slope == 0
     leak = [100.0 + i * 0.5 for i in range(60)]  # 30 MiB/h, past the 16 MiB/h bound
-    bad = {j.metric: j for j in judge(samples(leak), vms=2)}
-    assert not bad["rss_mib"].ok and bad["rss_mib"].slope_per_hour == pytest.approx(30.0)
+    bad = by_metric(judge(samples(leak), vms=2))
+    assert not bad["rss_mib"].ok and bad["rss_mib"].slope == pytest.approx(30.0)
+
+
+def test_a_short_window_judges_descriptors_but_not_memory() -> None:
+    short = samples([100.0 + i for i in range(18)], every_s=10.0, fds_per_boot=1.0)
+    found = by_metric(judge(short, vms=2))
+    assert (
+        found["rss_mib"].ok and not found["rss_mib"].judged and "not judged" in found["rss_mib"].why
+    )
+    assert found["fds"].judged and not found["fds"].ok  # one descriptor per boot leaks
+    assert by_metric(judge(samples([1.0] * 18, every_s=10.0), vms=2))["fds"].ok
 
 
 def test_more_domains_than_vms_fails() -> None:
-    assert not {j.metric: j for j in judge(samples([1.0] * 8, domains=3), vms=2)}["domains"].ok
+    assert not by_metric(judge(samples([1.0] * 8, domains=3), vms=2))["domains"].ok
 
 
 def test_every_bound_states_its_reason() -> None:

@@ -193,3 +193,15 @@ def test_transcript_tail_bytes(n: int) -> None:
     for i in range(0, len(data), 9):
         t.feed(data[i : i + 9])
     assert t.tail_bytes_of(n) == (data[len(data) - n :] if n else b"")
+
+
+def test_closing_after_the_console_ended_releases_the_descriptor() -> None:
+    # Found by `rig soak`: one pty descriptor per VM leaked when EOF came first.
+    master, slave = os.openpty()
+    watcher = ConsoleWatcher(slave, FAST)
+    os.close(master)
+    with pytest.raises(EOFError):
+        watcher._next_line(2)
+    watcher.close()
+    with pytest.raises(OSError):
+        os.fstat(slave)
