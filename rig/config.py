@@ -254,6 +254,10 @@ class Home:
         return self.root / "campaigns"
 
     @property
+    def snapshots(self) -> Path:
+        return self.root / "snapshots"
+
+    @property
     def crash_db(self) -> Path:
         return self.root / "crashes.db"
 

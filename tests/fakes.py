@@ -8,7 +8,9 @@ import threading
 import time
 import tty
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from rig.errors import InfraError
 from rig.fleet.backend import DomainInfo
 from rig.fleet.domain_xml import Owner, parse_owner
 
@@ -76,6 +78,12 @@ class FakeBackend:
 
     def suspend(self, name: str) -> None:
         pass
+
+    def save(self, name: str, path: Path) -> None:
+        raise InfraError("the fake backend cannot save domains")
+
+    def restore_paused(self, path: Path) -> None:
+        raise InfraError("the fake backend cannot restore domains")
 
     def destroy(self, name: str) -> bool:
         return self._stop(name, "destroyed")

@@ -313,6 +313,7 @@ def run(
         stop_workers(camp)
         progress = collect(camp, store)
         store.close()
+        prune_boots(camp.dir.boots, t.keep_boots, set())
         if ended == "finished":
             ended, error = judge_work(progress, camp.timing)
         progress.ended, progress.error = ended, error

@@ -14,7 +14,7 @@ from rich.table import Table
 from rig.campaign.options import parse_doors, parse_engine
 from rig.campaign.runner import Campaign, Progress, new_campaign, prepare, run, verdict
 from rig.cli.image import module_option
-from rig.cli.main import DURATION, home_of, home_option, uri_option
+from rig.cli.main import DURATION, home_of, home_option, snapshot_option, uri_option
 from rig.context import RunContext
 from rig.crash.store import CampaignBucket
 from rig.gen.build import DOORS
@@ -115,6 +115,7 @@ def summary_table(p: Progress) -> Table:
     help="Exit non-zero if the campaign ends with fewer buckets (the demo asks for 1).",
 )
 @uri_option
+@snapshot_option
 @click.pass_context
 def cli(
     ctx: click.Context,
@@ -134,13 +135,14 @@ def cli(
     repro_budget: float,
     min_buckets: int,
     uri: str,
+    no_snapshot: bool,
 ) -> None:
     """Fuzz a driver on a fleet of VMs until the duration ends or Ctrl-C; then stop cleanly."""
     h = home_of(ctx, home).ensure()
     duration_s = duration
     engine_name = parse_engine(engine) if engine is not None else None
     door_list = parse_doors(doors) if doors is not None else None
-    rc = RunContext.create(h, uri=uri)
+    rc = RunContext.create(h, uri=uri, snapshots=not no_snapshot)
     if resume is not None:
         asked = {
             "driver": str(driver.resolve()) if driver else None,

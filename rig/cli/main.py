@@ -102,6 +102,14 @@ uri_option = click.option(
 )
 
 
+snapshot_option = click.option(
+    "--no-snapshot",
+    "no_snapshot",
+    is_flag=True,
+    help="Boot every VM cold instead of restoring the image's saved 'agent ready' state.",
+)
+
+
 @click.group(cls=LazyGroup)
 @home_option
 @click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from rig.cli.main import DURATION, home_of, home_option, uri_option
+from rig.cli.main import DURATION, home_of, home_option, snapshot_option, uri_option
 from rig.context import RunContext
 
 NOT_REPRODUCED = 1
@@ -37,6 +37,7 @@ NOT_REPRODUCED = 1
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 @uri_option
+@snapshot_option
 @click.pass_context
 def cli(
     ctx: click.Context,
@@ -47,6 +48,7 @@ def cli(
     image: str | None,
     as_json: bool,
     uri: str,
+    no_snapshot: bool,
 ) -> None:
     """Reproduce CRASH (a bucket id or prefix, a crash directory, or a program file).
 
@@ -58,7 +60,7 @@ def cli(
     from rig.repro.reproduce import reproduce
 
     explicit = ctx.get_parameter_source("uri") is not click.core.ParameterSource.DEFAULT
-    rc = RunContext.create(home_of(ctx, home), uri=uri)
+    rc = RunContext.create(home_of(ctx, home), uri=uri, snapshots=not no_snapshot)
     result = reproduce(rc, crash, budget, runs=runs, image=image, campaign_ctx=not explicit)
     if as_json:
         click.echo(json.dumps(result.summary()))

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from rig.cli.image import driver_option, module_option, params_option
-from rig.cli.main import home_of, home_option, uri_option
+from rig.cli.main import home_of, home_option, snapshot_option, uri_option
 from rig.config import runtime_dir
 from rig.context import RunContext
 from rig.guest.display import format_result
@@ -51,6 +51,7 @@ def _show(out: Console, program_path: Path, res: RunOutcome) -> int:
 @module_option
 @params_option
 @uri_option
+@snapshot_option
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @click.pass_context
 def cli(
@@ -62,13 +63,14 @@ def cli(
     module: str | None,
     params: str,
     uri: str,
+    no_snapshot: bool,
     as_json: bool,
 ) -> None:
     """Boot a VM (or use a running one), run PROGRAM_FILE, print each call's result.
 
     Exit status 3 when the program crashed the kernel or the VM ended.
     """
-    rc = RunContext.create(home_of(ctx, home).ensure(), uri=uri)
+    rc = RunContext.create(home_of(ctx, home).ensure(), uri=uri, snapshots=not no_snapshot)
     text.load(program_file).program.validate()  # file, line and call of any error, before booting
     if vm_name is not None:
         res = run_on(

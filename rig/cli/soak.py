@@ -15,7 +15,7 @@ from rig.campaign.options import parse_engine
 from rig.campaign.runner import new_campaign, run, verdict
 from rig.campaign.soak import Sampler, judge
 from rig.cli.image import module_option
-from rig.cli.main import DURATION, home_of, home_option, uri_option
+from rig.cli.main import DURATION, home_of, home_option, snapshot_option, uri_option
 from rig.context import RunContext
 from rig.errors import RigError
 from rig.gen.build import DOORS
@@ -41,6 +41,7 @@ from rig.smoke import campaign_name
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--campaign", "name", default=None, help="Campaign name (default: soak-DATE).")
 @uri_option
+@snapshot_option
 @click.pass_context
 def cli(
     ctx: click.Context,
@@ -55,6 +56,7 @@ def cli(
     seed: int,
     name: str | None,
     uri: str,
+    no_snapshot: bool,
 ) -> None:
     """Fuzz for HOURS while sampling RSS, fds, domains, disk and store size into soak.jsonl.
 
@@ -63,7 +65,7 @@ def cli(
     """
     if hours <= 0:
         raise click.BadParameter("must be positive", param_hint="--hours")
-    rc = RunContext.create(home_of(ctx, home).ensure(), uri=uri)
+    rc = RunContext.create(home_of(ctx, home).ensure(), uri=uri, snapshots=not no_snapshot)
     camp = new_campaign(
         rc,
         rc.home.campaign(name or campaign_name("soak")),

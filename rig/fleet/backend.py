@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from rig.fleet.domain_xml import Owner
@@ -25,6 +26,14 @@ class Backend(Protocol):
         ...
 
     def resume(self, name: str) -> None: ...
+
+    def save(self, name: str, path: Path) -> None:
+        """Save a running domain's state to a file; the domain stops."""
+        ...
+
+    def restore_paused(self, path: Path) -> None:
+        """Start a domain, paused, from a save file (its name is the one inside it)."""
+        ...
 
     def suspend(self, name: str) -> None: ...
 

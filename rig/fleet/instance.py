@@ -8,7 +8,8 @@ import os
 import re
 import secrets
 import time
-from dataclasses import dataclass, field
+import uuid
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 
@@ -18,6 +19,7 @@ from rig.deadline import Deadline
 from rig.errors import BootError, ConfigError
 from rig.fleet.backend import Backend
 from rig.fleet.domain_xml import InstanceSpec, Owner, render
+from rig.fleet.snapshot import Identity, stamp
 from rig.image.build import Image
 
 log = logging.getLogger(__name__)
@@ -89,6 +91,7 @@ class Instance:
     watcher: ConsoleWatcher | None = None
     timing: BootTiming = field(default_factory=BootTiming)
     destroyed: bool = False
+    snapshot_key: str | None = None  # set when this guest was restored from a snapshot
 
     @property
     def console_log(self) -> Path:
@@ -116,16 +119,19 @@ class Instance:
             gid=os.getegid(),
         )
 
+    def _name_new(self) -> None:
+        self.name = f"rig-{self.owner.campaign[:24]}-{self.slot}-{secrets.token_hex(3)}"
+        self.dir = self.boots_dir / self.name
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.agent_socket.parent.mkdir(parents=True, exist_ok=True)
+
     def boot(self) -> Outcome:
         """Start the guest and wait for its ready marker; raises BootError if it never comes."""
         if self.accel != self.image.manifest.get("accel", self.accel):
             log.debug(
                 "image built for %s, booting with %s", self.image.manifest["accel"], self.accel
             )
-        self.name = f"rig-{self.owner.campaign[:24]}-{self.slot}-{secrets.token_hex(3)}"
-        self.dir = self.boots_dir / self.name
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.agent_socket.parent.mkdir(parents=True, exist_ok=True)
+        self._name_new()
         deadline = Deadline(self.limits.boot_s)
         self.timing = BootTiming()
         t0 = time.monotonic()
@@ -161,6 +167,54 @@ class Instance:
             f"({self.timing.describe()})",
             tail,
         )
+
+    def restore(self, working: Path) -> None:
+        """Start this instance from a snapshot's working copy instead of booting it.
+
+        The copy is stamped with this instance's name, UUID, console log,
+        agent socket and owner first (see `rig.fleet.snapshot`). The guest
+        runs on from the instant after its ready marker, so there is no
+        marker to wait for: the session's agent handshake is the proof.
+        """
+        self._name_new()
+        self.timing = BootTiming(restored=True)
+        stamp(
+            working,
+            Identity(self.name, str(uuid.uuid4()), self.console_log, self.agent_socket, self.owner),
+        )
+        t0 = time.monotonic()
+        self.backend.restore_paused(working)
+        try:
+            t1 = time.monotonic()
+            self.timing.define_s = t1 - t0
+            pty = self.backend.console_pty(self.name)
+            self.watcher = ConsoleWatcher.open_pty(pty, self.limits, self.console_log)
+            t2 = time.monotonic()
+            self.timing.attach_s = t2 - t1
+            self.backend.resume(self.name)
+            self.timing.start_s = self.timing.ready_s = time.monotonic() - t2
+        except BaseException:
+            self.destroy()
+            raise
+        log.info("%s restored in %.2fs", self.name, self.timing.total_s)
+
+    def save_to(self, path: Path) -> None:
+        """Save this booted guest's state to `path`; the domain stops and this instance is done."""
+        try:
+            self.backend.save(self.name, path)
+        finally:
+            self.destroy()  # stopped by the save; a failed save must not leave it running
+
+    def template_xml(self) -> str:
+        """The domain XML of this image's boots with a placeholder identity: a snapshot's shape."""
+        spec = replace(
+            self.spec(),
+            name="rig-template",
+            console_log=Path("/template/console.log"),
+            agent_socket=Path("/template/agent.sock"),
+            owner=Owner("template", 0, 0, "template"),
+        )
+        return render(spec)
 
     def watch(self, deadline: Deadline) -> Outcome:
         """Watch the console until something happens or the deadline passes.

@@ -9,6 +9,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import libvirt
@@ -167,6 +168,17 @@ class LibvirtBackend:
         if not m:
             raise InfraError(f"domain {name} has no pty serial console")
         return m.group(1)
+
+    def save(self, name: str, path: Path) -> None:
+        """Save a running domain's state to `path`; the domain stops (libvirt's virDomainSave)."""
+        self._call(f"save {name}", lambda: self._lookup(name).save(str(path)))
+
+    def restore_paused(self, path: Path) -> None:
+        """Start a domain from a save file, paused (the console is attached before it runs)."""
+        self._call(
+            f"restore {path.name}",
+            lambda: self._conn.restoreFlags(str(path), None, libvirt.VIR_DOMAIN_SAVE_PAUSED),
+        )
 
     def resume(self, name: str) -> None:
         self._call(f"resume {name}", lambda: self._lookup(name).resume())
