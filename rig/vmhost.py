@@ -132,7 +132,7 @@ class VmHost:
                 return inst  # another process is saving this image right now
             try:
                 inst.save_to(tmp)
-                self.snapshots.publish(tmp, key)
+                self.snapshots.publish(tmp, key, image.id)
             except (InfraError, OSError) as e:
                 self._refuse(key, f"saving it failed ({e}); booting cold")
                 return self._cold(image, campaign, slot, boots_dir)

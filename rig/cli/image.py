@@ -9,6 +9,7 @@ import click
 
 from rig.cli.main import home_of, home_option
 from rig.context import RunContext
+from rig.fleet.snapshot import Snapshots
 from rig.image import build as imgbuild
 
 REPO_DRIVER = imgbuild.REPO / "driver"
@@ -84,9 +85,12 @@ def build(
 @click.option("--keep", default=3, show_default=True, help="Newest images to keep regardless.")
 @click.pass_context
 def prune(ctx: click.Context, home: Path | None, keep: int) -> None:
-    """Delete images no crash record references (keeping the newest few)."""
-    removed = imgbuild.prune(home_of(ctx, home), keep)
-    click.echo(f"removed {len(removed)} image(s)")
+    """Delete images no crash record references (keeping the newest few), and their snapshots."""
+    h = home_of(ctx, home)
+    removed = imgbuild.prune(h, keep)
+    # A snapshot is of one image: it goes with it (and with any image already gone).
+    snapshots = Snapshots(h.snapshots).prune_images(imgbuild.present_images(h))
+    click.echo(f"removed {len(removed)} image(s) and {len(snapshots)} snapshot(s)")
 
 
 @cli.command()

@@ -248,8 +248,9 @@ class Snapshots:
                 tmp.unlink(missing_ok=True)
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def publish(self, tmp: Path, key: str) -> None:
+    def publish(self, tmp: Path, key: str, image_id: str) -> None:
         read_head(tmp.read_bytes()[: 128 * 1024])  # refuse to publish what we cannot restore
+        (self.dir(key) / "image").write_text(image_id + "\n")
         tmp.replace(self.master(key))
 
     def discard(self, key: str, why: str) -> None:
@@ -260,12 +261,16 @@ class Snapshots:
         for path in self.root.glob(f"*/work/{slot_token}.save"):
             path.unlink(missing_ok=True)
 
-    def prune(self, keep: set[str]) -> list[str]:
-        """Remove every snapshot whose key is not in `keep`; the keys removed."""
+    def prune_images(self, present: set[str]) -> list[str]:
+        """Remove every snapshot of an image not in `present` (or of no known image); their keys."""
         gone = []
         if self.root.is_dir():
             for d in self.root.iterdir():
-                if d.is_dir() and d.name not in keep:
+                try:
+                    image = (d / "image").read_text().strip()
+                except OSError:
+                    image = ""
+                if d.is_dir() and image not in present:
                     shutil.rmtree(d, ignore_errors=True)
                     gone.append(d.name)
         return gone

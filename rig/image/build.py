@@ -290,3 +290,10 @@ def prune(home: Home, keep_newest: int = 3) -> list[str]:
             shutil.rmtree(p)
             removed.append(p.name)
     return removed
+
+
+def present_images(home: Home) -> set[str]:
+    """The ids of the images in the home."""
+    if not home.images.exists():
+        return set()
+    return {p.name for p in home.images.iterdir() if (p / MANIFEST).exists()}

@@ -3,7 +3,9 @@
 `reproduce()` is what `rig repro` runs and what a campaign can run in a
 background thread for a new bucket (pass `stop` to end it early; VMs it
 booted are destroyed however it ends). A crash counts as reproduced only
-when a fresh VM showed the same title again; the C reproducer is compiled
+when a fresh VM showed the same title again (fresh: booted cold, or
+restored from the image's snapshot, which was saved before any host spoke
+to its agent and before any program ran); the C reproducer is compiled
 statically on the host and run through the agent in fresh VMs, and its
 runs give the reliability that is stored (k of n runs with the same title).
 """

@@ -136,11 +136,12 @@ def test_working_copies_follow_the_master(tmp_path: Path) -> None:
         save_file(tmp)
         with snaps.creating("k1") as other:
             assert other is None, "one process makes a snapshot at a time"
-        snaps.publish(tmp, "k1")
+        snaps.publish(tmp, "k1", "img1")
     work = snaps.working("k1", "host-1-0")
     assert work.read_bytes() == snaps.master("k1").read_bytes()
     stamp(work, IDENT)
     assert snaps.working("k1", "host-1-0") == work and read_head(work.read_bytes()).xml != SAVED_XML
     snaps.drop_working("host-1-0")
     assert not work.exists()
-    assert snaps.prune(keep=set()) == ["k1"] and not snaps.dir("k1").exists()
+    assert snaps.prune_images({"img1"}) == [] and snaps.exists("k1")
+    assert snaps.prune_images({"img2"}) == ["k1"] and not snaps.dir("k1").exists()
