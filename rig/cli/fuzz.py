@@ -13,7 +13,7 @@ from rich.table import Table
 
 from rig.campaign.options import parse_doors, parse_engine
 from rig.campaign.runner import Campaign, Progress, new_campaign, prepare, run, verdict
-from rig.cli.image import module_option
+from rig.cli.image import campaign_driver_option, module_option
 from rig.cli.main import DURATION, home_of, home_option, snapshot_option, uri_option
 from rig.context import RunContext
 from rig.crash.store import CampaignBucket
@@ -63,12 +63,7 @@ def summary_table(p: Progress) -> Table:
 
 @click.command()
 @home_option
-@click.option(
-    "--driver",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Driver source directory (default: the bundled driver/).",
-)
+@campaign_driver_option
 @module_option
 @click.option(
     "--driver-bugs", "bugs", default=None, help="Planted bugs to enable (the driver's bugs= value)."

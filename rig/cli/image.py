@@ -21,6 +21,12 @@ driver_option = click.option(
     show_default="the bundled driver/",
     help="Out-of-tree kernel module source directory (with a Kbuild or Makefile).",
 )
+campaign_driver_option = click.option(
+    "--driver",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Driver source directory (default: the bundled driver/).",
+)
 module_option = click.option(
     "--module", default=None, help="Module to load when the driver builds several."
 )

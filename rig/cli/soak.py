@@ -14,7 +14,7 @@ from rich.table import Table
 from rig.campaign.options import parse_engine
 from rig.campaign.runner import new_campaign, run, verdict
 from rig.campaign.soak import Sampler, judge
-from rig.cli.image import module_option
+from rig.cli.image import campaign_driver_option, module_option
 from rig.cli.main import DURATION, home_of, home_option, snapshot_option, uri_option
 from rig.context import RunContext
 from rig.errors import RigError
@@ -28,12 +28,7 @@ from rig.smoke import campaign_name
 @click.option(
     "--interval", type=DURATION, default="60s", show_default=True, help="Time between samples."
 )
-@click.option(
-    "--driver",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Driver source directory (default: the bundled driver/).",
-)
+@campaign_driver_option
 @module_option
 @click.option("--driver-bugs", "bugs", default="", help="Planted bugs to enable (crash-heavy).")
 @click.option("--vms", type=click.IntRange(1, 64), default=2, show_default=True)

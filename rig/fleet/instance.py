@@ -9,6 +9,7 @@ import re
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
@@ -134,17 +135,9 @@ class Instance:
         self._name_new()
         deadline = Deadline(self.limits.boot_s)
         self.timing = BootTiming()
-        t0 = time.monotonic()
-        self.backend.start_paused(render(self.spec()))
+        t2 = self._start(lambda: self.backend.start_paused(render(self.spec())))
         try:
-            t1 = time.monotonic()
-            self.timing.define_s = t1 - t0
-            pty = self.backend.console_pty(self.name)
-            self.watcher = ConsoleWatcher.open_pty(pty, self.limits, self.console_log)
-            t2 = time.monotonic()
-            self.timing.attach_s = t2 - t1
-            self.backend.resume(self.name)
-            self.timing.start_s = time.monotonic() - t2
+            assert self.watcher is not None
             outcome = self.watcher.wait_ready(deadline)
         except BaseException:
             self.destroy()
@@ -182,8 +175,17 @@ class Instance:
             working,
             Identity(self.name, str(uuid.uuid4()), self.console_log, self.agent_socket, self.owner),
         )
+        self._start(lambda: self.backend.restore_paused(working))
+        self.timing.ready_s = self.timing.start_s
+        log.info("%s restored in %.2fs", self.name, self.timing.total_s)
+
+    def _start(self, create: Callable[[], object]) -> float:
+        """Create the domain paused, attach the console, resume it; when it was resumed.
+
+        Paused first, so the watcher reads the console from the guest's first byte.
+        """
         t0 = time.monotonic()
-        self.backend.restore_paused(working)
+        create()
         try:
             t1 = time.monotonic()
             self.timing.define_s = t1 - t0
@@ -192,11 +194,11 @@ class Instance:
             t2 = time.monotonic()
             self.timing.attach_s = t2 - t1
             self.backend.resume(self.name)
-            self.timing.start_s = self.timing.ready_s = time.monotonic() - t2
+            self.timing.start_s = time.monotonic() - t2
         except BaseException:
             self.destroy()
             raise
-        log.info("%s restored in %.2fs", self.name, self.timing.total_s)
+        return t2
 
     def save_to(self, path: Path) -> None:
         """Save this booted guest's state to `path`; the domain stops and this instance is done."""

@@ -96,19 +96,28 @@ def boot(host: VmHost, request: pytest.FixtureRequest) -> Iterator[Callable[...,
         inst.destroy()
 
 
-@pytest.fixture
-def session_of(
-    host: VmHost, request: pytest.FixtureRequest
-) -> Iterator[Callable[[Image], Session]]:
-    """A started session on a fresh VM of an image, the way the rig gets one; closed at the end."""
-    made: list[Session] = []
+class SessionsOf:
+    """Sessions on one host for one test, each on a fresh VM, all closed when it ends."""
 
-    def start(image: Image) -> Session:
-        config = default_config(image.module, host.ctx.limits.call_s)
-        s = host.session(image, config, campaign=f"test-{request.node.name[:20]}")
-        made.append(s)
+    def __init__(self, host: VmHost, campaign: str) -> None:
+        self.host = host
+        self.campaign = campaign
+        self.made: list[Session] = []
+
+    def __call__(self, image: Image, *, start: bool = True, slot: int = 0) -> Session:
+        config = default_config(image.module, self.host.ctx.limits.call_s)
+        s = self.host.session(image, config, campaign=self.campaign, slot=slot, start=start)
+        self.made.append(s)
         return s
 
-    yield start
-    for s in made:
-        s.close()
+    def close(self) -> None:
+        for s in self.made:
+            s.close()
+
+
+@pytest.fixture
+def session_of(host: VmHost, request: pytest.FixtureRequest) -> Iterator[SessionsOf]:
+    """A session (started, unless start=False) on a fresh VM of an image, as the rig gets one."""
+    sessions = SessionsOf(host, f"test-{request.node.name[:20]}")
+    yield sessions
+    sessions.close()

@@ -32,6 +32,7 @@ from rig.prog.program import (
 from rig.session import Session
 from rig.spec.netlink import messages as netlink_messages
 from tests.vm.cli import rig
+from tests.vm.conftest import SessionsOf
 
 pytestmark = pytest.mark.vm
 
@@ -52,9 +53,7 @@ def nla(kind: int, payload: bytes) -> bytes:
 
 
 @pytest.fixture
-def session(
-    session_of: Callable[[Image], Session], image_for: Callable[[str], Image]
-) -> Iterator[Session]:
+def session(session_of: SessionsOf, image_for: Callable[[str], Image]) -> Iterator[Session]:
     with session_of(image_for("")) as s:
         yield s
 
@@ -127,7 +126,7 @@ def lock_leak_program() -> Program:
 
 
 def test_blocking_call_times_out_and_the_hung_task_report_wins(
-    session_of: Callable[[Image], Session], image_for: Callable[[str], Image]
+    session_of: SessionsOf, image_for: Callable[[str], Image]
 ) -> None:
     with session_of(image_for("bugs=ioctl_lock_leak")) as s:
         inst = s.instance
@@ -141,7 +140,7 @@ def test_blocking_call_times_out_and_the_hung_task_report_wins(
 
 
 def test_last_console_marker_before_a_crash_matches_the_program_log(
-    session_of: Callable[[Image], Session], image_for: Callable[[str], Image]
+    session_of: SessionsOf, image_for: Callable[[str], Image]
 ) -> None:
     noise = Program((Open("/dev/boundary"), Ioctl(0, GET_INFO, Buffer.of(size=56)), Close(0)))
     crash = Program((FileWrite("/sys/kernel/debug/boundary/crash_hook", b"1"),))

@@ -27,11 +27,8 @@ from rig.console.watcher import PROGRAM_MARKER, Ending
 from rig.crash.store import CrashStore
 from rig.fleet.backend import Backend
 from rig.guest.proglog import read_log
-from rig.guest.surface import default_config
 from rig.host import daemons
 from rig.image.build import REPO, Image
-from rig.session import Session
-from rig.vmhost import VmHost
 from tests.vm.cli import (
     campaign_buckets,
     campaign_domains,
@@ -43,6 +40,7 @@ from tests.vm.cli import (
     wait_until,
     worker_stats,
 )
+from tests.vm.conftest import SessionsOf
 
 pytestmark = pytest.mark.vm
 
@@ -164,28 +162,6 @@ FLOOD_S = 75
 LINE = "flood " + "x" * 120
 
 
-@pytest.fixture
-def session_on(
-    host: VmHost, request: pytest.FixtureRequest
-) -> Iterator[Callable[[Image], Session]]:
-    """A session not started yet (the test types into the guest's shell first)."""
-    made: list[Session] = []
-
-    def make(image: Image) -> Session:
-        s = host.session(
-            image,
-            default_config(image.module, host.ctx.limits.call_s),
-            campaign=f"test-{request.node.name[:20]}",
-            start=False,
-        )
-        made.append(s)
-        return s
-
-    yield make
-    for s in made:
-        s.close()
-
-
 def rss_kib() -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -194,10 +170,10 @@ def rss_kib() -> int:
 
 
 def test_console_flood_keeps_the_rig_bounded_and_the_oops_is_still_bucketed(
-    home: Home, session_on: Callable[[Image], Session], image_for: Callable[[str], Image]
+    home: Home, session_of: SessionsOf, image_for: Callable[[str], Image]
 ) -> None:
     image = image_for("bugs=debugfs_crash_hook")
-    s = session_on(image)
+    s = session_of(image, start=False)
     inst = s.instance
     assert inst.watcher is not None
     cap = inst.limits.console_cap_bytes
@@ -231,9 +207,9 @@ def test_console_flood_keeps_the_rig_bounded_and_the_oops_is_still_bucketed(
 
 
 def test_hostile_console_bytes_are_stored_raw_and_shown_escaped(
-    home: Home, session_on: Callable[[Image], Session], image_for: Callable[[str], Image]
+    home: Home, session_of: SessionsOf, image_for: Callable[[str], Image]
 ) -> None:
-    s = session_on(image_for(""))
+    s = session_of(image_for(""), start=False)
     inst = s.instance
     assert inst.watcher is not None
     # printf turns the octal escapes into the bytes themselves: ESC, BEL, NUL, 0xff...

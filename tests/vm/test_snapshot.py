@@ -20,6 +20,7 @@ from rig.prog.program import FileRead, FileWrite, Program
 from rig.session import Session
 from rig.vmhost import VmHost
 from tests.vm.cli import rig
+from tests.vm.conftest import SessionsOf
 
 pytestmark = pytest.mark.vm
 
@@ -35,22 +36,10 @@ def snap_host(ctx: RunContext) -> Iterator[VmHost]:
 
 
 @pytest.fixture
-def sessions(snap_host: VmHost, request: pytest.FixtureRequest) -> Iterator[Callable[..., Session]]:
-    made: list[Session] = []
-
-    def start(image: Image, slot: int = 0) -> Session:
-        s = snap_host.session(
-            image,
-            default_config(image.module, snap_host.ctx.limits.call_s),
-            campaign=f"test-{request.node.name[:20]}",
-            slot=slot,
-        )
-        made.append(s)
-        return s
-
-    yield start
-    for s in made:
-        s.close()
+def sessions(snap_host: VmHost, request: pytest.FixtureRequest) -> Iterator[SessionsOf]:
+    made = SessionsOf(snap_host, f"test-{request.node.name[:20]}")
+    yield made
+    made.close()
 
 
 def label_of(s: Session) -> bytes:
@@ -69,7 +58,7 @@ def crash(s: Session) -> str:
 
 
 def test_a_restored_vm_forgets_what_the_crashed_one_did(
-    snap_host: VmHost, sessions: Callable[..., Session], image_for: Callable[[str], Image]
+    snap_host: VmHost, sessions: SessionsOf, image_for: Callable[[str], Image]
 ) -> None:
     image = image_for("bugs=debugfs_crash_hook")
     first = sessions(image)  # cold, then saved and restored: the snapshot now exists
@@ -85,12 +74,12 @@ def test_a_restored_vm_forgets_what_the_crashed_one_did(
 
 
 def test_two_vms_restored_from_one_snapshot_share_nothing(
-    snap_host: VmHost, sessions: Callable[..., Session], image_for: Callable[[str], Image]
+    snap_host: VmHost, sessions: SessionsOf, image_for: Callable[[str], Image]
 ) -> None:
     image = image_for("")
     sessions(image).close()  # make sure the snapshot exists
     with ThreadPoolExecutor(2) as pool:
-        a, b = pool.map(lambda slot: sessions(image, slot), (0, 1))
+        a, b = pool.map(lambda slot: sessions(image, slot=slot), (0, 1))
     assert a.instance.timing.restored and b.instance.timing.restored
     assert a.instance.name != b.instance.name
     assert a.instance.console_log != b.instance.console_log
@@ -107,7 +96,7 @@ def test_two_vms_restored_from_one_snapshot_share_nothing(
 
 def test_a_snapshot_that_will_not_restore_falls_back_to_a_cold_boot(
     snap_host: VmHost,
-    sessions: Callable[..., Session],
+    sessions: SessionsOf,
     image_for: Callable[[str], Image],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
