@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import socket
 from pathlib import Path
 from types import TracebackType
 
+from rig.config import CampaignTiming
 from rig.context import RunContext
 from rig.errors import GuestProtocolError, InfraError
 from rig.fleet.backend import Backend
@@ -127,6 +129,10 @@ class VmHost:
         inst = self._cold(image, campaign, slot, boots_dir)
         if key in self._refused or self.snapshots.exists(key):
             return inst
+        short = self._short_of_space(image)
+        if short:
+            self._refuse(key, short)
+            return inst
         with self.snapshots.creating(key) as tmp:
             if tmp is None:
                 return inst  # another process is saving this image right now
@@ -140,6 +146,21 @@ class VmHost:
         restored = self._restore(key, image, campaign, slot, boots_dir)
         return restored or self._cold(image, campaign, slot, boots_dir)
 
+    def _short_of_space(self, image: Image) -> str:
+        """A sentence if the home cannot hold a snapshot and a working copy with room to spare."""
+        ram = int(image.manifest.get("ram_mib", 256)) * 1024 * 1024
+        need = 2 * ram + CampaignTiming().min_free_bytes  # a save is at most the guest's RAM
+        try:
+            free = shutil.disk_usage(self.ctx.home.root).free
+        except OSError:
+            return ""
+        if free >= need:
+            return ""
+        return (
+            f"not making one: {free // 2**20} MiB free under {self.ctx.home.root}, "
+            f"{need // 2**20} MiB wanted; booting cold"
+        )
+
     def _token(self, slot: int) -> str:
         token = f"{socket.gethostname()}-{os.getpid()}-{slot}"
         self._tokens.add(token)
@@ -152,7 +173,13 @@ class VmHost:
         try:
             inst.restore(self.snapshots.working(key, self._token(slot)))
             inst.snapshot_key = key
-        except (InfraError, OSError) as e:
+        except OSError as e:  # no room for a working copy: the snapshot itself is fine
+            inst.destroy()
+            if key not in self._refused:
+                self._refused.add(key)
+                log.warning("snapshot %s: cannot make a working copy (%s); booting cold", key, e)
+            return None
+        except InfraError as e:
             inst.destroy()
             self._refuse(key, f"restoring it failed ({e}); booting cold")
             return None

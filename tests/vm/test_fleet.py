@@ -80,13 +80,13 @@ def test_warning_is_caught_while_the_guest_lives_on_then_destroyed(
     assert not backend.is_active(inst.name)  # ...the rig does
 
 
-def test_vm_destroyed_from_outside_is_gone_without_report(
+def test_vm_destroyed_from_outside_is_lost_not_gone(
     backend: Backend, boot: Callable[..., Instance], image_for: Callable[[str], Image]
 ) -> None:
     inst = boot(image_for(""))
     subprocess.run(["virsh", "-q", "destroy", inst.name], check=True, capture_output=True)
     outcome = inst.watch(Deadline(30))
-    assert outcome.ending is Ending.GONE
+    assert outcome.ending is Ending.LOST_VM and outcome.infra  # libvirt said who stopped it
 
 
 def test_silent_guest_is_no_output(
