@@ -120,8 +120,7 @@ class VmHost:
         """A running guest of `image`, restored from its snapshot where one is good, else booted."""
         if not self.ctx.snapshots:
             return self._cold(image, campaign, slot, boots_dir)
-        probe = self.instance(image, campaign, slot, boots_dir)
-        key = snapshot_key(image.id, self.ctx.accel, probe.template_xml())
+        key = self.snapshot_key(image)
         if key not in self._refused and self.snapshots.exists(key):
             restored = self._restore(key, image, campaign, slot, boots_dir)
             if restored is not None:
@@ -145,6 +144,11 @@ class VmHost:
         log.info("saved a snapshot of image %s after %s booted (%s)", image.id, inst.name, key)
         restored = self._restore(key, image, campaign, slot, boots_dir)
         return restored or self._cold(image, campaign, slot, boots_dir)
+
+    def snapshot_key(self, image: Image) -> str:
+        """The key of `image`'s snapshot as this host boots it (see `rig.fleet.snapshot`)."""
+        probe = self.instance(image, "template")
+        return snapshot_key(image.id, self.ctx.accel, probe.template_xml())
 
     def _short_of_space(self, image: Image) -> str:
         """A sentence if the home cannot hold a snapshot and a working copy with room to spare."""
@@ -196,7 +200,7 @@ class VmHost:
         """Say once why this process stops using a snapshot, and remove it for everyone."""
         if key not in self._refused:
             self._refused.add(key)
-            log.warning("snapshot %s: %s", key, why)
+            log.warning("snapshot %s: %s", key, " ".join(why.split()))  # QEMU's errors span lines
             self.snapshots.discard(key, why)
 
     def close(self) -> None:

@@ -254,7 +254,7 @@ class Snapshots:
         tmp.replace(self.master(key))
 
     def discard(self, key: str, why: str) -> None:
-        log.warning("discarding snapshot %s: %s", key, why)
+        log.info("discarding snapshot %s: %s", key, why)  # the caller says why to the user
         shutil.rmtree(self.dir(key), ignore_errors=True)
 
     def drop_working(self, slot_token: str) -> None:
