@@ -228,14 +228,3 @@ class LibvirtBackend:
         start = time.monotonic()
         self._call("getCapabilities", lambda: self._conn.getCapabilities())
         return time.monotonic() - start
-
-
-def connect(uri: str = DEFAULT_URI) -> LibvirtBackend:
-    """A connection, after destroying domains of rig processes that died (SIGKILL leaves them)."""
-    from rig.fleet.owner import reap_orphans
-
-    backend = LibvirtBackend(uri)
-    reaped = reap_orphans(backend)
-    if reaped:
-        log.warning("destroyed %d domain(s) left by dead rig processes", len(reaped))
-    return backend
