@@ -25,6 +25,7 @@ DEBIAN_PACKAGES: tuple[str, ...] = (
     "make",
     "libc6-dev",
     "linux-headers-amd64",
+    "tini",  # reaps libvirtd's QEMU processes at once (see rig.host.daemons)
 )
 
 

@@ -46,7 +46,7 @@ def broken_libvirtd(tmp_path: Path, home: Home) -> Iterator[None]:
             "private",
             "sh",
             "-c",
-            daemons.mask_script(mask, "libvirtd"),
+            f"mount --bind {mask} {daemons.KVM} && exec libvirtd -d",  # daemonized, as then
         ],
         check=True,
     )
