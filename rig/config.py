@@ -46,8 +46,9 @@ class Limits:
     console_cap_bytes: int = 16 * 1024 * 1024
     # Connecting to the agent, its hello and its configuration, once the guest printed ready.
     agent_ready_s: float = 30.0
-    # libvirt sends a domain's stop event only after tearing QEMU down, 1.1 s after
-    # the console closed (measured); an ending without a report waits this long for it.
+    # libvirt sends a domain's stop event only after QEMU is reaped: 1.1 s after the
+    # console closed where PID 1 reaps lazily, 0.2 s under tini (measured); an ending
+    # without a report waits at most this long for it.
     stop_event_s: float = 5.0
     # After a replayed candidate, the wait for the fence program's console marker.
     fence_s: float = 15.0
