@@ -13,8 +13,8 @@ from rig.fleet.domain_xml import Owner
 log = logging.getLogger(__name__)
 
 
-def start_time(pid: int) -> int | None:
-    """Start time of `pid` in clock ticks since boot (field 22 of /proc/PID/stat)."""
+def _stat(pid: int) -> tuple[str, int] | None:
+    """State and start time (clock ticks since boot) of `pid`, from /proc/PID/stat."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
@@ -22,9 +22,15 @@ def start_time(pid: int) -> int | None:
     # The command name may hold spaces and parentheses; fields follow the last ')'.
     fields = stat[stat.rfind(")") + 2 :].split()
     try:
-        return int(fields[19])
+        return fields[0], int(fields[19])
     except (IndexError, ValueError):
         return None
+
+
+def start_time(pid: int) -> int | None:
+    """Start time of `pid` in clock ticks since boot (field 22 of /proc/PID/stat)."""
+    st = _stat(pid)
+    return None if st is None else st[1]
 
 
 def me(campaign: str) -> Owner:
@@ -36,7 +42,10 @@ def alive(owner: Owner) -> bool:
     """True unless the owner is provably dead; owners on other hosts count as alive."""
     if owner.host != socket.gethostname():
         return True
-    return start_time(owner.pid) == owner.start_time
+    st = _stat(owner.pid)
+    # A zombie is dead: a SIGKILLed rig stays one until an init that reaps
+    # lazily gets to it, and its domains must be reaped meanwhile.
+    return st is not None and st[0] not in ("Z", "X") and st[1] == owner.start_time
 
 
 def reap_orphans(backend: Backend) -> list[str]:

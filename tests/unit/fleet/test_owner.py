@@ -52,3 +52,15 @@ def test_reap_destroys_only_orphans() -> None:
     )
     assert reap_orphans(listing) == ["orphan"]  # type: ignore[arg-type]
     assert listing.destroyed == ["orphan"]
+
+
+def test_a_killed_owner_not_yet_reaped_is_dead() -> None:
+    # Found in CI: SIGKILLed workers stay zombies until a lazy init reaps them,
+    # and their VMs were taken for a live rig's and left running.
+    proc = subprocess.Popen(["sleep", "60"])
+    owner = Owner(socket.gethostname(), proc.pid, start_time(proc.pid) or 1, "c")
+    assert alive(owner)
+    proc.kill()
+    os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)  # dead, not reaped: a zombie
+    assert not alive(owner)
+    proc.wait()
