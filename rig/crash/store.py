@@ -45,7 +45,7 @@ from rig.errors import ConfigError, RigBug
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 APPLICATION_ID: Final = 0x72696743  # "rigC": marks the SQLite file as a rig crash store
 DEFAULT_RING: Final = 8
 BUSY_TIMEOUT_S: Final = StoreLimits().busy_timeout_s
@@ -81,11 +81,25 @@ CREATE TABLE crashes (
     report_file TEXT NOT NULL,
     program_log TEXT,
     log_sha256 TEXT NOT NULL,
-    manifest TEXT NOT NULL,
+    manifest TEXT NOT NULL REFERENCES manifests(sha256),
     pending TEXT,
     UNIQUE (bucket_id, seq)
 );
 CREATE INDEX crashes_by_slot ON crashes (bucket_id, slot, seq);
+CREATE TABLE manifests (
+    sha256 TEXT PRIMARY KEY,
+    body TEXT NOT NULL
+);
+"""
+
+# Schema 1 kept each crash's image manifest (~2 KB) in its row: 80% of the
+# store's growth in a crash-heavy soak, for a handful of distinct images.
+# Schema 2 keeps each manifest once and crashes point at it by hash.
+_MIGRATE_1_TO_2: Final = """
+CREATE TABLE manifests (
+    sha256 TEXT PRIMARY KEY,
+    body TEXT NOT NULL
+);
 """
 
 REPRO_STATES: Final = ("none", "reproduced", "flaky", "failed")
@@ -196,7 +210,7 @@ class CrashStore:
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             _init_schema(conn, db)
-            conn.execute("PRAGMA journal_mode = WAL")
+            _use_wal(conn)
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
             # Damaged pages would otherwise surface as tracebacks in whatever query
@@ -263,6 +277,7 @@ class CrashStore:
         log_bytes = console_log.read_bytes() if isinstance(console_log, Path) else console_log
         prog_bytes = _programs_bytes(programs)
         manifest_json = json.dumps(manifest or {}, sort_keys=True, default=str)
+        manifest_sha = _sha256(manifest_json)
         now = time.time() if when is None else when
         temps = {
             "log": _write_temp(bdir, log_bytes),
@@ -297,6 +312,10 @@ class CrashStore:
                         " WHERE id = ?",
                         (now, now, bid),
                     )
+                db.execute(
+                    "INSERT OR IGNORE INTO manifests (sha256, body) VALUES (?, ?)",
+                    (manifest_sha, manifest_json),
+                )
                 cur = db.execute(
                     "INSERT INTO crashes (bucket_id, seq, slot, campaign, vm, time, title,"
                     " corrupted, truncated, console_log, report_file, program_log, log_sha256,"
@@ -315,7 +334,7 @@ class CrashStore:
                         _rel(bdir / f"report{slot}", self.root),
                         _rel(bdir / f"prog{slot}", self.root) if "prog" in temps else None,
                         hashlib.sha256(log_bytes).hexdigest(),
-                        manifest_json,
+                        manifest_sha,
                         json.dumps({k: v.name for k, v in temps.items()}),
                     ),
                 )
@@ -434,10 +453,11 @@ class CrashStore:
         crashes = tuple(
             self._crash(r, b.count)
             for r in self._conn.execute(
-                "SELECT id, bucket_id, seq, slot, campaign, vm, time, title, corrupted,"
-                " truncated, console_log, report_file, program_log, manifest, log_sha256"
-                " FROM crashes"
-                " WHERE bucket_id = ? ORDER BY seq DESC",
+                "SELECT c.id, c.bucket_id, c.seq, c.slot, c.campaign, c.vm, c.time, c.title,"
+                " c.corrupted, c.truncated, c.console_log, c.report_file, c.program_log,"
+                " m.body, c.log_sha256 FROM crashes c"
+                " LEFT JOIN manifests m ON m.sha256 = c.manifest"
+                " WHERE c.bucket_id = ? ORDER BY c.seq DESC",
                 (bid,),
             )
         )
@@ -468,7 +488,8 @@ class CrashStore:
     def image_ids(self) -> set[str]:
         """The images crashes were found on: what reproduction needs kept."""
         rows = self._conn.execute(
-            "SELECT DISTINCT json_extract(manifest, '$.image_id') FROM crashes"
+            "SELECT DISTINCT json_extract(body, '$.image_id') FROM manifests"
+            " WHERE sha256 IN (SELECT manifest FROM crashes)"
         ).fetchall()
         return {str(r[0]) for r in rows if r[0]}
 
@@ -514,32 +535,60 @@ class CrashStore:
             console_log=self.root / r[10],
             report_file=self.root / r[11],
             program_log=self.root / r[12] if r[12] else None,
-            manifest=json.loads(r[13]),
+            manifest=json.loads(r[13]) if r[13] else {},
             kept=r[2] >= count - self.ring,
             log_sha256=r[14],
         )
 
 
-def _init_schema(conn: sqlite3.Connection, db: Path) -> None:
+def _identity(conn: sqlite3.Connection) -> tuple[int, int, int]:
+    """(application_id, user_version, number of schema objects) of an open database."""
     app = conn.execute("PRAGMA application_id").fetchone()[0]
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-    if app == 0 and version == 0 and tables == 0:
+    return int(app), int(version), int(tables)
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch to WAL (a no-op once the file is WAL: the mode is stored in it).
+
+    The switch needs the file to itself, and SQLite reports "database is locked"
+    at once, without its busy handler, while another opener holds it; so wait
+    here, as long as any other write would.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    pause = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.2)
+
+
+def _init_schema(conn: sqlite3.Connection, db: Path) -> None:
+    app, version, _ = _identity(conn)
+    if app != APPLICATION_ID or version == 0:
+        # Empty, or being created by another process right now, or not ours. The
+        # three reads above are not one snapshot (another opener may commit
+        # between them), so decide again under the write lock, where they are.
         conn.execute("BEGIN IMMEDIATE")
         try:
-            # Another process may have created it meanwhile.
-            if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:
+            app, version, tables = _identity(conn)
+            if app == 0 and version == 0 and tables == 0:
                 for stmt in _SCHEMA.split(";"):
                     if stmt.strip():
                         conn.execute(stmt)
                 conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                app, version = APPLICATION_ID, SCHEMA_VERSION
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        app = conn.execute("PRAGMA application_id").fetchone()[0]
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
     if app != APPLICATION_ID:
         raise ConfigError(f"{db}: not a rig crash store (a database of something else)")
     if version > SCHEMA_VERSION:
@@ -548,6 +597,35 @@ def _init_schema(conn: sqlite3.Connection, db: Path) -> None:
         )
     if version < 1:
         raise ConfigError(f"{db}: crash store with unknown schema version {version}")
+    if version == 1:
+        _migrate_1_to_2(conn)
+
+
+def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
+    """Move schema 1's per-row manifests into the manifests table, in one transaction."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("PRAGMA user_version").fetchone()[0] == 1:  # not done meanwhile
+            for stmt in _MIGRATE_1_TO_2.split(";"):
+                if stmt.strip():
+                    conn.execute(stmt)
+            rows = conn.execute("SELECT id, manifest FROM crashes").fetchall()
+            for crash_id, body in rows:
+                sha = _sha256(body)
+                conn.execute(
+                    "INSERT OR IGNORE INTO manifests (sha256, body) VALUES (?, ?)", (sha, body)
+                )
+                conn.execute("UPDATE crashes SET manifest = ? WHERE id = ?", (sha, crash_id))
+            conn.execute("PRAGMA user_version = 2")
+            log.info("crash store upgraded to schema 2 (%d crashes)", len(rows))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _programs_bytes(programs: Sequence[Path] | bytes | None) -> bytes | None:

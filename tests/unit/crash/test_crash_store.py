@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -134,6 +135,46 @@ def test_hostile_titles_stay_inside_the_crash_directory(tmp_path: Path) -> None:
     assert outside == []
 
 
+def test_a_manifest_is_kept_once_however_many_crashes_share_it(tmp_path: Path) -> None:
+    report, log = golden("13")
+    images = [
+        {"image_id": f"img{i}", "kernel": "6.1.0-27-amd64", "pad": "x" * 2000} for i in (1, 2)
+    ]
+    with CrashStore.open(tmp_path) as store:
+        for i in range(40):
+            store.record(report, log, None, campaign="c", vm="vm0", manifest=images[i % 2])
+        assert store._conn.execute("SELECT count(*) FROM manifests").fetchone()[0] == 2
+        assert store.image_ids() == {"img1", "img2"}
+        b = store.bucket(store.buckets()[0].id)
+        assert b is not None
+        assert [c.manifest["image_id"] for c in b.crashes[:2]] == ["img2", "img1"]
+
+
+def test_a_schema_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
+    report, log = golden("13")
+    manifest = {"image_id": "img1", "kernel": "6.1.0-27-amd64"}
+    with CrashStore.open(tmp_path) as store:
+        for _ in range(3):
+            store.record(report, log, None, campaign="c", vm="vm0", manifest=manifest)
+    # Turn it back into what rig wrote before schema 2: manifests inline in rows.
+    with sqlite3.connect(tmp_path / "crashes.db") as db:
+        db.execute(
+            "UPDATE crashes SET manifest ="
+            " (SELECT body FROM manifests WHERE sha256 = crashes.manifest)"
+        )
+        db.execute("DROP TABLE manifests")
+        db.execute("PRAGMA user_version = 1")
+    with CrashStore.open(tmp_path) as store:
+        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert store.image_ids() == {"img1"}
+        b = store.bucket(store.buckets()[0].id)
+        assert b is not None
+        assert [c.manifest for c in b.crashes] == [manifest] * 3
+        store.record(report, log, None, campaign="c", vm="vm0", manifest=manifest)
+        assert check_consistent(store) == 4
+        assert store._conn.execute("SELECT count(*) FROM manifests").fetchone()[0] == 1
+
+
 def test_not_a_store(tmp_path: Path) -> None:
     (tmp_path / "crashes.db").write_bytes(b"this is not sqlite at all\n" * 100)
     with pytest.raises(ConfigError, match=str(tmp_path / "crashes.db")):
@@ -234,3 +275,30 @@ def test_sigkill_at_random_moments_leaves_every_committed_crash(tmp_path: Path) 
         assert not list(tmp_path.glob("crashes/*/.tmp-*"))
     with CrashStore.open(tmp_path, ring=4) as store:
         assert store.crash_count() > 0
+
+
+def test_many_openers_of_a_new_store_agree_it_is_a_crash_store(tmp_path: Path) -> None:
+    # Openers racing to create the schema once read a half-made store as "a
+    # database of something else" (seen in CI with two campaigns starting).
+    for round_ in range(25):
+        root = tmp_path / str(round_)
+        start = threading.Barrier(6)
+        errors: list[BaseException] = []
+
+        def open_once(
+            root: Path = root,
+            start: threading.Barrier = start,
+            errors: list[BaseException] = errors,
+        ) -> None:
+            start.wait()
+            try:
+                CrashStore.open(root).close()
+            except BaseException as e:  # collected and asserted below
+                errors.append(e)
+
+        threads = [threading.Thread(target=open_once) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == [], errors
