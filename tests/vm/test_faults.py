@@ -108,7 +108,7 @@ def test_libvirtd_killed_and_restarted_mid_campaign_is_a_pause_not_a_crash(home:
     name = unique("fault-libvirtd")
     camp = home.campaign(name)
     proc = start_fuzz(
-        home, "--duration", "100s", "--vms", "2", "--engine", "generate",
+        home, "--duration", "130s", "--vms", "2", "--engine", "generate",
         "--driver-bugs", SHALLOW, "--campaign", name,
     )  # fmt: skip
     try:
@@ -118,7 +118,10 @@ def test_libvirtd_killed_and_restarted_mid_campaign_is_a_pause_not_a_crash(home:
         os.kill(pid, signal.SIGKILL)
         wait_until("libvirtd gone", lambda: daemons.running("libvirtd") is None, 30)
         killed_at = sum(worker_stats(camp, s).get("execs", 0) for s in (0, 1))
-        time.sleep(12)  # the shallow bug crashes VMs every few seconds: reboots meet no libvirtd
+        # The shallow bug crashes a VM every few seconds here, but a run can go
+        # longer (CI once met none in 12 s): wait for a worker to need libvirtd.
+        wait_until("a worker met the outage", lambda: bool(infra_log(camp)), 60)
+        time.sleep(3)  # and let it retry while libvirtd is still away
         setup = rig(home, "host", "setup")
         assert setup.returncode == 0, setup.stdout + setup.stderr
         out, err = proc.communicate(timeout=400)
