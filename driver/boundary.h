@@ -150,10 +150,4 @@ int boundary_netlink_init(void);
 void boundary_netlink_exit(void);
 void boundary_netlink_notify(const struct boundary_event *ev);
 
-/* boundary_cov.c */
-void rigcov_init(struct module *mod);
-struct dentry;
-void rigcov_debugfs_init(struct dentry *dir);
-void rigcov_exit(void);
-
 #endif /* BOUNDARY_H */

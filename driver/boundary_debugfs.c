@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * debugfs door: /sys/kernel/debug/boundary/{stats,inject,crash_hook} and
- * the coverage file of boundary_cov.c.
+ * debugfs door: /sys/kernel/debug/boundary/{stats,inject,crash_hook}.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -168,7 +167,6 @@ void boundary_debugfs_init(struct boundary_dev *dev)
 	debugfs_create_file("inject", 0200, dir, dev, &boundary_inject_fops);
 	debugfs_create_file("crash_hook", 0200, dir, dev,
 			    &boundary_crash_hook_fops);
-	rigcov_debugfs_init(dir);
 }
 
 void boundary_debugfs_exit(void)

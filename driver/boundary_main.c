@@ -210,7 +210,6 @@ static int __init boundary_init(void)
 	if (ret)
 		return ret;
 
-	rigcov_init(THIS_MODULE);
 	boundary_dev_setup(dev);
 
 	/* Netlink first: every other door can post events. */
@@ -245,7 +244,6 @@ static void __exit boundary_exit(void)
 	boundary_procfs_exit();
 	misc_deregister(&dev->misc);
 	boundary_netlink_exit();
-	rigcov_exit();
 	kfree(dev->snapshot);
 	pr_info("unloaded\n");
 }

@@ -84,6 +84,7 @@ class RunContext:
         *,
         kernel_version: str | None = None,
         include: tuple[Path, ...] = (),
+        coverage: bool = True,
     ) -> ImageRequest:
         from rig.image.build import ImageRequest
 
@@ -93,6 +94,7 @@ class RunContext:
             params=params,
             kernel_version=kernel_version,
             include=include,
+            coverage=coverage,
             accel=self.accel,
             limits=self.limits,
         )
@@ -105,14 +107,16 @@ class RunContext:
         *,
         kernel_version: str | None = None,
         include: tuple[Path, ...] = (),
+        coverage: bool = True,
         force: bool = False,
     ) -> Image:
         """The image for a driver as this context boots it (cached by its inputs)."""
         from rig.image.build import build
 
         req = self.image_request(
-            driver, module, params, kernel_version=kernel_version, include=include
-        )
+            driver, module, params, kernel_version=kernel_version, include=include,
+            coverage=coverage,
+        )  # fmt: skip
         return build(self.home, req, force=force)
 
     def open(self, backend: Backend | None = None) -> VmHost:

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * boundary_cov_test: checks the driver's coverage file
- * (/sys/kernel/debug/boundary/cov, include/uapi/rigcov.h): collection is
+ * boundary_cov_test: checks the driver's coverage through rig's rigcov module
+ * (/sys/kernel/debug/rigcov/cov, vmimages/rigcov/rigcov.h): collection is
  * per task, PCs come back after a call, the same call gives the same PCs,
  * another branch gives others, comparison operands are recorded, overflow
  * is flagged. Prints "cov-hash NAME HEX" lines that must match across boots.

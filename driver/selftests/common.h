@@ -13,7 +13,7 @@
 #include <linux/netlink.h>
 
 #include "uapi/boundary.h"
-#include "uapi/rigcov.h"
+#include "rigcov.h"		/* rig's coverage module: vmimages/rigcov */
 
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 
@@ -22,7 +22,7 @@
 #define PROC_DIR	"/proc/boundary/"
 #define DEBUGFS_DIR	"/sys/kernel/debug/boundary/"
 #define BUGS_PARAM	"/sys/module/boundary/parameters/bugs"
-#define COV_PATH	DEBUGFS_DIR "cov"
+#define COV_PATH	"/sys/kernel/debug/rigcov/cov"
 
 /* One open + one write(2); bytes written or -errno. */
 ssize_t write_file(const char *path, const void *buf, size_t len);

@@ -39,7 +39,7 @@ from rig.errors import ConfigError, GuestProtocolError, InfraError, RigError, di
 from rig.gen.engines import Engine, make_engine
 from rig.gen.feedback import Feedback
 from rig.guest.protocol import AgentConfig, ProgStatus
-from rig.guest.surface import coverage_path
+from rig.guest.surface import COVERAGE_PATH
 from rig.image.build import Image, verify
 from rig.prog import text
 from rig.spec.load import load as load_spec
@@ -80,7 +80,7 @@ def agent_config(spec: Spec, module: str, limits: Limits) -> AgentConfig:
         allow_paths=spec.paths,
         allow_families=tuple(spec.family_names),
         call_timeout_s=limits.call_s,
-        coverage_path=coverage_path(module),
+        coverage_path=COVERAGE_PATH,
     )
 
 

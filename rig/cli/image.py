@@ -56,6 +56,11 @@ def cli() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Static binary to install as /usr/bin/NAME in the guest (repeatable).",
 )
+@click.option(
+    "--no-coverage",
+    is_flag=True,
+    help="Build the module as it is, without rigcov's coverage hooks (campaigns get 0 edges).",
+)
 @click.option("--force", is_flag=True, help="Rebuild even if a cached image matches.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 @click.pass_context
@@ -67,14 +72,16 @@ def build(
     params: str,
     kernel_version: str | None,
     include: tuple[Path, ...],
+    no_coverage: bool,
     force: bool,
     as_json: bool,
 ) -> None:
     """Build (or reuse) the image for DRIVER, MODULE and PARAMS."""
     rc = RunContext.create(home_of(ctx, home))
     image = rc.build_image(
-        driver, module, params, kernel_version=kernel_version, include=include, force=force
-    )
+        driver, module, params, kernel_version=kernel_version, include=include,
+        coverage=not no_coverage, force=force,
+    )  # fmt: skip
     if as_json:
         click.echo(json.dumps(image.manifest, indent=2, sort_keys=True))
     else:
@@ -82,6 +89,7 @@ def build(
         click.echo(
             f"image {image.id}: kernel {m['kernel']['version']}, module {m['module']['name']} "
             f"{' '.join(m['module']['params'])}".rstrip()
+            + ("" if m["module"].get("coverage") else " (no coverage)")
         )
         click.echo(f"  {image.dir}")
 

@@ -6,9 +6,8 @@ from typing import Any
 
 from rig.guest.protocol import AgentConfig
 
-
-def coverage_path(module: str) -> str:
-    return f"/sys/kernel/debug/{module}/cov"
+# rigcov's file (vmimages/rigcov/rigcov.h): the same for every module.
+COVERAGE_PATH = "/sys/kernel/debug/rigcov/cov"
 
 
 def default_config(
@@ -32,7 +31,7 @@ def default_config(
         allow_paths=paths,
         allow_families=(module,),
         call_timeout_s=call_timeout_s,
-        coverage_path=coverage_path(module),
+        coverage_path=COVERAGE_PATH,
     )
 
 

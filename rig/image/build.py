@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[2]
 VMIMAGES = REPO / "vmimages"
+RIGCOV = VMIMAGES / "rigcov"
+COVERAGE_KO = f"{drvmod.COVERAGE_MODULE}.ko"
 BUSYBOX = Path("/bin/busybox")
 GUEST_MODULES = ("virtio_console", "virtio_pci")
 MANIFEST = "manifest.json"
@@ -45,6 +47,7 @@ class ImageRequest:
     kernel_version: str | None = None
     include: tuple[Path, ...] = ()  # extra static binaries, installed as /usr/bin/<name>
     shape: GuestShape = field(default_factory=GuestShape)
+    coverage: bool = True  # build the module with rigcov's hooks (vmimages/rigcov)
     accel: str = field(kw_only=True)
     limits: Limits = field(kw_only=True)
 
@@ -111,6 +114,7 @@ def input_key(req: ImageRequest, version: str, pkg_version: str, cmdline: str) -
     agent_files = (
         sorted(p for p in agent_src.rglob("*") if p.is_file()) if agent_src.exists() else []
     )
+    rigcov = drvmod.source_hash(RIGCOV) if req.coverage else "no coverage"
     parts: list[bytes] = [
         rig.__version__.encode(),
         version.encode(),
@@ -122,6 +126,7 @@ def input_key(req: ImageRequest, version: str, pkg_version: str, cmdline: str) -
         json.dumps(asdict(req.shape), sort_keys=True).encode(),
         req.accel.encode(),
         (VMIMAGES / "init").read_bytes(),
+        rigcov.encode(),
         sha256_file(BUSYBOX).encode() if BUSYBOX.exists() else b"",
         *(p.read_bytes() for p in agent_files),
         *(p.name.encode() + b"\0" + p.read_bytes() for p in req.include),
@@ -190,7 +195,8 @@ def _build(home: Home, req: ImageRequest, version: str, cmdline: str, image_dir:
     started = time.monotonic()
     kernel = kmod.fetch(version, home.kernels)
     build_root = home.root / "cache" / "build"
-    built = drvmod.build(req.driver, build_root, kernel.build_dir, req.module, req.params)
+    coverage = drvmod.build_coverage(RIGCOV, build_root, kernel.build_dir) if req.coverage else None
+    built = drvmod.build(req.driver, build_root, kernel.build_dir, req.module, req.params, coverage)
     agent = agent_binary(build_root)
     deps = kmod.module_closure(kernel, [*GUEST_MODULES, *built.depends])
     with tempfile.TemporaryDirectory(dir=home.images, prefix=".build-") as tmps:
@@ -209,6 +215,8 @@ def _build(home: Home, req: ImageRequest, version: str, cmdline: str, image_dir:
         for ko in deps:
             shutil.copy(ko, tree / "lib" / "modules" / ko.name)
         shutil.copy(built.ko, tree / "lib" / "modules" / f"{built.name}.ko")
+        if coverage is not None:  # init loads it first, aimed at the module
+            shutil.copy(coverage.ko, tree / "lib" / "modules" / COVERAGE_KO)
         (tree / "etc/rig/deps").write_text("".join(f"{ko.name}\n" for ko in deps))
         (tree / "etc/rig/module").write_text(built.name + "\n")
         (tree / "etc/rig/params").write_text(" ".join(built.params) + "\n")
@@ -232,6 +240,7 @@ def _build(home: Home, req: ImageRequest, version: str, cmdline: str, image_dir:
                 "driver_dir": str(req.driver.resolve()),
                 "source_sha256": drvmod.source_hash(req.driver),
                 "depends": list(built.depends),
+                "coverage": drvmod.COVERAGE_MODULE if coverage else None,
             },
             "guest_modules": [ko.stem for ko in deps],
             "cmdline": cmdline,
@@ -246,6 +255,7 @@ def _build(home: Home, req: ImageRequest, version: str, cmdline: str, image_dir:
                 "vmlinux": sha256_file(tmp / "vmlinux"),
                 "initramfs.cpio": sha256_file(tmp / "initramfs.cpio"),
                 "module.ko": sha256_file(built.ko),
+                **({COVERAGE_KO: sha256_file(coverage.ko)} if coverage else {}),
                 "busybox": sha256_file(BUSYBOX),
                 "init": sha256_file(VMIMAGES / "init"),
                 **({"rig-agent": sha256_file(agent)} if agent else {}),

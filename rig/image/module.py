@@ -3,6 +3,12 @@
 The driver's sources are copied into a build directory keyed by their hash,
 and `-ffile-prefix-map` strips that directory from everything the compiler
 records, so the same sources give the same .ko wherever they were built.
+
+Coverage needs nothing from the driver: rig's own module, rigcov
+(vmimages/rigcov), is built first for the same kernel; the driver is then
+compiled with COVERAGE_FLAGS through KCFLAGS, and KBUILD_EXTRA_SYMBOLS lets
+modpost resolve the compiler's __sanitizer_cov_* calls to rigcov's exports.
+Debian's kernels have no KCOV, so this is the only coverage they can give.
 """
 
 from __future__ import annotations
@@ -23,6 +29,16 @@ BUILD_PRODUCTS = re.compile(
     r"(\.(o|ko|mod|mod\.c|cmd|a|order|symvers|d|tmp)$)|(^\.)|(^Module\.symvers$)|(^modules\.order$)"
 )
 PARAM_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*(=[A-Za-z0-9_.,:/+@%-]*)?")
+COVERAGE_FLAGS = "-fsanitize-coverage=trace-pc,trace-cmp"
+COVERAGE_MODULE = "rigcov"
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """rigcov built for one kernel: its .ko, and the symbols a target links against."""
+
+    ko: Path
+    symvers: Path
 
 
 @dataclass(frozen=True)
@@ -30,7 +46,8 @@ class BuiltModule:
     name: str
     ko: Path
     params: tuple[str, ...]
-    depends: tuple[str, ...]
+    depends: tuple[str, ...]  # modules of the kernel it needs loaded first (not rigcov)
+    coverage: Coverage | None = None
 
 
 def source_files(driver: Path) -> list[Path]:
@@ -94,30 +111,60 @@ def check_params(ko: Path, name: str, params: tuple[str, ...]) -> None:
             raise ConfigError(f"module {name} has no parameter {key!r} (it has: {have})")
 
 
-def build(
-    driver: Path, build_root: Path, kdir: Path, module: str | None, params: str
-) -> BuiltModule:
-    words = parse_params(params)
-    digest = source_hash(driver)
-    work = build_root / f"{digest[:16]}-{kdir.parent.name}"
+def _kbuild(src: Path, work: Path, kdir: Path, kcflags: str = "", *make_args: str) -> str:
+    """Copy `src`'s sources to `work` and build them there; Kbuild's output on failure, else ""."""
     if work.exists():
         shutil.rmtree(work)
-    sources = set(source_files(driver))
+    sources = set(source_files(src))
     shutil.copytree(
-        driver,
+        src,
         work,
         ignore=lambda d, names: (
             [n for n in names if (Path(d) / n).is_file() and Path(d) / n not in sources]
             + [n for n in names if BUILD_PRODUCTS.search(n)]
         ),
     )
-    prefix = f"-ffile-prefix-map={work}/=./"
-    argv = ["make", "-s", "-C", str(kdir), f"M={work}", f"KCFLAGS={prefix}", "modules"]
-    log.info("building %s against %s", driver, kdir)
+    flags = " ".join(f for f in (f"-ffile-prefix-map={work}/=./", kcflags) if f)
+    argv = ["make", "-s", "-C", str(kdir), f"M={work}", f"KCFLAGS={flags}", *make_args, "modules"]
+    log.info("building %s against %s", src, kdir)
     proc = subprocess.run(argv, capture_output=True, text=True)
-    if proc.returncode != 0:
+    return proc.stderr + proc.stdout if proc.returncode != 0 else ""
+
+
+def build_coverage(src: Path, build_root: Path, kdir: Path) -> Coverage:
+    """rigcov for the kernel of `kdir`, rebuilt only when its sources change."""
+    work = build_root / f"{COVERAGE_MODULE}-{source_hash(src)[:16]}-{kdir.parent.name}"
+    ko, symvers = work / f"{COVERAGE_MODULE}.ko", work / "Module.symvers"
+    if not (ko.exists() and symvers.exists()):
+        failed = _kbuild(src, work, kdir)
+        if failed:
+            raise BuildError(f"rig's coverage module does not build: {first_error(failed)}")
+    return Coverage(ko, symvers)
+
+
+def build(
+    driver: Path,
+    build_root: Path,
+    kdir: Path,
+    module: str | None,
+    params: str,
+    coverage: Coverage | None = None,
+) -> BuiltModule:
+    """Build the driver's module(s) and pick one; instrumented for `coverage` if given."""
+    words = parse_params(params)
+    digest = source_hash(driver)
+    kind = "cov" if coverage else "plain"
+    work = build_root / f"{digest[:16]}-{kdir.parent.name}-{kind}"
+    if coverage is None:
+        failed = _kbuild(driver, work, kdir)
+    else:
+        failed = _kbuild(
+            driver, work, kdir, COVERAGE_FLAGS, f"KBUILD_EXTRA_SYMBOLS={coverage.symvers}"
+        )
+    if failed:
+        hint = " (with coverage: build the image with --no-coverage to try without)"
         raise BuildError(
-            f"driver {driver} does not build: {first_error(proc.stderr + proc.stdout)}"
+            f"driver {driver} does not build{hint if coverage else ''}: {first_error(failed)}"
         )
     kos = sorted(work.glob("*.ko"))
     if not kos:
@@ -136,5 +183,15 @@ def build(
             raise ConfigError(f"driver {driver} builds no module {module!r} (it builds: {names})")
         ko = matches[0]
     check_params(ko, ko.stem, words)
-    depends = tuple(d for dep in modinfo(ko, "depends") for d in dep.split(",") if d)
-    return BuiltModule(ko.stem, ko, words, depends)
+    linked = [d for dep in modinfo(ko, "depends") for d in dep.split(",")]
+    if coverage is not None and COVERAGE_MODULE not in linked:
+        log.warning(
+            "module %s calls no coverage hook although built with %s: its Kbuild may "
+            "drop KCFLAGS; campaigns on it will report 0 edges",
+            ko.stem,
+            COVERAGE_FLAGS,
+        )
+    depends = tuple(
+        d for dep in modinfo(ko, "depends") for d in dep.split(",") if d and d != COVERAGE_MODULE
+    )
+    return BuiltModule(ko.stem, ko, words, depends, coverage)

@@ -47,8 +47,25 @@ def probe(host: VmHost, image: Image, families: tuple[str, ...]) -> Probe:
             res = session.run(import_guest.policy_program(family))
             if res is None:
                 raise RigError(f"the guest ended while dumping the policy of {family}")
-            result.policies[family] = b"".join(c.output for c in res.calls[1:])
+            result.policies[family] = without_port_ids(b"".join(c.output for c in res.calls[1:]))
     return result
+
+
+def without_port_ids(dump: bytes) -> bytes:
+    """The netlink messages of a policy dump with each header's port id zeroed.
+
+    The port id is the guest socket's, which follows the guest's pids (one
+    more module loaded at boot shifts it); the policy itself does not.
+    """
+    out = bytearray(dump)
+    at = 0
+    while at + 16 <= len(out):
+        length = int.from_bytes(out[at : at + 4], "little")
+        if length < 16 or at + length > len(out):
+            break  # not a well-formed message: leave the rest as the guest sent it
+        out[at + 12 : at + 16] = bytes(4)
+        at += (length + 3) & ~3
+    return bytes(out)
 
 
 def save(p: Probe, out_dir: Path) -> list[Path]:

@@ -54,7 +54,6 @@ def test_probe_and_import_reproduce_the_committed_spec(
         "--header", "driver/include/uapi/boundary.h", "--device", "/dev/boundary",
         "--ynl", "driver/netlink/boundary.yaml",
         "--policy", str(probe / "policy-boundary.bin"),
-        "--exclude", "/sys/kernel/debug/boundary/cov",
         "--listing", str(probe / "listing.txt"), "--module", str(module),
         "--overlay", "corpora/specs/boundary.overlay.yaml", "-o", str(out), cwd=REPO,
     )  # fmt: skip

@@ -5,7 +5,7 @@
 
 #include <sys/types.h>
 
-#include "rigcov.h"
+#include "../rigcov/rigcov.h"
 #include "wire.h"
 
 #define MAX_DENIED	8192

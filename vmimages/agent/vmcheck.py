@@ -205,7 +205,7 @@ def boundary_doors(ch: Channel, check: Checks) -> None:
             FileWrite(SYSFS + "mode", b"2\n" + bytes((1 << 20) - 2)),
             FileRead("/proc/boundary/status", 4096),
             FileRead("/sys/kernel/debug/boundary/stats", 4096),
-            FileRead("/sys/kernel/debug/boundary/cov", 64),
+            FileRead("/sys/kernel/debug/rigcov/cov", 64),
             FileWrite(SYSFS + "mode", b"0"),
         )
     )
@@ -287,7 +287,7 @@ def main() -> int:
         if args.driver:
             paths += ["/dev/boundary", "/proc/boundary/", SYSFS, "/sys/kernel/debug/boundary/"]
             families.append("boundary")
-            cov = "/sys/kernel/debug/boundary/cov"
+            cov = "/sys/kernel/debug/rigcov/cov"
         config = AgentConfig(tuple(paths), tuple(families), 2.0, cov)
         print(ch.configure(config, Deadline(30)))
         kernel_doors(ch, check)

@@ -141,7 +141,7 @@ def test_policy_twin_decides_like_policy_open() -> None:
     assert policy.access(cfg, "/proc/boundary").refused_errno == errno.EACCES
     assert policy.access(cfg, "/proc/boundary/").refused_errno == errno.EPERM, "not clean"
     assert policy.access(cfg, "/proc/boundary/../kcore").refused_errno == errno.EPERM
-    assert policy.access(cfg, "/sys/kernel/debug/boundary/cov").refused_errno == errno.EPERM
+    assert policy.access(cfg, "/sys/kernel/debug/rigcov/cov").refused_errno == errno.EPERM
     assert policy.access(cfg, "/proc/sysrq-trigger").refused_errno == errno.EPERM
     assert policy.access(cfg, "/dev/boundary2").refused_errno == errno.EACCES
     assert policy.access(cfg, "/dev/boundary/x").refused_errno == errno.EACCES, "exact means exact"

@@ -1,30 +1,51 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Module-local coverage for kernels without KCOV. The other objects of this
- * module are built with -fsanitize-coverage=trace-pc,trace-cmp; the compiler
- * calls the __sanitizer_cov_* hooks below, which record PCs and comparison
- * operands for the tasks that enabled collection on
- * /sys/kernel/debug/boundary/cov (protocol in include/uapi/rigcov.h).
+ * rigcov: coverage of any one module, for kernels without KCOV.
  *
- * This file itself must not be instrumented (see Kbuild): the hooks would
- * call themselves.
+ * The target module is built with -fsanitize-coverage=trace-pc,trace-cmp
+ * (rig passes it through KCFLAGS; its sources are not touched), so the
+ * compiler makes every basic block and comparison of the target call the
+ * __sanitizer_cov_* hooks below, which this module exports. rigcov is loaded
+ * first, with target=NAME; a module notifier learns the target's text range
+ * when it loads, and the hooks record PC offsets in that range and
+ * comparison operands for the tasks that enabled collection on
+ * /sys/kernel/debug/rigcov/cov (protocol in rigcov.h).
+ *
+ * This module itself must not be instrumented: the hooks would call
+ * themselves. A kernel built with KCOV exports these hooks already; rigcov
+ * is not for such kernels (its load fails on the duplicate symbols).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/debugfs.h>
 #include <linux/fs.h>
 #include <linux/module.h>
+#include <linux/moduleparam.h>
 #include <linux/mutex.h>
+#include <linux/notifier.h>
 #include <linux/sched.h>
 #include <linux/sched/task.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
+#include <linux/version.h>
 
-#include <uapi/rigcov.h>
+#include "rigcov.h"
 
-#include "boundary.h"
-#include "boundary_cov_hooks.h"
+/*
+ * The hooks -fsanitize-coverage=trace-pc,trace-cmp makes the compiler call.
+ * Declared here only: in instrumented files they are compiler built-ins.
+ */
+void __sanitizer_cov_trace_pc(void);
+void __sanitizer_cov_trace_cmp1(u8 a, u8 b);
+void __sanitizer_cov_trace_cmp2(u16 a, u16 b);
+void __sanitizer_cov_trace_cmp4(u32 a, u32 b);
+void __sanitizer_cov_trace_cmp8(u64 a, u64 b);
+void __sanitizer_cov_trace_const_cmp1(u8 a, u8 b);
+void __sanitizer_cov_trace_const_cmp2(u16 a, u16 b);
+void __sanitizer_cov_trace_const_cmp4(u32 a, u32 b);
+void __sanitizer_cov_trace_const_cmp8(u64 a, u64 b);
+void __sanitizer_cov_trace_switch(u64 val, u64 *cases);
 
 #define RIGCOV_SLOTS	16	/* tasks collecting at the same time */
 
@@ -58,14 +79,64 @@ struct rigcov_slot {
 static struct rigcov_slot rigcov_slots[RIGCOV_SLOTS];
 static unsigned int rigcov_active;	/* slots in use; the hooks' fast path */
 static DEFINE_MUTEX(rigcov_mutex);	/* serialises slot changes */
-static unsigned long rigcov_text_base __ro_after_init;
-static unsigned long rigcov_text_size __ro_after_init;
+/* The target's core text; size 0 while it is not loaded. */
+static unsigned long rigcov_text_base;
+static unsigned long rigcov_text_size;
+static struct dentry *rigcov_dir;
 
-void __init rigcov_init(struct module *mod)
+static char *target;
+module_param(target, charp, 0444);
+MODULE_PARM_DESC(target, "name of the module whose coverage is collected");
+
+/* Module names compare with '-' and '_' alike, as modprobe does. */
+static bool rigcov_is_target(const char *name)
 {
-	rigcov_text_base = (unsigned long)mod->core_layout.base;
-	rigcov_text_size = mod->core_layout.text_size;
+	const char *t = target;
+
+	for (; *name && *t; name++, t++) {
+		if (*name == *t)
+			continue;
+		if ((*name == '-' || *name == '_') && (*t == '-' || *t == '_'))
+			continue;
+		return false;
+	}
+	return *name == *t;
 }
+
+static int rigcov_module_event(struct notifier_block *nb, unsigned long action,
+			       void *data)
+{
+	struct module *mod = data;
+	unsigned long base, size;
+
+	if (!rigcov_is_target(mod->name))
+		return NOTIFY_DONE;
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 4, 0)
+	base = (unsigned long)mod->mem[MOD_TEXT].base;
+	size = mod->mem[MOD_TEXT].size;
+#else
+	base = (unsigned long)mod->core_layout.base;
+	size = mod->core_layout.text_size;
+#endif
+	switch (action) {
+	case MODULE_STATE_COMING:
+		/* Size last: a hook never sees the new size with the old base. */
+		WRITE_ONCE(rigcov_text_size, 0);
+		WRITE_ONCE(rigcov_text_base, base);
+		WRITE_ONCE(rigcov_text_size, size);
+		pr_info("collecting coverage of %s (%lu bytes of text)\n",
+			mod->name, size);
+		break;
+	case MODULE_STATE_GOING:
+		WRITE_ONCE(rigcov_text_size, 0);
+		break;
+	}
+	return NOTIFY_DONE;
+}
+
+static struct notifier_block rigcov_module_nb = {
+	.notifier_call = rigcov_module_event,
+};
 
 /*
  * The hooks may run with user access enabled (objtool checks that), so they
@@ -86,9 +157,9 @@ static __always_inline struct rigcov_area *rigcov_area_of_current(void)
 /* PC offset in the core text, or U32_MAX for init code and strangers. */
 static __always_inline u32 rigcov_pc(unsigned long ip)
 {
-	unsigned long off = ip - rigcov_text_base;
+	unsigned long off = ip - READ_ONCE(rigcov_text_base);
 
-	return off < rigcov_text_size ? off : U32_MAX;
+	return off < READ_ONCE(rigcov_text_size) ? off : U32_MAX;
 }
 
 static __always_inline void rigcov_add_pc(struct rigcov_area *area, u32 pc)
@@ -133,6 +204,7 @@ void notrace __sanitizer_cov_trace_pc(void)
 	if (area)
 		rigcov_add_pc(area, pc);
 }
+EXPORT_SYMBOL(__sanitizer_cov_trace_pc);
 
 static __always_inline void rigcov_cmp(u32 type, u64 arg1, u64 arg2,
 				       unsigned long ip)
@@ -156,10 +228,12 @@ void notrace __sanitizer_cov_trace_cmp##bytes(u##bits a, u##bits b)	\
 {									\
 	rigcov_cmp(size, a, b, _RET_IP_);				\
 }									\
+EXPORT_SYMBOL(__sanitizer_cov_trace_cmp##bytes);			\
 void notrace __sanitizer_cov_trace_const_cmp##bytes(u##bits a, u##bits b) \
 {									\
 	rigcov_cmp((size) | RIGCOV_CMP_CONST, a, b, _RET_IP_);		\
-}
+}									\
+EXPORT_SYMBOL(__sanitizer_cov_trace_const_cmp##bytes);
 
 RIGCOV_DEFINE_CMP(1, 8, RIGCOV_CMP_SIZE(0))
 RIGCOV_DEFINE_CMP(2, 16, RIGCOV_CMP_SIZE(1))
@@ -193,6 +267,7 @@ void notrace __sanitizer_cov_trace_switch(u64 val, u64 *cases)
 	for (i = 0; i < count; i++)
 		rigcov_cmp(type | RIGCOV_CMP_CONST, cases[i + 2], val, _RET_IP_);
 }
+EXPORT_SYMBOL(__sanitizer_cov_trace_switch);
 
 static void rigcov_free(struct rigcov_file *rf)
 {
@@ -390,13 +465,8 @@ static const struct file_operations rigcov_fops = {
 	.compat_ioctl	= compat_ptr_ioctl,
 };
 
-void rigcov_debugfs_init(struct dentry *dir)
-{
-	debugfs_create_file("cov", 0600, dir, NULL, &rigcov_fops);
-}
-
 /* No fd is open any more (the module is going), but orphans may be left. */
-void rigcov_exit(void)
+static void rigcov_free_slots(void)
 {
 	struct rigcov_file *rf;
 	int i;
@@ -409,3 +479,32 @@ void rigcov_exit(void)
 		rigcov_free(rf);
 	}
 }
+
+static int __init rigcov_init(void)
+{
+	int ret;
+
+	if (!target || !*target) {
+		pr_err("target=MODULE is required\n");
+		return -EINVAL;
+	}
+	ret = register_module_notifier(&rigcov_module_nb);
+	if (ret)
+		return ret;
+	rigcov_dir = debugfs_create_dir("rigcov", NULL);
+	debugfs_create_file("cov", 0600, rigcov_dir, NULL, &rigcov_fops);
+	pr_info("waiting for module %s\n", target);
+	return 0;
+}
+
+static void __exit rigcov_exit(void)
+{
+	debugfs_remove_recursive(rigcov_dir);
+	unregister_module_notifier(&rigcov_module_nb);
+	rigcov_free_slots();
+}
+
+module_init(rigcov_init);
+module_exit(rigcov_exit);
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("rig: KCOV-like coverage of one module on kernels without KCOV");

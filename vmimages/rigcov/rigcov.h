@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
 /*
- * Module-local coverage of the boundary driver, a KCOV look-alike for
- * kernels built without KCOV.
+ * rigcov: coverage of one kernel module, a KCOV look-alike for kernels built
+ * without KCOV (rigcov.c). Shared by the module, the guest agent and the
+ * bundled driver's selftests: one protocol, one header.
  *
- * debugfs file: /sys/kernel/debug/boundary/cov; one open fd per task.
+ * debugfs file: /sys/kernel/debug/rigcov/cov; one open fd per task.
  * read() from offset 0 returns a struct rigcov_header, then npcs __u32 PC
- * offsets, then ncmps struct rigcov_cmp. PCs are offsets from the module's
- * core text base, so they are stable across boots and KASLR.
+ * offsets, then ncmps struct rigcov_cmp. PCs are offsets from the target
+ * module's core text base, so they are stable across boots and KASLR.
  */
 #ifndef _UAPI_LINUX_RIGCOV_H
 #define _UAPI_LINUX_RIGCOV_H
