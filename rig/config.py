@@ -149,6 +149,10 @@ class CampaignTiming:
     # boots are kept for a person to look at; a crash-heavy campaign would
     # otherwise grow by one directory per crash.
     keep_boots: int = 64
+    # Every program that enters the driver records PCs through rigcov within
+    # its first seconds; a campaign that ran programs for a minute with 0 edges
+    # is searching blind, and says so once.
+    blind_after_s: float = 60.0
 
 
 @dataclass(frozen=True)

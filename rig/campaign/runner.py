@@ -57,6 +57,8 @@ class Progress:
     buckets: list[CampaignBucket] = field(default_factory=list)
     ended: str = ""  # finished, stopped, infra or error; empty while running
     error: str = ""  # why, when it ended infra or error
+    warnings: list[str] = field(default_factory=list)  # said once each, kept in summary.json
+    first_found_s: dict[str, float] = field(default_factory=dict)  # bucket id -> campaign time
 
     @property
     def boot_s(self) -> list[float]:
@@ -270,11 +272,20 @@ def run(
     seen: set[str] = set()
     progress = Progress()
     ended, error = "stopped", ""
+    warnings: list[str] = []
+    wall_start = time.time() - (time.monotonic() - camp.started)  # when elapsed_before ended
+    earlier = previous_first_found(camp.dir.path / "summary.json")
     try:
         camp.procs = {slot: start_worker(camp, slot) for slot in range(camp.opts.vms)}
         while not stop["asked"] and not camp.stop_requested:
             time.sleep(t.tick_s)
             progress = collect(camp, store)
+            progress.warnings = warnings
+            if not warnings:
+                blind = blind_coverage(progress, t, camp.image.manifest)
+                if blind:
+                    log.warning("%s", blind)
+                    warnings.append(blind)
             now = time.monotonic()
             rate_window.append((now, progress.execs))
             t0, e0 = rate_window[0]
@@ -312,6 +323,10 @@ def run(
     finally:
         stop_workers(camp)
         progress = collect(camp, store)
+        progress.warnings = warnings
+        progress.first_found_s = first_found(
+            progress.buckets, earlier, wall_start, camp.elapsed_before
+        )
         store.close()
         prune_boots(camp.dir.boots, t.keep_boots, set())
         if ended == "finished":
@@ -327,6 +342,45 @@ def run(
         for s, h in old.items():
             signal.signal(s, h)
     return progress
+
+
+def blind_coverage(p: Progress, timing: CampaignTiming, manifest: dict[str, Any]) -> str:
+    """A sentence if programs have run for `blind_after_s` and no PC was ever recorded."""
+    if p.edges or not p.execs or p.elapsed_s < timing.blind_after_s:
+        return ""
+    module = manifest.get("module", {})
+    name = module.get("name", "the module")
+    if not module.get("coverage"):
+        why = (
+            f"image was built without coverage (--no-coverage); rebuild it without that "
+            f"flag so {name} calls rigcov's hooks"
+        )
+    else:
+        why = (
+            f"rigcov recorded no PC of {name}: its Kbuild may override KCFLAGS (check that "
+            f"`modinfo -F depends` of its .ko names rigcov), or no program reached its code "
+            f"(check the spec's paths and families)"
+        )
+    return (
+        f"0 coverage edges after {p.execs} executions in {p.elapsed_s:.0f}s: the search is "
+        f"blind because the {why}"
+    )
+
+
+def first_found(
+    buckets: list[CampaignBucket], known: dict[str, float], wall_start: float, elapsed_at: float
+) -> dict[str, float]:
+    """Seconds of campaign time at which each bucket was first hit.
+
+    `known` carries the figures of earlier runs of a resumed campaign; a bucket
+    new in this run is placed by its first crash's wall time, counted from
+    `wall_start`, when this run began with `elapsed_at` seconds already behind it.
+    """
+    out = dict(known)
+    for b in buckets:
+        if b.id not in out:
+            out[b.id] = round(max(0.0, elapsed_at + b.first_seen - wall_start), 1)
+    return out
 
 
 def prune_boots(boots: Path, keep: int, in_use: set[str]) -> list[Path]:
@@ -431,6 +485,19 @@ def stop_workers(camp: Campaign) -> None:
             proc.wait()
 
 
+def previous_first_found(summary: Path) -> dict[str, float]:
+    """first_found_s of the buckets an earlier run of this campaign wrote (none if unreadable)."""
+    data = read_json(summary)
+    if not isinstance(data, dict):
+        return {}
+    buckets = data.get("buckets")
+    found: dict[str, float] = {}
+    for b in buckets if isinstance(buckets, list) else []:
+        if isinstance(b, dict) and isinstance(b.get("first_found_s"), int | float):
+            found[str(b.get("id"))] = float(b["first_found_s"])
+    return found
+
+
 def _series(p: Progress) -> dict[str, Any]:
     return {
         "elapsed_s": round(p.elapsed_s, 1),
@@ -463,8 +530,15 @@ def write_summary(camp: Campaign, p: Progress) -> None:
             "infra_errors": p.infra_errors,
             "ended": p.ended,
             "error": p.error,
+            "warnings": p.warnings,
             "buckets": [
-                {"id": b.id, "title": b.title, "count": b.count, "first_seen": b.first_seen}
+                {
+                    "id": b.id,
+                    "title": b.title,
+                    "count": b.count,
+                    "first_found_s": p.first_found_s.get(b.id),
+                    "first_seen": b.first_seen,
+                }
                 for b in p.buckets
             ],
             "workers": p.workers,

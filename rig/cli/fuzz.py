@@ -35,6 +35,8 @@ def render(p: Progress) -> Table:
     t.add_row("crashes", f"{p.crashes} in {len(p.buckets)} bucket(s), {p.boots} VM boots")
     if p.infra_errors:
         t.add_row("host", f"{p.infra_errors} infrastructure failure(s), retried")
+    for warning in p.warnings:
+        t.add_row("[bold yellow]warning[/bold yellow]", escape(warning))
     for w in p.workers:
         t.add_row(
             f"vm {w.get('slot')}",
@@ -52,10 +54,11 @@ def summary_table(p: Progress) -> Table:
     t.add_column("first found", justify="right")
     t.add_column("title")
     for b in p.buckets:
+        found = p.first_found_s.get(b.id)
         t.add_row(
             b.id[:12],
             str(b.count),
-            time.strftime("%H:%M:%S", time.localtime(b.first_seen)),
+            "?" if found is None else _hms(found),  # campaign time, as the progress shows
             escape(b.title),
         )
     return t
@@ -185,8 +188,12 @@ def cli(
                 final = run(camp, lambda p: live.update(render(p)), on_buckets)
         else:
             last = {"t": 0.0}
+            warned: list[str] = []
 
             def line(p: Progress) -> None:
+                for w in p.warnings[len(warned) :]:
+                    out.print(f"[bold yellow]warning:[/bold yellow] {escape(w)}")
+                    warned.append(w)
                 if time.monotonic() - last["t"] >= 10:
                     last["t"] = time.monotonic()
                     out.print(
@@ -199,6 +206,8 @@ def cli(
         if reproducer is not None:
             reproducer.stop()
     out.print(summary_table(final))
+    for w in final.warnings:
+        out.print(f"[bold yellow]warning:[/bold yellow] {escape(w)}")
     skipped = sorted({e for w in final.workers for e in w.get("corpus_skipped", [])})
     for entry in skipped:
         out.print(f"[yellow]corpus entry skipped:[/yellow] {escape(entry)}")

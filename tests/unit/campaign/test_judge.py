@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
-from rig.campaign.runner import Progress, judge_work, verdict, workers_ended
+from rig.campaign.runner import (
+    Progress,
+    blind_coverage,
+    first_found,
+    judge_work,
+    previous_first_found,
+    verdict,
+    workers_ended,
+)
 from rig.config import CampaignTiming
+from rig.crash.store import CampaignBucket
 from rig.errors import InfraError, RigError
 
 T = CampaignTiming()
@@ -59,3 +71,33 @@ def test_verdict(ended: str, buckets: int, error: type[Exception] | None) -> Non
     else:
         with pytest.raises(error):
             verdict(p, min_buckets=1)
+
+
+COVERED = {"module": {"name": "uinput", "coverage": "rigcov"}}
+
+
+def test_blind_coverage_is_said_after_a_minute_of_programs_with_0_edges() -> None:
+    early = Progress(elapsed_s=30, execs=500)
+    assert blind_coverage(early, T, COVERED) == ""
+    assert blind_coverage(Progress(elapsed_s=90, execs=0), T, COVERED) == "", "no program ran"
+    assert blind_coverage(Progress(elapsed_s=90, execs=500, edges=3), T, COVERED) == ""
+    why = blind_coverage(Progress(elapsed_s=90, execs=500), T, COVERED)
+    assert "0 coverage edges after 500 executions" in why and "uinput" in why
+    assert "modinfo" in why, "names how to check the module really calls rigcov"
+    plain = {"module": {"name": "uinput", "coverage": None}}
+    assert "--no-coverage" in blind_coverage(Progress(elapsed_s=90, execs=500), T, plain)
+
+
+def test_first_found_is_campaign_time_and_survives_a_resume(tmp_path: Path) -> None:
+    old = CampaignBucket("a" * 40, "BUG: old", 3, 1000.0)
+    new = CampaignBucket("b" * 40, "BUG: new", 1, 5030.0)
+    # This run began at wall time 5000 with 600 s of campaign time behind it.
+    found = first_found([old, new], {old.id: 42.0}, wall_start=5000.0, elapsed_at=600.0)
+    assert found == {old.id: 42.0, new.id: 630.0}
+    summary = tmp_path / "summary.json"
+    summary.write_text(
+        json.dumps({"buckets": [{"id": old.id, "first_found_s": 42.0}, {"id": "x"}, 7]})
+    )
+    assert previous_first_found(summary) == {old.id: 42.0}
+    summary.write_text("{truncated")
+    assert previous_first_found(summary) == {}
