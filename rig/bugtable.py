@@ -48,6 +48,29 @@ def load(driver: Path) -> list[PlantedBug]:
         raise ConfigError(f"{path}: malformed bug table ({e})") from e
 
 
+def fault_param(driver: Path) -> str:
+    """The module parameter that switches a driver's planted bugs on (bugs.toml `param`)."""
+    path = driver / "bugs.toml"
+    try:
+        param = tomllib.loads(path.read_text()).get("param")
+    except FileNotFoundError as e:
+        raise ConfigError(
+            f"{driver} has no bugs.toml naming its fault switch; "
+            "pass module parameters with --params instead of --driver-bugs"
+        ) from e
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: malformed bug table ({e})") from e
+    if not isinstance(param, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", param):
+        raise ConfigError(f"{path}: `param` must name the module parameter of the planted bugs")
+    return param
+
+
+def bug_params(driver: Path, bugs: str, params: str = "") -> str:
+    """Module parameters: the driver's fault switch set to `bugs` (if any), then `params`."""
+    words = [f"{fault_param(driver)}={bugs}"] if bugs else []
+    return " ".join([*words, *params.split()])
+
+
 def by_title(bugs: list[PlantedBug], title: str) -> PlantedBug | None:
     """The planted bug whose expected title is `title`, else one whose `also` matches it."""
     exact = next((b for b in bugs if b.title == title), None)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rig.bugtable import bug_params
 from rig.console.watcher import Ending
 from rig.deadline import Deadline
 from rig.errors import RigError
@@ -51,7 +52,7 @@ def run(host: VmHost, driver: Path, vms: int, say: Callable[[str], None]) -> Smo
     result = SmokeResult()
     ctx = host.ctx
     clean = ctx.build_image(driver)
-    crashy = ctx.build_image(driver, params=f"bugs={CRASH_BUG}")
+    crashy = ctx.build_image(driver, params=bug_params(driver, CRASH_BUG))
     say(f"images: {clean.id} (clean), {crashy.id} (bugs={CRASH_BUG}) for VM 0")
     images: list[Image] = [crashy] + [clean] * (vms - 1)
     campaign = campaign_name("smoke")

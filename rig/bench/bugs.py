@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from rig.bugtable import PlantedBug, by_title, load
+from rig.bugtable import PlantedBug, bug_params, by_title, load
 from rig.campaign.options import CampaignOptions
 from rig.campaign.runner import Campaign, Progress, prepare, run
 from rig.cli.image import REPO_DRIVER
@@ -64,7 +64,9 @@ class Tracker:
             if not rest:
                 camp.stop_requested = True
                 return
-            camp.set_image(camp.build_image("bugs=" + ",".join(b.name for b in rest)))
+            camp.set_image(
+                camp.build_image(bug_params(REPO_DRIVER, ",".join(b.name for b in rest)))
+            )
 
 
 def campaign(

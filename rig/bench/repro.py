@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from rig.bugtable import PlantedBug
+from rig.bugtable import PlantedBug, bug_params
 from rig.bugtable import load as load_bugs
 from rig.cli.image import driver_option
 from rig.cli.main import DURATION, home_of, home_option, uri_option
@@ -57,7 +57,7 @@ def _programs(directory: Path) -> list[Program]:
 def seed(host: VmHost, bug: PlantedBug, data: Path, driver: Path, noise: int) -> str:
     """Record a crash of `bug` after `noise` noise programs; its bucket id."""
     home = host.ctx.home
-    image = host.ctx.build_image(driver, params=f"bugs={bug.name}")
+    image = host.ctx.build_image(driver, params=bug_params(driver, bug.name))
     background = _programs(data / "noise")
     trigger = text.load(data / "triggers" / f"{bug.name}.prog").program
     programs = [background[i % len(background)] for i in range(noise)] + [trigger]

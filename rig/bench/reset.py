@@ -18,6 +18,7 @@ from pathlib import Path
 
 import click
 
+from rig.bugtable import bug_params
 from rig.campaign.runner import new_campaign, run
 from rig.cli.image import driver_option
 from rig.cli.main import DURATION, home_of, home_option, uri_option
@@ -113,7 +114,7 @@ def cli(
 ) -> None:
     """Cold boots against snapshot restores: per VM, then as crash-heavy campaigns."""
     rc = RunContext.create(home_of(ctx, home).ensure(), uri=uri)
-    image = rc.build_image(driver, params=f"bugs={CRASH_BUG}")
+    image = rc.build_image(driver, params=bug_params(driver, CRASH_BUG))
     say = (lambda _s: None) if as_json else click.echo
     cold = per_vm(rc.with_snapshots(False), image, rounds)
     say(f"cold: {cold}")

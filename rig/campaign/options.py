@@ -36,7 +36,7 @@ def parse_engine(name: str) -> str:
 class CampaignOptions:
     driver: str
     module: str | None
-    bugs: str  # the driver's bugs= value ("" for none)
+    bugs: str  # planted bugs switched on through the driver's fault parameter ("" for none)
     vms: int
     duration_s: float
     engine: str
@@ -44,10 +44,7 @@ class CampaignOptions:
     seed: int
     spec: str
     window: int = 1
-
-    @property
-    def params(self) -> str:
-        return f"bugs={self.bugs}" if self.bugs else ""
+    params: str = ""  # the module's parameters, the fault switch included
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -59,13 +56,15 @@ class CampaignOptions:
         try:
             values = {f.name: d[f.name] for f in fields(cls) if f.name in d}
             values["doors"] = tuple(values["doors"])
+            if "params" not in d and d.get("bugs"):  # saved before params were an option
+                values["params"] = f"bugs={d['bugs']}"
             return cls(**values)
         except (KeyError, TypeError) as e:
             raise ConfigError(f"campaign options are damaged ({e})") from e
 
 
 # Options a resumed campaign must keep: its results only make sense under them.
-FIXED = ("driver", "module", "bugs", "engine", "doors", "seed", "spec")
+FIXED = ("driver", "module", "bugs", "params", "engine", "doors", "seed", "spec")
 
 
 def check_resume(saved: CampaignOptions, asked: dict[str, Any], where: Path) -> None:

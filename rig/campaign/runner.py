@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import rig
+from rig.bugtable import bug_params
 from rig.campaign.directory import (
     FORMAT,
     CampaignDir,
@@ -104,6 +105,7 @@ def prepare(
     opts: CampaignOptions | None,
     asked: dict[str, Any],
     override: RunContext | None = None,
+    image: Image | None = None,
 ) -> Campaign:
     """Create a new campaign directory, or check and reopen one to resume.
 
@@ -157,7 +159,8 @@ def prepare(
             "status": "new",
         }
         cd.write_state(state)
-    image = ctx.build_image(Path(opts.driver), opts.module, opts.params)
+    if image is None:
+        image = ctx.build_image(Path(opts.driver), opts.module, opts.params)
     if (cd.path / "current_image").exists():
         image = verify(home.images / cd.current_image())  # a benchmark may have switched it
     else:
@@ -182,10 +185,23 @@ def new_campaign(
     doors: tuple[str, ...],
     seed: int,
     spec: Path | None,
+    params: str = "",
+    image_id: str | None = None,
 ) -> Campaign:
-    """A new campaign on `driver` (default: the bundled one) with its spec (default: corpora/specs/MODULE.yaml)."""
-    drv = (driver or REPO / "driver").resolve()
-    image = ctx.build_image(drv, module, f"bugs={bugs}" if bugs else "")
+    """A new campaign on `driver` (default: the bundled one) with its spec (default: corpora/specs/MODULE.yaml).
+
+    `image_id` names an image built before (`rig image build`): its driver,
+    module and parameters are the campaign's, and must not be contradicted.
+    """
+    if image_id is not None:
+        image = existing_image(ctx.home, image_id, driver, module, bugs, params)
+        drv = Path(image.manifest["module"]["driver_dir"])
+        module = image.module
+        full = " ".join(image.manifest["module"]["params"])
+    else:
+        drv = (driver or REPO / "driver").resolve()
+        full = bug_params(drv, bugs, params)
+        image = ctx.build_image(drv, module, full)
     spec_path = spec or REPO / "corpora" / "specs" / f"{image.module}.yaml"
     if not spec_path.exists():
         raise ConfigError(f"no spec {spec_path}: write one with `rig spec import`, or pass --spec")
@@ -199,8 +215,29 @@ def new_campaign(
         doors=doors,
         seed=seed,
         spec=str(spec_path.resolve()),
+        params=full,
     )
-    return prepare(ctx, camp_dir, opts, {})
+    return prepare(ctx, camp_dir, opts, {}, image=image)
+
+
+def existing_image(
+    home: Home, image_id: str, driver: Path | None, module: str | None, bugs: str, params: str
+) -> Image:
+    """A built image by id; ConfigError if it is missing or other options contradict it."""
+    if not image_id or "/" in image_id or image_id.startswith("."):
+        raise ConfigError(f"--image {image_id!r} is not an image id (`rig image build` prints it)")
+    if bugs or params:
+        raise ConfigError(
+            f"--image {image_id} fixes the module's parameters; drop --driver-bugs/--params, "
+            "or build another image with them"
+        )
+    image = verify(home.images / image_id)
+    m = image.manifest["module"]
+    if driver is not None and driver.resolve() != Path(m["driver_dir"]):
+        raise ConfigError(f"image {image_id} was built from {m['driver_dir']}, not {driver}")
+    if module is not None and module != image.module:
+        raise ConfigError(f"image {image_id} holds module {image.module}, not {module}")
+    return image
 
 
 def start_worker(camp: Campaign, slot: int) -> subprocess.Popen[bytes]:

@@ -17,6 +17,7 @@ from rig.cli.image import campaign_driver_option, module_option
 from rig.cli.main import DURATION, home_of, home_option, snapshot_option, uri_option
 from rig.context import RunContext
 from rig.crash.store import CampaignBucket
+from rig.errors import ConfigError
 from rig.gen.build import DOORS
 from rig.repro.background import BackgroundReproducer
 from rig.smoke import campaign_name
@@ -69,7 +70,22 @@ def summary_table(p: Progress) -> Table:
 @campaign_driver_option
 @module_option
 @click.option(
-    "--driver-bugs", "bugs", default=None, help="Planted bugs to enable (the driver's bugs= value)."
+    "--driver-bugs",
+    "bugs",
+    default=None,
+    help="Planted bugs to enable, through the parameter bugs.toml names (`param`).",
+)
+@click.option(
+    "--params",
+    default=None,
+    help='Module parameters, e.g. "debug=1 queues=4" (checked by modinfo).',
+)
+@click.option(
+    "--image",
+    "image_id",
+    default=None,
+    help="Fuzz an image built before (`rig image build` prints its id): its driver, module "
+    "and parameters.",
 )
 @click.option(
     "--vms", type=click.IntRange(1, 64), default=None, help="VMs, one worker each [default: 2]."
@@ -121,6 +137,8 @@ def cli(
     driver: Path | None,
     module: str | None,
     bugs: str | None,
+    params: str | None,
+    image_id: str | None,
     vms: int | None,
     duration: float | None,
     engine: str | None,
@@ -142,6 +160,10 @@ def cli(
     door_list = parse_doors(doors) if doors is not None else None
     rc = RunContext.create(h, uri=uri, snapshots=not no_snapshot)
     if resume is not None:
+        if params is not None or image_id is not None:
+            raise ConfigError(
+                "a resumed campaign keeps its image and module parameters: drop --params/--image"
+            )
         asked = {
             "driver": str(driver.resolve()) if driver else None,
             "module": module,
@@ -169,11 +191,13 @@ def cli(
             doors=door_list or DOORS,
             seed=seed or 0,
             spec=spec,
+            params=params or "",
+            image_id=image_id,
         )
     out = Console(highlight=False)
     out.print(
         f"campaign {escape(str(camp.dir.path))}: {camp.opts.engine} on {camp.opts.vms} VM(s), "
-        f"image {camp.image.id}, bugs={escape(camp.opts.bugs) or '(none)'}"
+        f"image {camp.image.id}, {camp.image.module} {escape(camp.opts.params) or '(no parameters)'}"
     )
     reproducer = BackgroundReproducer(camp.ctx, repro_budget).start() if repro else None
 

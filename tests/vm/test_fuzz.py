@@ -14,7 +14,7 @@ import pytest
 from rig.config import Home
 from rig.crash.store import CrashStore
 from rig.fleet.backend import Backend
-from tests.vm.cli import campaign_domains, fuzz, start_fuzz, wait_for_execs
+from tests.vm.cli import campaign_domains, fuzz, rig, start_fuzz, wait_for_execs
 
 pytestmark = pytest.mark.vm
 
@@ -108,3 +108,26 @@ def test_uri_is_where_the_campaign_runs(home: Home) -> None:
     assert "cannot reach libvirtd at qemu:///system?socket=/nonexistent" in res.stderr
     state = json.loads((home.campaign(name) / "campaign.json").read_text())
     assert state["context"]["uri"] == down
+
+
+def test_a_built_image_and_module_parameters_come_from_the_command_line(home: Home) -> None:
+    built = rig(home, "image", "build", "--params", "bugs=ioctl_unconfigured")
+    assert built.returncode == 0, built.stderr
+    image_id = built.stdout.split()[1].rstrip(":")
+    name = f"by-image-{time.strftime('%H%M%S')}"
+    res = fuzz(
+        home, "--image", image_id, "--duration", "40s", "--vms", "1", "--engine", "generate",
+        "--min-buckets", "1", "--campaign", name,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr + res.stdout
+    assert f"image {image_id}, boundary bugs=ioctl_unconfigured" in res.stdout
+    saved = json.loads((home.campaign(name) / "campaign.json").read_text())
+    assert saved["options"]["params"] == "bugs=ioctl_unconfigured"
+
+    bad = fuzz(home, "--params", "bugs=ioctl_unconfigured nosuch=1", "--duration", "10s")
+    assert bad.returncode != 0
+    assert (
+        bad.stderr.strip() == "rig: error: module boundary has no parameter 'nosuch' (it has: bugs)"
+    )
+    clash = fuzz(home, "--image", image_id, "--driver-bugs", "nl_missing_attr", "--duration", "9s")
+    assert clash.returncode != 0 and "drop --driver-bugs/--params" in clash.stderr
