@@ -9,6 +9,7 @@ import click
 
 from rig.cli.main import home_of, home_option, uri_option
 from rig.errors import ConfigError
+from rig.image.module import find_built
 from rig.spec import import_guest, import_header, import_ynl
 from rig.spec.compose import compose, merge_families
 from rig.spec.load import dump, load, spec_hash
@@ -62,7 +63,10 @@ def _rel(p: Path) -> str:
     help="Recorded nlctrl replies (policy dump) of a family.",
 )
 @click.option(
-    "--module", type=_PATH, help="Compiled module (.ko): check struct layouts against its DWARF."
+    "--module",
+    "module_arg",
+    help="Module name (the newest build in the home) or .ko path: check struct layouts "
+    "against its DWARF.",
 )
 @click.option(
     "--overlay", type=_PATH, help="A spec whose entries replace or add to the imported ones."
@@ -80,12 +84,13 @@ def import_(
     listing: Path | None,
     excludes: tuple[str, ...],
     policies: tuple[Path, ...],
-    module: Path | None,
+    module_arg: str | None,
     overlay: Path | None,
     output: Path,
 ) -> None:
     """Write a spec from a header, YNL specs and what a guest reported."""
-    home_of(ctx, home)
+    rig_home = home_of(ctx, home)
+    module = _module(module_arg, rig_home.root / "cache" / "build")
     parts: list[Spec] = []
     sources: list[str] = []
     for h in headers:
@@ -124,6 +129,20 @@ def import_(
     click.echo(f"wrote {output} (spec {spec_hash(spec)[:16]})")
 
 
+def _module(arg: str | None, build_root: Path) -> Path | None:
+    """--module as a .ko path, or a module name looked up among the home's builds."""
+    if arg is None:
+        return None
+    if arg.endswith(".ko") or "/" in arg:
+        path = Path(arg)
+        if not path.is_file():
+            raise ConfigError(f"--module {arg}: no such file")
+        return path
+    ko = find_built(build_root, arg)
+    click.echo(f"module {arg}: {ko}")
+    return ko
+
+
 def _header_comment(ctx: click.Context, output: Path) -> str:
     params = ctx.params
     argv = ["rig", "spec", "import", "--name", params["name"]]
@@ -137,9 +156,12 @@ def _header_comment(ctx: click.Context, output: Path) -> str:
     ):
         for v in params[key]:
             argv += [flag, _rel(v) if isinstance(v, Path) else str(v)]
-    for key, flag in (("listing", "--listing"), ("module", "--module"), ("overlay", "--overlay")):
-        if params[key] is not None:
-            argv += [flag, _rel(params[key])]
+    for key, flag in (
+        ("listing", "--listing"), ("module_arg", "--module"), ("overlay", "--overlay"),
+    ):  # fmt: skip
+        v = params[key]
+        if v is not None:
+            argv += [flag, _rel(Path(v)) if isinstance(v, Path) or "/" in v else v]
     argv += ["-o", _rel(output)]
     return (
         "Generated; do not edit. Regenerate with:\n"

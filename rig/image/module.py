@@ -195,3 +195,20 @@ def build(
         d for dep in modinfo(ko, "depends") for d in dep.split(",") if d and d != COVERAGE_MODULE
     )
     return BuiltModule(ko.stem, ko, words, depends, coverage)
+
+
+def find_built(build_root: Path, name: str) -> Path:
+    """The newest NAME.ko `rig image build` left under `build_root` (a home's cache/build)."""
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+        raise ConfigError(f"{name!r} is neither a .ko file nor a module name")
+    found = [
+        ko
+        for ko in build_root.glob(f"*/{name}.ko")
+        if ko.parent.name.split("-")[0] != COVERAGE_MODULE or name == COVERAGE_MODULE
+    ]
+    if not found:
+        raise ConfigError(
+            f"no built module {name} under {build_root}: build its image first "
+            f"(`rig image build --driver DIR`), or give the .ko's path"
+        )
+    return max(found, key=lambda ko: ko.stat().st_mtime)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import struct
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 
 from rig.errors import BuildError, ConfigError
 from rig.image import kernel
-from rig.image.module import first_error, parse_params
+from rig.image.module import find_built, first_error, parse_params
 
 
 def elf_with_note(name: bytes, ntype: int) -> bytes:
@@ -71,3 +72,19 @@ def test_module_params_are_validated_words() -> None:
 def test_first_compiler_error_is_picked() -> None:
     out = "make: entering\n/x/a.c:3:1: error: expected ';'\n/x/a.c:9:1: error: later\n"
     assert first_error(out) == "/x/a.c:3:1: error: expected ';'"
+
+
+def test_a_module_is_found_by_name_among_the_homes_builds(tmp_path: Path) -> None:
+    older, newer = tmp_path / "aaaa-6.1-plain", tmp_path / "bbbb-6.1-cov"
+    for d in (older, newer):
+        d.mkdir()
+        (d / "uinput.ko").write_bytes(b"\x7fELF")
+    os.utime(older / "uinput.ko", (1, 1))
+    (tmp_path / "rigcov-cccc-6.1").mkdir()
+    (tmp_path / "rigcov-cccc-6.1" / "rigcov.ko").write_bytes(b"\x7fELF")
+    assert find_built(tmp_path, "uinput") == newer / "uinput.ko"
+    assert find_built(tmp_path, "rigcov") == tmp_path / "rigcov-cccc-6.1" / "rigcov.ko"
+    with pytest.raises(ConfigError, match="no built module boundary"):
+        find_built(tmp_path, "boundary")
+    with pytest.raises(ConfigError, match=r"neither a \.ko file nor a module name"):
+        find_built(tmp_path, "../x")
