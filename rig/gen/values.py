@@ -42,6 +42,35 @@ def interesting(size: int) -> list[int]:
     return [v for v in INTERESTING if v <= top] + [top, top >> 1, (top >> 1) + 1]
 
 
+@dataclass(frozen=True)
+class Extent:
+    """What a length field describes: the buffer made, and what its type allows."""
+
+    nbytes: int  # bytes of the buffer generated
+    nelem: int  # its elements
+    stride: int = 1  # bytes per element
+    declared_max: int = 0  # the spec's largest count (elements), 0 if none
+
+
+def boundary_counts(e: Extent, size: int) -> list[int]:
+    """Counts a driver must refuse or handle, for any length field of `size` bytes.
+
+    0, the declared maximum and one past it, the field type's limits, and the
+    counts whose `count * stride` wraps 32 and 64 bits (to 0 or just above),
+    which a driver that checks the product rather than the count misses.
+    The buffer behind the field stays as generated: shorter than such counts claim.
+    """
+    top = (1 << (8 * size)) - 1
+    out = [0, e.nelem + 1, top, top >> 1, (top >> 1) + 1]
+    if e.declared_max:
+        out += [e.declared_max, e.declared_max + 1]
+    stride = max(e.stride, 1)
+    for bits in (32, 64):
+        wrap = -(-(1 << bits) // stride)  # the smallest count with count * stride >= 2**bits
+        out += [wrap, wrap + 1]
+    return [v for v in dict.fromkeys(out) if 0 <= v <= top]
+
+
 def int_value(c: Chooser, t: Int, valid: bool) -> int:
     """A value for an integer field, as an unsigned number of t.size bytes."""
     if t.const is not None and (valid or not chance(c, 30)):
@@ -148,12 +177,12 @@ class ValueBuilder:
 
     def struct(self, s: Struct, valid: bool, depth: int = 0) -> Mem:
         mem = Mem(bytearray(s.size))
-        lengths: dict[str, tuple[int, int]] = {}  # pointer field -> (bytes, elements)
+        lengths: dict[str, Extent] = {}  # pointer field -> what it points to
         for f in s.fields:
             if isinstance(f.type, Ptr):
                 ptr, nbytes, nelem = self.pointer(f.type, valid, depth)
                 mem.ptrs.append(Reloc(f.offset, ptr))
-                lengths[f.name] = (nbytes, nelem)
+                lengths[f.name] = self.extent(f.type, nbytes, nelem)
         for f in s.fields:
             if isinstance(f.type, Ptr):
                 continue
@@ -164,18 +193,31 @@ class ValueBuilder:
             mem.ptrs += [Reloc(f.offset + r.offset, r.target) for r in mem_f.ptrs]
         return mem
 
+    def extent(self, p: Ptr, nbytes: int, nelem: int) -> Extent:
+        t = p.target
+        if isinstance(t, Array):
+            top = t.count if t.count is not None else t.max
+            return Extent(nbytes, nelem, self.size_of(t.elem), top)
+        if isinstance(t, Bytes):
+            return Extent(nbytes, nelem, 1, t.max)
+        return Extent(nbytes, nelem, max(nbytes, 1))
+
     def inline(
-        self, t: Type, valid: bool, depth: int, lengths: dict[str, tuple[int, int]] | None = None
+        self, t: Type, valid: bool, depth: int, lengths: dict[str, Extent] | None = None
     ) -> Mem:
         """The bytes a type occupies inside a struct."""
         c = self.c
         if isinstance(t, Int):
             return Mem(bytearray(le(int_value(c, t, valid), t.size)))
         if isinstance(t, Len):
-            nbytes, nelem = (lengths or {}).get(t.of, (0, 0))
-            v = nelem if t.unit == "elements" else nbytes
+            e = (lengths or {}).get(t.of, Extent(0, 0))
+            v = e.nelem if t.unit == "elements" else e.nbytes
             if not valid and chance(c, 40):
-                v = pick(c, [0, v + 1, max(v - 1, 0), v * 2, c.uint(t.size), *interesting(t.size)])
+                if t.unit != "elements":
+                    e = Extent(e.nbytes, e.nbytes, 1, e.declared_max * e.stride)
+                v = pick(c, [v + 1, max(v - 1, 0), v * 2, c.uint(t.size), *interesting(t.size)])
+                if chance(c, 50):
+                    v = pick(c, boundary_counts(e, t.size))
             return Mem(bytearray(le(v, t.size)))
         if isinstance(t, String):
             raw = text_bytes(c, self.spec, t.max_len, valid)

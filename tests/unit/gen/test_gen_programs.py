@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 from collections import Counter
 
+import pytest
 from gen_support import boundary_spec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -13,10 +14,11 @@ from rig.gen.build import Builder
 from rig.gen.choose import RandomChooser
 from rig.gen.mutate import Mutator
 from rig.gen.strategies import file_writes, ioctl_calls, netlink_messages, programs
+from rig.gen.values import Extent, ValueBuilder, boundary_counts
 from rig.prog import text, wire
 from rig.prog.program import BAD_FD, Buffer, FileWrite, Ioctl, NlSend, Open, Program, Special
 from rig.spec import netlink as nl
-from rig.spec.types import Spec
+from rig.spec.types import Array, Field, Int, Len, Ptr, Spec, Struct, StructRef
 
 SPEC = boundary_spec()
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
@@ -162,3 +164,37 @@ def test_mutations_stay_valid(p: Program, q: Program, seed: int) -> None:
 
 def test_seeded_generation_is_reproducible() -> None:
     assert _many(SPEC, 50, 30) == _many(SPEC, 50, 30)
+
+
+@pytest.mark.parametrize("stride", [1, 3, 16, 24, 4096])
+def test_boundary_counts_include_the_products_that_wrap(stride: int) -> None:
+    e = Extent(nbytes=2 * stride, nelem=2, stride=stride, declared_max=64)
+    for size in (4, 8):
+        counts = boundary_counts(e, size)
+        top = (1 << (8 * size)) - 1
+        assert {0, 64, 65, 3, top} <= set(counts)
+        assert all(0 <= v <= top for v in counts)
+        wraps32 = [v for v in counts if v * stride >= 1 << 32 and (v * stride) % (1 << 32) < stride]
+        assert wraps32 or (1 << 32) // stride > top, (size, stride, counts)
+        if size == 8 and stride > 1:  # a byte count of 64 bits cannot wrap 64 bits
+            assert any((v * stride) % (1 << 64) < stride and v * stride >= 1 << 64 for v in counts)
+
+
+def test_generated_count_fields_reach_the_wrapping_counts() -> None:
+    """Any spec's count of an array of records reaches counts whose byte size wraps 32 bits."""
+    rec = Struct(
+        "rec", 24, 8, (Field("a", 0, Int(8)), Field("b", 8, Int(8)), Field("c", 16, Int(8)))
+    )
+    batch = Struct(
+        "batch", 16, 8,
+        (Field("items", 0, Ptr(Array(StructRef("rec"), max=32))),
+         Field("count", 8, Len("items", 4, "elements"))),
+    )  # fmt: skip
+    spec = Spec("any", structs=(rec, batch))
+    builder = ValueBuilder(spec, RandomChooser(7))
+    counts = {
+        struct.unpack_from("<I", builder.struct(batch, valid=False).data, 8)[0] for _ in range(3000)
+    }
+    wrapping = -(-(1 << 32) // 24)
+    assert {wrapping, wrapping + 1} <= counts
+    assert {0, 32, 33} <= counts
