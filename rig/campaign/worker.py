@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import logging
 import os
 import signal
@@ -73,6 +74,12 @@ class WorkerStats:
     slowest_boot: dict[str, Any] = field(default_factory=dict)  # its seconds and stages
     corpus_skipped: list[str] = field(default_factory=list)  # "path: reason"
     updated: float = 0.0
+
+
+def with_words(spec: Spec, words: list[str]) -> Spec:
+    """The spec with the module's own string literals added to its words for free text."""
+    merged = tuple(dict.fromkeys([*spec.words, *(w for w in words if isinstance(w, str))]))
+    return dataclasses.replace(spec, words=merged)
 
 
 def agent_config(spec: Spec, module: str, limits: Limits) -> AgentConfig:
@@ -144,6 +151,7 @@ class Worker:
         spec = load_spec(Path(self.opts.spec))
         image = verify(self.home.images / self.camp.current_image())
         header = text.Header(str(image.manifest["module"]["source_sha256"]), spec_hash(spec))
+        spec = with_words(spec, image.manifest["module"].get("words", []))
         engine = make_engine(
             self.opts.engine,
             spec,

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from rig.gen.choose import Chooser, between, chance, pick
+from rig.gen.hints import Hints
 from rig.gen.nlgen import NetlinkBuilder
 from rig.gen.values import PAGE, PRINTABLE, ValueBuilder, int_value, interesting, text_bytes
 from rig.prog.program import (
@@ -84,13 +85,14 @@ class Builder:
         doors: Iterable[str] = DOORS,
         malformed: int = 30,
         max_calls: int = 12,
+        hints: Hints | None = None,
     ) -> None:
-        self.spec, self.c = spec, c
+        self.spec, self.c, self.hints = spec, c, hints
         self.doors = check_doors(doors)
         self.malformed = malformed
         self.max_calls = min(max_calls, MAX_CALLS - 2)
-        self.values = ValueBuilder(spec, c)
-        self.netlink = NetlinkBuilder(spec, c)
+        self.values = ValueBuilder(spec, c, hints)
+        self.netlink = NetlinkBuilder(spec, c, hints)
         kinds = {"sysfs": FileKind.SYSFS, "procfs": FileKind.PROCFS, "debugfs": FileKind.DEBUGFS}
         want = {kinds[d] for d in self.doors if d in kinds}
         self.files = [f for f in spec.files if f.kind in want or f.kind == FileKind.OTHER]
@@ -238,7 +240,7 @@ class Builder:
         if isinstance(arg, Ptr):
             return self.values.pointer(arg, valid, 0)[0]
         if isinstance(arg, Int):
-            return int_value(c, arg, valid)
+            return int_value(c, arg, valid, self.hints)
         return c.uint(8)
 
     # ---------------------------------------------------------------- netlink

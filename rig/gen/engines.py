@@ -39,6 +39,7 @@ from rig.gen.blind import BlindGenerator
 from rig.gen.build import DOORS, check_doors
 from rig.gen.feedback import Feedback
 from rig.gen.generate import Corpus, Generator
+from rig.gen.hints import Hints
 from rig.prog.program import Program
 from rig.prog.text import Header
 from rig.spec.types import FileKind, Spec
@@ -115,7 +116,8 @@ class GenerateEngine(_Counting):
         malformed: int = 30,
     ) -> None:
         super().__init__()
-        self.gen = Generator(spec, seed, doors, malformed)
+        self.hints = Hints()
+        self.gen = Generator(spec, seed, doors, malformed, hints=self.hints)
         self.corpus = Corpus(workdir / "corpus", header or Header()).load(*seeds)
 
     def next_program(self) -> Program:
@@ -131,6 +133,7 @@ class GenerateEngine(_Counting):
         if result.cmps and not result.crashed:
             ops = [a for _, _, a1, a2 in result.cmps[:256] for a in (a1, a2)]
             self.gen.mutator.hint(ops)
+            self.hints.add(result.cmps[:256])
 
     def stats(self) -> dict[str, int]:
         return {**self.base_stats(), "corpus": len(self.corpus)}
@@ -191,6 +194,7 @@ class HypothesisEngine(_Counting):
         super().__init__()
         self.spec, self.seed, self.doors = spec, seed, check_doors(doors)
         self.malformed = malformed
+        self.hints = Hints()  # filled here, read by the search thread's draws
         self.db_dir = workdir / "hypothesis"
         self.corpus = Corpus(workdir / "corpus", header or Header()).load(*seeds)
         self._programs: queue.Queue[Program] = queue.Queue(maxsize=1)
@@ -219,7 +223,7 @@ class HypothesisEngine(_Counting):
             verbosity=Verbosity.quiet,
         )
         @hseed(self.seed)
-        @given(programs(self.spec, self.malformed, self.doors))
+        @given(programs(self.spec, self.malformed, self.doors, hints=self.hints))
         def search(program: Program) -> None:
             self._body(program)
 
@@ -282,6 +286,8 @@ class HypothesisEngine(_Counting):
 
     def feedback(self, program: Program, result: Feedback) -> None:
         self._pending = False
+        if result.cmps and not result.crashed:
+            self.hints.add(result.cmps[:256])
         self._results.put((result, self.count(result)))
 
     def stats(self) -> dict[str, int]:

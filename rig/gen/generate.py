@@ -18,6 +18,7 @@ from pathlib import Path
 from rig.errors import ConfigError
 from rig.gen.build import DOORS, Builder
 from rig.gen.choose import RandomChooser
+from rig.gen.hints import Hints
 from rig.gen.mutate import Mutator
 from rig.prog import text
 from rig.prog.program import Program, ProgramError
@@ -36,9 +37,12 @@ class Generator:
         doors: Iterable[str] = DOORS,
         malformed: int = 30,
         max_calls: int = 12,
+        hints: Hints | None = None,
     ) -> None:
         self.rng = random.Random(seed)
-        self.builder = Builder(spec, RandomChooser(rng=self.rng), doors, malformed, max_calls)
+        self.builder = Builder(
+            spec, RandomChooser(rng=self.rng), doors, malformed, max_calls, hints
+        )
         self.mutator = Mutator(self.builder)
 
     def program(self) -> Program:

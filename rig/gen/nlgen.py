@@ -12,6 +12,7 @@ wrong nlmsg_len, and several messages in one send.
 from __future__ import annotations
 
 from rig.gen.choose import Chooser, between, chance, pick
+from rig.gen.hints import Hints
 from rig.gen.values import PAGE, int_value, interesting, le, text_bytes
 from rig.spec import netlink as nl
 from rig.spec.types import NL_INT_TYPES, Int, NlAttr, NlAttrSet, NlCommand, NlFamily, Spec
@@ -20,8 +21,8 @@ MAX_NEST = 4
 
 
 class NetlinkBuilder:
-    def __init__(self, spec: Spec, c: Chooser) -> None:
-        self.spec, self.c = spec, c
+    def __init__(self, spec: Spec, c: Chooser, hints: Hints | None = None) -> None:
+        self.spec, self.c, self.hints = spec, c, hints
 
     def message(self, fam: NlFamily, valid: bool, seq: int = 1) -> bytes:
         c = self.c
@@ -115,7 +116,7 @@ class NetlinkBuilder:
         if a.type in NL_INT_TYPES or a.type in ("uint", "sint"):
             size = NL_INT_TYPES.get(a.type, pick(c, [4, 8]))
             t = Int(size, a.type.startswith("s"), a.min, a.max, a.values)
-            return le(int_value(c, t, valid), size)
+            return le(int_value(c, t, valid, self.hints), size)
         if a.type == "flag":
             return b"" if valid or chance(c, 50) else c.bytes(4)
         if a.type == "bitfield32":

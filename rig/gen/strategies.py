@@ -17,18 +17,24 @@ from hypothesis import strategies as st
 
 from rig.gen.build import DOORS, Builder
 from rig.gen.choose import DrawChooser, pick
+from rig.gen.hints import Hints
 from rig.prog.program import Ioctl, Program
 from rig.spec.types import Spec
 
 
 def programs(
-    spec: Spec, malformed: int = 30, doors: Iterable[str] = DOORS, max_calls: int = 12
+    spec: Spec,
+    malformed: int = 30,
+    doors: Iterable[str] = DOORS,
+    max_calls: int = 12,
+    hints: Hints | None = None,
 ) -> st.SearchStrategy[Program]:
+    """Programs; `hints` (filled by the caller as results come in) offers compared operands."""
     doors = tuple(doors)
 
     @st.composite
     def build(draw: st.DrawFn) -> Program:
-        return Builder(spec, DrawChooser(draw), doors, malformed, max_calls).program()
+        return Builder(spec, DrawChooser(draw), doors, malformed, max_calls, hints).program()
 
     return build()
 

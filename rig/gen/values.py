@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rig.gen.choose import Chooser, between, chance, pick
+from rig.gen.hints import Hints
 from rig.prog.program import MAX_PTRS, Buffer, Pointer, Reloc, Special
 from rig.spec.types import Array, Bytes, Int, Len, Ptr, Spec, String, Struct, StructRef, Type
 
@@ -71,8 +72,11 @@ def boundary_counts(e: Extent, size: int) -> list[int]:
     return [v for v in dict.fromkeys(out) if 0 <= v <= top]
 
 
-def int_value(c: Chooser, t: Int, valid: bool) -> int:
-    """A value for an integer field, as an unsigned number of t.size bytes."""
+def int_value(c: Chooser, t: Int, valid: bool, hints: Hints | None = None) -> int:
+    """A value for an integer field, as an unsigned number of t.size bytes.
+
+    `hints` are operands the driver was seen comparing (rig.gen.hints).
+    """
     if t.const is not None and (valid or not chance(c, 30)):
         return mask(t.const, t.size)
     lo = t.lo if t.min is None else t.min
@@ -82,6 +86,9 @@ def int_value(c: Chooser, t: Int, valid: bool) -> int:
         options += ["value", "value"]
     if t.flags:
         options += ["flags", "flags"]
+    seen = hints.of(t.size) if hints is not None else []
+    if seen:
+        options.append("hint")  # last: a zero draw stays the simplest choice
     if t.min is not None or t.max is not None:
         options += ["range", "edge"]
     if not valid:
@@ -102,9 +109,9 @@ def int_value(c: Chooser, t: Int, valid: bool) -> int:
         v = pick(c, [lo, hi, lo + 1, hi - 1] if hi > lo else [lo])
     elif how == "outside":
         v = pick(c, [lo - 1, hi + 1, t.lo, t.hi, -1, hi * 2, 1 << (8 * t.size - 1)])
-    elif how == "interesting":
-        v = pick(c, interesting(t.size))
-        if valid and not lo <= v <= hi:
+    elif how in ("interesting", "hint"):
+        v = pick(c, interesting(t.size) if how == "interesting" else seen)
+        if valid and not lo <= (_signed(v, t.size) if t.signed else v) <= hi:
             v = lo
     else:
         v = c.uint(t.size)
@@ -158,8 +165,8 @@ class Mem:
 class ValueBuilder:
     """Builds memory for spec types: structs, arrays, strings, pointers to buffers."""
 
-    def __init__(self, spec: Spec, c: Chooser) -> None:
-        self.spec, self.c = spec, c
+    def __init__(self, spec: Spec, c: Chooser, hints: Hints | None = None) -> None:
+        self.spec, self.c, self.hints = spec, c, hints
 
     def size_of(self, t: Type) -> int:
         if isinstance(t, Int | Len):
@@ -208,7 +215,7 @@ class ValueBuilder:
         """The bytes a type occupies inside a struct."""
         c = self.c
         if isinstance(t, Int):
-            return Mem(bytearray(le(int_value(c, t, valid), t.size)))
+            return Mem(bytearray(le(int_value(c, t, valid, self.hints), t.size)))
         if isinstance(t, Len):
             e = (lengths or {}).get(t.of, Extent(0, 0))
             v = e.nelem if t.unit == "elements" else e.nbytes

@@ -241,6 +241,7 @@ def _build(home: Home, req: ImageRequest, version: str, cmdline: str, image_dir:
                 "source_sha256": drvmod.source_hash(req.driver),
                 "depends": list(built.depends),
                 "coverage": drvmod.COVERAGE_MODULE if coverage else None,
+                "words": drvmod.rodata_words(built.ko),
             },
             "guest_modules": [ko.stem for ko in deps],
             "cmdline": cmdline,

@@ -212,3 +212,34 @@ def find_built(build_root: Path, name: str) -> Path:
             f"(`rig image build --driver DIR`), or give the .ko's path"
         )
     return max(found, key=lambda ko: ko.stat().st_mtime)
+
+
+WORD = re.compile(rb"[A-Za-z][A-Za-z0-9_.:+-]{1,31}")
+MAX_WORDS = 512
+
+
+def rodata_words(ko: Path, limit: int = MAX_WORDS) -> list[str]:
+    """Word-like string literals of a module: command words its code compares input with.
+
+    A driver that parses "reset" or "enable" from a sysfs or debugfs write
+    keeps those words as literals in its .rodata string sections; offered
+    to text grammars they open doors a random text generator almost never
+    would. Format strings and messages (spaces, '%') are not words.
+    """
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+
+    words: dict[str, None] = {}
+    try:
+        with ko.open("rb") as f:
+            for section in ELFFile(f).iter_sections():
+                if not section.name.startswith(".rodata") or section["sh_type"] == "SHT_NOBITS":
+                    continue
+                for literal in section.data().split(b"\0"):
+                    if WORD.fullmatch(literal):
+                        words.setdefault(literal.decode(), None)
+                        if len(words) >= limit:
+                            return list(words)
+    except (OSError, ELFError) as e:
+        log.warning("cannot read the strings of %s: %s", ko, e)
+    return list(words)

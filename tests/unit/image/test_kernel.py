@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import struct
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from rig.errors import BuildError, ConfigError
 from rig.image import kernel
-from rig.image.module import find_built, first_error, parse_params
+from rig.image.module import find_built, first_error, parse_params, rodata_words
 
 
 def elf_with_note(name: bytes, ntype: int) -> bytes:
@@ -88,3 +89,23 @@ def test_a_module_is_found_by_name_among_the_homes_builds(tmp_path: Path) -> Non
         find_built(tmp_path, "boundary")
     with pytest.raises(ConfigError, match=r"neither a \.ko file nor a module name"):
         find_built(tmp_path, "../x")
+
+
+def test_word_like_literals_are_read_from_a_modules_rodata(tmp_path: Path) -> None:
+    src = tmp_path / "drv.c"
+    src.write_text(
+        "#include <string.h>\n"
+        "int parse(const char *s) {\n"
+        '  if (!strcmp(s, "reset")) return 1;\n'
+        '  if (!strcmp(s, "enable_all")) return 2;\n'
+        '  if (!strcmp(s, "%d bytes\\n")) return 3;\n'
+        '  return !strcmp(s, "two words");\n'
+        "}\n"
+    )
+    obj = tmp_path / "drv.o"
+    subprocess.run(["gcc", "-O2", "-c", "-o", str(obj), str(src)], check=True)
+    words = rodata_words(obj)
+    assert "reset" in words and "enable_all" in words
+    assert not any(" " in w or "%" in w for w in words)
+    (tmp_path / "junk.ko").write_bytes(b"\x7fELF\x02junk")
+    assert rodata_words(tmp_path / "junk.ko") == []
