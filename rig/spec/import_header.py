@@ -109,6 +109,13 @@ _COMMENT_RE = re.compile(r"/\*(.*?)\*/|//(.*)$", re.S)
 _PTR_NAME = re.compile(r"(^|_)(ptr|uptr|addr|address|buf|buffer)$")
 _LEN_NAME = re.compile(r"(^|_)(len|length|size|bytes)$")
 _COUNT_NAME = re.compile(r"(^|_)(count|cnt|num|nr|n)$")
+# A pointer the driver fills: named as a result or destination, or said so.
+_OUT_NAME = re.compile(r"(^|_)(out|output|dst|dest|result|results|resp|reply|rsp)(_|$)")
+_OUT_COMMENT = re.compile(
+    r"^\s*(out|output)\b|\b(filled|written|returned|stored)\b.*\b(by|to)\b|\bdriver writes\b",
+    re.I,
+)
+_FLAGS_NAME = re.compile(r"(^|_)(flags|flag|mode|modes|opts|options|caps)$")
 _RESERVED_NAME = re.compile(r"^(__)?(reserved|rsvd|pad|padding|unused|spare)\d*$")
 _RANGE_RE = re.compile(r"([\w()]+)\s*(?:\.\.|-)\s*([\w()]+)")
 
@@ -516,7 +523,7 @@ def _prefixed(prefix: str, info: HeaderInfo) -> dict[str, int]:
     return {k: v for k, v in info.values.items() if k.startswith(prefix) and k in info.defines}
 
 
-def _int_type(ct: _CType, name: str, comment: str, info: HeaderInfo) -> Int:
+def _int_type(ct: _CType, name: str, comment: str, info: HeaderInfo, owner: str = "") -> Int:
     size = ct.size if ct.size in (1, 2, 4, 8) else 4
     lo: int | None = None
     hi: int | None = None
@@ -533,6 +540,8 @@ def _int_type(ct: _CType, name: str, comment: str, info: HeaderInfo) -> Int:
             (flags if v and v & (v - 1) == 0 else values).append(v)
     if ct.kind == "enum" and ct.name in info.enums:
         values += sorted(set(info.enums[ct.name].values()))
+    if not values and not flags and owner and _FLAGS_NAME.search(name):
+        flags += _owned_flags(owner, name, info)
     m = _RANGE_RE.search(comment)
     if m:
         lo, hi = _resolve(m.group(1), info), _resolve(m.group(2), info)
@@ -546,9 +555,66 @@ def _int_type(ct: _CType, name: str, comment: str, info: HeaderInfo) -> Int:
     return Int(t.size, t.signed, t.min, t.max, t.values, tuple(sorted(set(flags))), const)
 
 
-def _fields(rec: _Record, info: HeaderInfo, known: set[str]) -> tuple[Field, ...]:
+def _owned_flags(owner: str, field: str, info: HeaderInfo) -> list[int]:
+    """Single-bit macros named after the struct that holds a flags field.
+
+    `struct foo_cfg { __u32 flags; }` owns FOO_CFG_F_*, FOO_CFG_FLAG_* or
+    FOO_CFG_FLAGS_*, and its `mode` FOO_CFG_MODE_*; never the bits of
+    another struct's flags field.
+    """
+    stem = owner.upper() + "_"
+    generic = ("F_", "FLAG_", "FLAGS_") if re.search(r"(^|_)flags?$", field) else ()
+    prefixes = [stem + p for p in (*generic, field.upper() + "_")]
+    for prefix in prefixes:
+        bits = [v for v in _prefixed(prefix, info).values() if v and v & (v - 1) == 0]
+        if bits:
+            return sorted(set(bits))
+    return []
+
+
+def _is_out(name: str, comment: str) -> bool:
+    return bool(_OUT_NAME.search(name) or _OUT_COMMENT.search(comment))
+
+
+def _shared(a: str, b: str) -> int:
+    """Length of the common start of two names."""
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
+
+
+def _length_target(name: str, ptrs: list[str], order: list[str]) -> str:
+    """The pointer a length or count field describes.
+
+    By name first (`out_len` -> `out_ptr`, the longest shared stem wins),
+    else the nearest pointer declared before it, else the first after it.
+    """
+    stem = re.sub(r"_?(len|length|size|bytes|count|cnt|num|nr|n)$", "", name)
+    if stem:
+        named = [
+            p
+            for p in ptrs
+            if p.startswith(stem) or stem.startswith(re.sub(r"_?(ptr|uptr|addr|address)$", "", p))
+        ]
+        if named:
+            return max(named, key=lambda p: _shared(p, stem))
+    at = order.index(name)
+    before = [p for p in ptrs if order.index(p) < at]
+    return before[-1] if before else ptrs[0]
+
+
+def _fields(
+    rec: _Record, info: HeaderInfo, known: set[str], kernel_writes: bool = False
+) -> tuple[Field, ...]:
+    """The fields of a record; `kernel_writes`: only _IOR ioctls pass it, so its buffers are out."""
     above = _comment_before(info, rec.line)
     comments = {m.name: _comment_at(info, m.line) for m in rec.members}
+    lengths = {
+        re.sub(r"_?(len|length|size|bytes|count|cnt|num|nr)$", "", m.name)
+        for m in rec.members
+        if _LEN_NAME.search(m.name) or _COUNT_NAME.search(m.name)
+    }
     ptrs = [
         m.name
         for m in rec.members
@@ -559,16 +625,19 @@ def _fields(rec: _Record, info: HeaderInfo, known: set[str]) -> tuple[Field, ...
             and (
                 _PTR_NAME.search(m.name)
                 or re.search(r"\bpointer\b|\bptr\b", comments[m.name], re.I)
+                or m.name in lengths  # `data` beside `data_len`: a user buffer
             )
         )
     ]
+    order = [m.name for m in rec.members]
     out = []
     for m in rec.members:
         comment = comments[m.name]
         is_out = bool(re.match(r"\s*(out|output)\b", comment, re.I))
         t: Type
         if m.name in ptrs:
-            t = Ptr(_pointee(comment, above, rec.name, known), Dir.OUT if is_out else Dir.IN)
+            fills = kernel_writes or _is_out(m.name, comment)
+            t = Ptr(_pointee(comment, above, rec.name, known), Dir.OUT if fills else Dir.IN)
         elif m.ctype.kind == "array" and m.ctype.elem is not None:
             e = m.ctype.elem
             if (
@@ -582,20 +651,21 @@ def _fields(rec: _Record, info: HeaderInfo, known: set[str]) -> tuple[Field, ...
         elif m.ctype.kind == "record":
             t = StructRef(m.ctype.name)
         else:
-            t = _len_or_int(m, comment, ptrs, info)
+            t = _len_or_int(m, comment, ptrs, order, info, rec.name)
         out.append(Field(m.name, m.offset, t, is_out))
     return tuple(out)
 
 
-def _len_or_int(m: _Member, comment: str, ptrs: list[str], info: HeaderInfo) -> Type:
+def _len_or_int(
+    m: _Member, comment: str, ptrs: list[str], order: list[str], info: HeaderInfo, owner: str
+) -> Type:
     size = m.ctype.size if m.ctype.size in (1, 2, 4, 8) else 4
     if ptrs and (_LEN_NAME.search(m.name) or _COUNT_NAME.search(m.name)):
-        stem = re.sub(r"_?(len|length|size|bytes|count|cnt|num|nr|n)$", "", m.name)
-        target = next((p for p in ptrs if stem and p.startswith(stem)), ptrs[0])
+        target = _length_target(m.name, ptrs, order)
         unit = "elements" if _COUNT_NAME.search(m.name) else "bytes"
         if not (unit == "bytes" and "elem" in m.name):
             return Len(target, size, unit)
-    return _int_type(m.ctype, m.name, comment, info)
+    return _int_type(m.ctype, m.name, comment, info, owner)
 
 
 def _scalar_or_record(ct: _CType, info: HeaderInfo) -> Type:
@@ -647,10 +717,6 @@ def header_spec(
     """A spec with the header's ioctls and structs, its ioctls on each of `devices`."""
     info = parse_header(header, includes)
     known = set(info.records)
-    structs = tuple(
-        Struct(r.name, r.size, r.align, _fields(r, info, known), r.union)
-        for r in info.records.values()
-    )
     ioctls = []
     for macro, argc in info.ioctls:
         code = info.values[macro] & 0xFFFFFFFF
@@ -666,6 +732,20 @@ def header_spec(
                 _arg_type(argc, info, Dir.INOUT if d == Dir.INOUT else d),
             )
         )
+    passed: dict[str, set[Dir]] = {}
+    for io in ioctls:
+        if isinstance(io.arg, Ptr) and isinstance(io.arg.target, StructRef):
+            passed.setdefault(io.arg.target.name, set()).add(io.dir)
+    structs = tuple(
+        Struct(
+            r.name,
+            r.size,
+            r.align,
+            _fields(r, info, known, kernel_writes=passed.get(r.name) == {Dir.OUT}),
+            r.union,
+        )
+        for r in info.records.values()
+    )
     names = tuple(io.name for io in ioctls)
     devs = tuple(Device(p, names) for p in devices)
     return Spec(name, devs, tuple(ioctls), structs, words=words(info))

@@ -14,7 +14,7 @@ from rig.spec.import_header import (
     header_spec,
     parse_header,
 )
-from rig.spec.types import Array, Dir, Int, Len, Ptr, String, StructRef
+from rig.spec.types import Array, Bytes, Dir, Int, Len, Ptr, String, StructRef
 
 ROOT = Path(__file__).resolve().parents[3]
 BOUNDARY_H = ROOT / "driver/include/uapi/boundary.h"
@@ -157,3 +157,79 @@ def test_macro_values(tricky: Path) -> None:
     assert info.values["TRICKY_MAX"] == 16
     assert info.values["TRICKY_OP_B"] == 4
     assert info.enums["tricky_op"] == {"TRICKY_OP_A": 3, "TRICKY_OP_B": 4, "TRICKY_OP_C": 10}
+
+
+SHAPES = r"""
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+#define SH_CFG_F_FAST (1U << 0)
+#define SH_CFG_F_SAFE (1U << 2)
+#define SH_REQ_FLAG_ASYNC (1U << 1)
+#define SH_REQ_FLAG_RETRY (1U << 4)
+
+struct sh_cfg {
+	__u32 flags;
+	__u32 mode;
+};
+
+struct sh_req {
+	__u64 in_ptr;
+	__u64 out_ptr;
+	__u32 out_len;
+	__u32 in_len;
+	__u32 flags;
+	__u32 pad;
+};
+
+struct sh_xfer {
+	__u64 src_buf;
+	__u64 resp_buf;
+	__u32 len;
+	__u32 pad;
+};
+
+struct sh_info {
+	__u64 data;
+	__u32 data_size;
+	__u32 pad;
+	__u64 stamp;
+};
+
+#define SH_IOC_CFG _IOW('S', 1, struct sh_cfg)
+#define SH_IOC_REQ _IOWR('S', 2, struct sh_req)
+#define SH_IOC_XFER _IOW('S', 3, struct sh_xfer)
+#define SH_IOC_INFO _IOR('S', 4, struct sh_info)
+"""
+
+
+def test_shapes_of_real_drivers_are_typed_right(tmp_path: Path) -> None:
+    header = tmp_path / "shapes.h"
+    header.write_text(SHAPES)
+    spec = header_spec(header, "shapes", ["/dev/sh"])
+    assert check_with_gcc(spec, header) == []
+
+    def types(name: str) -> dict[str, object]:
+        s = spec.struct(name)
+        assert s is not None
+        return {f.name: f.type for f in s.fields}
+
+    req = types("sh_req")
+    # Lengths pair with their pointers by name, not with the first pointer.
+    assert req["out_len"] == Len("out_ptr", 4, "bytes")
+    assert req["in_len"] == Len("in_ptr", 4, "bytes")
+    # A buffer named as output is one the driver fills.
+    assert req["out_ptr"] == Ptr(Bytes(), Dir.OUT) and req["in_ptr"] == Ptr(Bytes(), Dir.IN)
+    # Each flags field gets the bits named after its own struct.
+    assert isinstance(req["flags"], Int) and req["flags"].flags == (2, 16)
+    cfg = types("sh_cfg")
+    assert isinstance(cfg["flags"], Int) and cfg["flags"].flags == (1, 4)
+    assert isinstance(cfg["mode"], Int) and cfg["mode"].flags == ()
+    # A bare length follows the nearest pointer before it.
+    xfer = types("sh_xfer")
+    assert xfer["len"] == Len("resp_buf", 4, "bytes")
+    assert xfer["resp_buf"] == Ptr(Bytes(), Dir.OUT) and xfer["src_buf"] == Ptr(Bytes(), Dir.IN)
+    # A struct only _IOR passes is written by the driver, buffers included.
+    info = types("sh_info")
+    assert info["data"] == Ptr(Bytes(), Dir.OUT) and info["data_size"] == Len("data", 4, "bytes")
+    assert isinstance(info["stamp"], Int), "a 64-bit field no length names is a value"
