@@ -116,3 +116,41 @@ def show(ctx: click.Context, home: Path | None, image: str) -> None:
     h = home_of(ctx, home)
     path = Path(image) if "/" in image else h.images / image
     click.echo(json.dumps(imgbuild.verify(path).manifest, indent=2, sort_keys=True))
+
+
+@cli.command()
+@home_option
+@kernel_option
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--name", default=None, help="Module name (default: the first source's stem).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="New driver directory to write.",
+)
+@click.pass_context
+def intree(
+    ctx: click.Context,
+    home: Path | None,
+    kernel_version: str | None,
+    sources: tuple[str, ...],
+    name: str | None,
+    output: Path,
+) -> None:
+    """Make a driver directory of an in-tree module's SOURCES (e.g. drivers/input/misc/uinput.c).
+
+    The files come from Debian's linux-source package of the image's kernel
+    (cached in the home); `rig image build --driver OUTPUT` then builds the
+    module with coverage, and the guest loads it instead of the stock one.
+    """
+    from rig.image import intree as it
+    from rig.image import kernel as kmod
+
+    h = home_of(ctx, home).ensure()
+    version = kernel_version or kmod.default_version()
+    out = it.fetch(version, h.root / "cache" / "linux-source", list(sources), name, output)
+    click.echo(
+        f"driver {out}: module {name or Path(sources[0]).stem} from {it.source_package(version)}"
+    )

@@ -28,6 +28,7 @@ has DWARF (pyelftools), which catches a module built from another header.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import subprocess
@@ -71,43 +72,41 @@ _GCC_DEFINES = [
     "-D__builtin_va_list=void*",
 ]
 
-_SCALARS = {
-    "char": (1, True),
-    "signed char": (1, True),
-    "unsigned char": (1, False),
-    "_Bool": (1, False),
-    "short": (2, True),
-    "short int": (2, True),
-    "signed short": (2, True),
-    "unsigned short": (2, False),
-    "unsigned short int": (2, False),
-    "short unsigned int": (2, False),
-    "int": (4, True),
-    "signed": (4, True),
-    "signed int": (4, True),
-    "unsigned": (4, False),
-    "unsigned int": (4, False),
-    "long": (8, True),
-    "long int": (8, True),
-    "signed long": (8, True),
-    "unsigned long": (8, False),
-    "unsigned long int": (8, False),
-    "long unsigned int": (8, False),
-    "long long": (8, True),
-    "long long int": (8, True),
-    "signed long long": (8, True),
-    "unsigned long long": (8, False),
-    "unsigned long long int": (8, False),
-    "long long unsigned int": (8, False),
-    "float": (4, True),
-    "double": (8, True),
-}
+
+def _scalar(words: list[str]) -> tuple[int, bool, str] | None:
+    """(size, signed, canonical name) of a C scalar type however its words are ordered.
+
+    C lets `short int signed` and `signed short int` name one type; a table
+    of spellings misses some, so the words are counted instead (LP64).
+    """
+    known = {"signed", "unsigned", "char", "short", "int", "long", "_Bool", "float", "double"}
+    if not words or any(w not in known for w in words):
+        return None
+    unsigned = "unsigned" in words
+    longs = words.count("long")
+    if "_Bool" in words:
+        return 1, False, "_Bool"
+    if "float" in words:
+        return 4, True, "float"
+    if "double" in words:
+        return 8, True, "double"
+    if "char" in words:
+        base = "unsigned char" if unsigned else "signed char" if "signed" in words else "char"
+        return 1, not unsigned, base
+    if "short" in words:
+        return 2, not unsigned, "unsigned short" if unsigned else "short"
+    if longs:
+        base = ("unsigned " if unsigned else "") + " ".join(["long"] * longs)
+        return 8, not unsigned, base
+    return 4, not unsigned, "unsigned int" if unsigned else "int"
+
 
 _IOC_RE = re.compile(r"^_IO(R|W|WR)?\s*\((.*)\)\s*$", re.S)
 _DEFINE_RE = re.compile(r"^[ \t]*#[ \t]*define[ \t]+([A-Za-z_]\w*)(\()?[ \t]*(.*)$")
 _COMMENT_RE = re.compile(r"/\*(.*?)\*/|//(.*)$", re.S)
 _PTR_NAME = re.compile(r"(^|_)(ptr|uptr|addr|address|buf|buffer)$")
 _LEN_NAME = re.compile(r"(^|_)(len|length|size|bytes)$")
+ANON_RECORD = re.compile(r"anon\d+")  # rig's names for records C leaves unnamed
 _COUNT_NAME = re.compile(r"(^|_)(count|cnt|num|nr|n)$")
 # A pointer the driver fills: named as a result or destination, or said so.
 _OUT_NAME = re.compile(r"(^|_)(out|output|dst|dest|result|results|resp|reply|rsp)(_|$)")
@@ -163,6 +162,7 @@ class _Record:
     members: list[_Member]
     line: int
     file: str
+    own: bool = True  # declared in the header itself, not in one it includes
 
 
 @dataclass
@@ -175,6 +175,9 @@ class HeaderInfo:
     strings: dict[str, str] = field(default_factory=dict)  # string macros
     enums: dict[str, dict[str, int]] = field(default_factory=dict)
     records: dict[str, _Record] = field(default_factory=dict)
+    # Records of included headers (uinput.h's struct ff_effect is linux/input.h's):
+    # imported only when the header's own records contain them.
+    foreign: dict[str, _Record] = field(default_factory=dict)
     ioctls: list[tuple[str, str | None]] = field(default_factory=list)  # name, arg C type
     lines: list[str] = field(default_factory=list)
 
@@ -207,7 +210,7 @@ def read_defines(text: str) -> dict[str, Define]:
 def preprocess(header: Path, includes: Iterable[Path], extra: str = "") -> str:
     """The header expanded by gcc's preprocessor, with line markers for pycparser."""
     src = f'#include "{header.resolve()}"\n{extra}'
-    cmd = ["gcc", "-E", "-x", "c", *_GCC_DEFINES, f"-I{header.parent}"]
+    cmd = ["gcc", "-E", "-x", "c", *_GCC_DEFINES, "-iquote", str(header.parent)]
     cmd += [f"-I{p}" for p in includes]
     cmd.append("-")
     try:
@@ -249,7 +252,19 @@ def parse_header(header: Path, includes: Iterable[Path] = ()) -> HeaderInfo:
         if m and d.name in info.values:
             args = _split_args(m.group(2))
             info.ioctls.append((d.name, args[2].strip() if len(args) == 3 else None))
+    _contained(info)
     return info
+
+
+def _contained(info: HeaderInfo) -> None:
+    """Add the included headers' records that the header's own records contain, transitively."""
+    todo = list(info.records.values())
+    while todo:
+        for m in todo.pop().members:
+            ct = m.ctype.elem if m.ctype.kind == "array" and m.ctype.elem else m.ctype
+            if ct.kind == "record" and ct.name not in info.records and ct.name in info.foreign:
+                info.records[ct.name] = info.foreign[ct.name]
+                todo.append(info.records[ct.name])
 
 
 def _c_string(body: str) -> str:
@@ -316,9 +331,10 @@ class _Layout:
             name = " ".join(node.names)
             if name in self.typedefs:
                 return self.typedefs[name]
-            if name in _SCALARS:
-                size, signed = _SCALARS[name]
-                return _CType(size, size, "scalar", signed, base=name)
+            scalar = _scalar(list(node.names))
+            if scalar is not None:
+                size, signed, base = scalar
+                return _CType(size, size, "scalar", signed, base=base)
             if name == "void":
                 return _CType(1, 1, "scalar", base="void")
             raise HeaderError(f"{self.header}: unknown type {name!r}")
@@ -346,7 +362,7 @@ class _Layout:
         name = node.name
         if name is None:
             self.anon += 1
-            name = f"anon{self.anon}"
+            name = f"anon{self.anon}"  # ANON_RECORD
         members: list[_Member] = []
         offset = size = 0
         align = 1
@@ -364,10 +380,11 @@ class _Layout:
         size = _round(size, align)
         ct = _CType(size, align, "record", name=name)
         self.tags[tag] = ct
+        rec = _Record(name, size, align, union, members, _line(node.coord), str(node.coord.file))
         if self.own(node.coord):
-            self.info.records[name] = _Record(
-                name, size, align, union, members, _line(node.coord), str(node.coord.file)
-            )
+            self.info.records[name] = rec
+        else:
+            self.info.foreign[name] = dataclasses.replace(rec, own=False)
         return ct
 
     def enum(self, node: Any) -> _CType:
@@ -608,8 +625,9 @@ def _fields(
     rec: _Record, info: HeaderInfo, known: set[str], kernel_writes: bool = False
 ) -> tuple[Field, ...]:
     """The fields of a record; `kernel_writes`: only _IOR ioctls pass it, so its buffers are out."""
-    above = _comment_before(info, rec.line)
-    comments = {m.name: _comment_at(info, m.line) for m in rec.members}
+    # Comments are read from the header's own lines; an included record has none here.
+    above = _comment_before(info, rec.line) if rec.own else ""
+    comments = {m.name: _comment_at(info, m.line) if rec.own else "" for m in rec.members}
     lengths = {
         re.sub(r"_?(len|length|size|bytes|count|cnt|num|nr)$", "", m.name)
         for m in rec.members
@@ -773,6 +791,8 @@ def probe_source(spec: Spec, header: Path) -> str:
         "int main(void) {",
     ]
     for s in spec.structs:
+        if ANON_RECORD.fullmatch(s.name):
+            continue  # C cannot name it; its container's offsets and size check it
         kw = "union" if s.union else "struct"
         lines.append(f'printf("size {s.name} %zu\\n", sizeof({kw} {s.name}));')
         lines.append(f'printf("align {s.name} %zu\\n", _Alignof({kw} {s.name}));')
@@ -789,6 +809,8 @@ def probe_source(spec: Spec, header: Path) -> str:
 def _expected(spec: Spec) -> dict[str, int]:
     out: dict[str, int] = {}
     for s in spec.structs:
+        if ANON_RECORD.fullmatch(s.name):
+            continue
         out[f"size {s.name}"] = s.size
         out[f"align {s.name}"] = s.align
         for f in s.fields:
@@ -803,7 +825,10 @@ def check_with_gcc(spec: Spec, header: Path, includes: Iterable[Path] = ()) -> l
     with tempfile.TemporaryDirectory(prefix="rig-probe-") as tmp:
         src, exe = Path(tmp) / "probe.c", Path(tmp) / "probe"
         src.write_text(probe_source(spec, header))
-        cmd = ["gcc", "-std=gnu11", "-w", f"-I{header.parent}", *(f"-I{p}" for p in includes)]
+        # -iquote, not -I: a header in /usr/include/linux must not turn <stddef.h>
+        # into linux/stddef.h for the probe's own includes.
+        cmd = ["gcc", "-std=gnu11", "-w", "-iquote", str(header.parent)]
+        cmd += [f"-I{p}" for p in includes]
         done = subprocess.run([*cmd, "-o", str(exe), str(src)], capture_output=True, text=True)
         if done.returncode != 0:
             raise HeaderError(f"{header}: the layout probe does not compile:\n{done.stderr}")

@@ -233,3 +233,24 @@ def test_shapes_of_real_drivers_are_typed_right(tmp_path: Path) -> None:
     info = types("sh_info")
     assert info["data"] == Ptr(Bytes(), Dir.OUT) and info["data_size"] == Len("data", 4, "bytes")
     assert isinstance(info["stamp"], Int), "a 64-bit field no length names is a value"
+
+
+def test_records_of_included_headers_come_when_contained(tmp_path: Path) -> None:
+    (tmp_path / "inner.h").write_text(
+        "#include <linux/types.h>\n"
+        "struct in_effect { __u16 type; union { __s32 level; __u16 dir[3]; } u; };\n"
+        "struct in_unused { __u32 x; };\n"
+    )
+    outer = tmp_path / "outer.h"
+    outer.write_text(
+        '#include <linux/ioctl.h>\n#include "inner.h"\n'
+        "struct out_upload { __u32 id; signed short int gain; struct in_effect effect; };\n"
+        "#define OUT_IOC_UP _IOWR('O', 1, struct out_upload)\n"
+    )
+    spec = header_spec(outer, "outer", ["/dev/outer"])
+    names = {s.name for s in spec.structs}
+    assert {"out_upload", "in_effect"} <= names and "in_unused" not in names
+    assert check_with_gcc(spec, outer) == [], "anonymous unions are checked through their container"
+    up = spec.struct("out_upload")
+    assert up is not None
+    assert next(f.type for f in up.fields if f.name == "gain") == Int(2, signed=True)
