@@ -243,3 +243,33 @@ def rodata_words(ko: Path, limit: int = MAX_WORDS) -> list[str]:
     except (OSError, ELFError) as e:
         log.warning("cannot read the strings of %s: %s", ko, e)
     return list(words)
+
+
+def coverage_sites(ko: Path) -> int:
+    """Calls to __sanitizer_cov_trace_pc in a module's code outside init/exit sections.
+
+    Each is one basic block rigcov can report; PCs reached over this count is
+    the module's block coverage. Init and exit code is never recorded.
+    """
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+    from elftools.elf.relocation import RelocationSection
+    from elftools.elf.sections import SymbolTableSection
+
+    sites = 0
+    try:
+        with ko.open("rb") as f:
+            elf = ELFFile(f)
+            symtab = elf.get_section_by_name(".symtab")
+            if not isinstance(symtab, SymbolTableSection):
+                return 0
+            for sec in elf.iter_sections():
+                # .rela.text and .rela.text.unlikely; .rela.init.text and .rela.exit.text not
+                if not isinstance(sec, RelocationSection) or not sec.name.startswith(".rela.text"):
+                    continue
+                for rel in sec.iter_relocations():
+                    sym = symtab.get_symbol(rel["r_info_sym"])
+                    sites += sym.name == "__sanitizer_cov_trace_pc"
+    except (OSError, ELFError) as e:
+        log.warning("cannot count the coverage sites of %s: %s", ko, e)
+    return sites

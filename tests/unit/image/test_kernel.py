@@ -11,7 +11,7 @@ import pytest
 
 from rig.errors import BuildError, ConfigError
 from rig.image import kernel
-from rig.image.module import find_built, first_error, parse_params, rodata_words
+from rig.image.module import coverage_sites, find_built, first_error, parse_params, rodata_words
 
 
 def elf_with_note(name: bytes, ntype: int) -> bytes:
@@ -109,3 +109,28 @@ def test_word_like_literals_are_read_from_a_modules_rodata(tmp_path: Path) -> No
     assert not any(" " in w or "%" in w for w in words)
     (tmp_path / "junk.ko").write_bytes(b"\x7fELF\x02junk")
     assert rodata_words(tmp_path / "junk.ko") == []
+
+
+def test_coverage_sites_are_the_trace_pc_calls_outside_init_code(tmp_path: Path) -> None:
+    src = tmp_path / "m.c"
+    src.write_text(
+        "int f(int x) { if (x > 3) return x * 2; return x + 1; }\n"
+        '__attribute__((section(".init.text"))) int g(int x) { return x ? 1 : 2; }\n'
+    )
+    obj = tmp_path / "m.o"
+    subprocess.run(
+        ["gcc", "-O1", "-fsanitize-coverage=trace-pc", "-c", "-o", str(obj), str(src)], check=True
+    )
+    assert coverage_sites(obj) >= 2  # f's blocks; g's in .init.text are not counted
+    plain = tmp_path / "p.o"
+    subprocess.run(["gcc", "-O1", "-c", "-o", str(plain), str(src)], check=True)
+    assert coverage_sites(plain) == 0
+
+
+def test_bench_targets_are_name_driver_and_spec() -> None:
+    from rig.bench.drivers import parse_target
+
+    name, driver, spec = parse_target("uinput=/x/uinput:/y/uinput.yaml")
+    assert (name, driver, spec) == ("uinput", Path("/x/uinput"), Path("/y/uinput.yaml"))
+    with pytest.raises(ConfigError, match="NAME=DRIVER_DIR:SPEC"):
+        parse_target("uinput")
