@@ -58,17 +58,8 @@ def tarball(version: str, cache: Path) -> Path:
     log.info("fetching %s=%s", package, pkg_version)
     with tempfile.TemporaryDirectory(dir=root, prefix=".fetch-") as tmps:
         tmp = Path(tmps)
-        dl = subprocess.run(
-            ["apt-get", "download", f"{package}={pkg_version}"],
-            cwd=tmp,
-            capture_output=True,
-            text=True,
-        )
-        debs = list(tmp.glob("*.deb"))
-        if dl.returncode != 0 or not debs:
-            err = (dl.stderr.strip().splitlines() or ["no .deb"])[-1]
-            raise BuildError(f"cannot download {package}={pkg_version}: {err}")
-        subprocess.run(["dpkg-deb", "-x", str(debs[0]), str(tmp / "x")], check=True)
+        deb = kmod.download_deb(package, pkg_version, tmp)
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp / "x")], check=True)
         found = list((tmp / "x").glob(f"usr/src/{package}.tar.*"))
         if not found:
             raise BuildError(f"{package}={pkg_version} holds no source tarball")

@@ -137,6 +137,21 @@ def has_pvh_note(elf: bytes) -> bool:
     return False
 
 
+def download_deb(package: str, pkg_version: str, into: Path) -> Path:
+    """`apt-get download` one exact package version into `into`; BuildError naming apt's reason."""
+    dl = subprocess.run(
+        ["apt-get", "download", f"{package}={pkg_version}"],
+        cwd=into,
+        capture_output=True,
+        text=True,
+    )
+    debs = list(into.glob("*.deb"))
+    if dl.returncode != 0 or not debs:
+        err = (dl.stderr.strip().splitlines() or ["no .deb"])[-1]
+        raise BuildError(f"cannot download {package}={pkg_version}: {err}")
+    return debs[0]
+
+
 def fetch(version: str, cache: Path) -> Kernel:
     """Download, unpack and prepare linux-image-VERSION matching the installed headers."""
     check_version(version)
@@ -150,18 +165,9 @@ def fetch(version: str, cache: Path) -> Kernel:
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache, prefix=".fetch-") as tmps:
         tmp = Path(tmps)
-        dl = subprocess.run(
-            ["apt-get", "download", f"{package}={pkg_version}"],
-            cwd=tmp,
-            capture_output=True,
-            text=True,
-        )
-        debs = list(tmp.glob("*.deb"))
-        if dl.returncode != 0 or not debs:
-            err = (dl.stderr.strip().splitlines() or ["no .deb"])[-1]
-            raise BuildError(f"cannot download {package}={pkg_version}: {err}")
+        deb = download_deb(package, pkg_version, tmp)
         staged = tmp / "root"
-        subprocess.run(["dpkg-deb", "-x", str(debs[0]), str(staged)], check=True)
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(staged)], check=True)
         extract_vmlinux(staged / "boot" / f"vmlinuz-{version}", staged / "vmlinux")
         depmod = shutil.which("depmod") or "/sbin/depmod"
         subprocess.run([depmod, "-b", str(staged), version], check=True, capture_output=True)
@@ -169,7 +175,7 @@ def fetch(version: str, cache: Path) -> Kernel:
             "version": version,
             "package": package,
             "package_version": pkg_version,
-            "deb_sha256": sha256_file(debs[0]),
+            "deb_sha256": sha256_file(deb),
         }
         (staged / "kernel.json").write_text(json.dumps(info, indent=2) + "\n")
         if root.exists():

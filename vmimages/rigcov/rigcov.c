@@ -190,17 +190,27 @@ static __always_inline void rigcov_add_cmp(struct rigcov_area *area, u32 type,
 	WRITE_ONCE(area->ncmps, n + 1);
 }
 
+/*
+ * The calling task's area, and the PC offset of @ip, when that task
+ * collects and @ip lies in the target's text; NULL otherwise.
+ */
+static __always_inline struct rigcov_area *rigcov_where(unsigned long ip,
+							u32 *pc)
+{
+	if (likely(!READ_ONCE(rigcov_active)))
+		return NULL;
+	*pc = rigcov_pc(ip);
+	if (*pc == U32_MAX)
+		return NULL;
+	return rigcov_area_of_current();
+}
+
 void notrace __sanitizer_cov_trace_pc(void)
 {
 	struct rigcov_area *area;
 	u32 pc;
 
-	if (likely(!READ_ONCE(rigcov_active)))
-		return;
-	pc = rigcov_pc(_RET_IP_);
-	if (pc == U32_MAX)
-		return;
-	area = rigcov_area_of_current();
+	area = rigcov_where(_RET_IP_, &pc);
 	if (area)
 		rigcov_add_pc(area, pc);
 }
@@ -212,12 +222,7 @@ static __always_inline void rigcov_cmp(u32 type, u64 arg1, u64 arg2,
 	struct rigcov_area *area;
 	u32 pc;
 
-	if (likely(!READ_ONCE(rigcov_active)))
-		return;
-	pc = rigcov_pc(ip);
-	if (pc == U32_MAX)
-		return;
-	area = rigcov_area_of_current();
+	area = rigcov_where(ip, &pc);
 	if (area)
 		rigcov_add_cmp(area, type, arg1, arg2, pc);
 }
