@@ -82,6 +82,11 @@ PY_EQ = 2 << 4 if sys.version_info >= (3, 12) else 2  # atheris shifts the op on
 SEED_MAGIC = b"rig-seed\n"
 
 
+def libfuzzer_seed(seed: int) -> int:
+    """libFuzzer's -seed for a rig seed: distinct for distinct seeds, never 0 (random)."""
+    return (seed % 0xFFFFFFFF) + 1
+
+
 def seed_input(program: Program) -> bytes:
     """The libFuzzer input that decodes to `program` (see the module docstring)."""
     return SEED_MAGIC + text.dumps(program).encode()
@@ -228,7 +233,9 @@ def _child_main(conn: Connection) -> None:
         str(corpus),  # the first directory gets the new inputs
         *([str(seeds)] if seeds.is_dir() else []),
         f"-dict={dict_path}",
-        f"-seed={args.seed or 1}",
+        # libFuzzer takes 0 as "pick one at random"; seeds 0 and 1 (the workers of a
+        # default campaign) once both became 1 and ran byte-identical programs.
+        f"-seed={libfuzzer_seed(args.seed)}",
         f"-max_len={MAX_LEN}",
         # atheris reads 0 as "zero seconds", not "off"; a VM reboot between two
         # inputs takes seconds, so the per-input limit is a day.

@@ -9,7 +9,14 @@ from typing import Any
 
 from gen_support import boundary_spec
 
-from rig.gen.atheris_engine import AtherisEngine, CoverageFeeder, decode, dictionary, equal_bytes
+from rig.gen.atheris_engine import (
+    AtherisEngine,
+    CoverageFeeder,
+    decode,
+    dictionary,
+    equal_bytes,
+    libfuzzer_seed,
+)
 from rig.gen.feedback import Feedback
 from rig.prog import text, wire
 from rig.prog.program import Buffer, Ioctl, Program
@@ -169,3 +176,10 @@ def test_seed_programs_are_fed_to_libfuzzer(tmp_path: Path) -> None:
         engine.close()
     assert all(w in seen for w in wanted), "every seed ran as itself"
     assert [s for s in engine.corpus.skipped if "bad.prog" in s], "a corrupt seed is reported"
+
+
+def test_each_worker_gets_its_own_libfuzzer_seed() -> None:
+    # Workers of a campaign run seeds 0, 1, 2...; libFuzzer reads -seed=0 as random.
+    seeds = [libfuzzer_seed(s) for s in range(8)]
+    assert len(set(seeds)) == 8 and 0 not in seeds
+    assert libfuzzer_seed(0xFFFFFFFF - 1) == 0xFFFFFFFF
