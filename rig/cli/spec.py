@@ -95,10 +95,11 @@ def import_(
     sources: list[str] = []
     for h in headers:
         part = import_header.header_spec(h, name, devices, includes)
-        bad = import_header.check_with_gcc(part, h, includes)
-        if bad:
-            raise ConfigError(f"{h}: layout disagrees with gcc: " + "; ".join(map(str, bad)))
-        click.echo(f"{h}: {len(part.ioctls)} ioctls, {len(part.structs)} structs (gcc agrees)")
+        part, moved = import_header.with_gcc_layout(part, h, includes)
+        how = f"gcc's layout taken for {len(moved)} numbers (attributes)" if moved else "gcc agrees"
+        click.echo(f"{h}: {len(part.ioctls)} ioctls, {len(part.structs)} structs ({how})")
+        for m in moved[:10]:
+            click.echo(f"  {m}")
         if module is not None:
             bad, missing = import_header.check_with_dwarf(part, module)
             if bad:

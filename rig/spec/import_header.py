@@ -115,7 +115,9 @@ _OUT_COMMENT = re.compile(
     re.I,
 )
 _FLAGS_NAME = re.compile(r"(^|_)(flags|flag|mode|modes|opts|options|caps)$")
-_RESERVED_NAME = re.compile(r"^(__)?(reserved|rsvd|pad|padding|unused|spare)\d*$")
+# Fields that must be zero. A scalar named just `pad` is not among them: V4L2's
+# subdev calls select a pad (an input or output of the device) with one.
+_RESERVED_NAME = re.compile(r"^(__)?(reserved|rsvd|padding|unused|spare)\d*$|^(__pad|pad\d+)$")
 _RANGE_RE = re.compile(r"([\w()]+)\s*(?:\.\.|-)\s*([\w()]+)")
 
 
@@ -822,6 +824,50 @@ def _expected(spec: Spec) -> dict[str, int]:
 
 def check_with_gcc(spec: Spec, header: Path, includes: Iterable[Path] = ()) -> list[Mismatch]:
     """Compile and run a probe with gcc; every disagreement with the spec's numbers."""
+    theirs = gcc_layout(spec, header, includes)
+    return [
+        Mismatch(k, v, theirs.get(k, -1)) for k, v in _expected(spec).items() if theirs.get(k) != v
+    ]
+
+
+def with_gcc_layout(
+    spec: Spec, header: Path, includes: Iterable[Path] = ()
+) -> tuple[Spec, list[Mismatch]]:
+    """The spec laid out as gcc lays it out, and where that differed from rig's own reading.
+
+    rig's layout ignores attributes (`packed`, `aligned`) that pycparser
+    never sees; gcc compiles the header as the driver's users do, so its
+    sizes, offsets and ioctl codes (which hold a size) are the truth.
+    """
+    theirs = gcc_layout(spec, header, includes)
+    diff = [
+        Mismatch(k, v, theirs[k])
+        for k, v in _expected(spec).items()
+        if k in theirs and theirs[k] != v
+    ]
+    if not diff:
+        return spec, []
+    structs = tuple(
+        dataclasses.replace(
+            st,
+            size=theirs.get(f"size {st.name}", st.size),
+            align=theirs.get(f"align {st.name}", st.align),
+            fields=tuple(
+                dataclasses.replace(f, offset=theirs.get(f"offset {st.name}.{f.name}", f.offset))
+                for f in st.fields
+            ),
+        )
+        for st in spec.structs
+    )
+    ioctls = []
+    for io in spec.ioctls:
+        code = theirs.get(f"ioctl {io.name}", io.code) & 0xFFFFFFFF
+        ioctls.append(dataclasses.replace(io, code=code, size=(code >> 16) & 0x3FFF))
+    return dataclasses.replace(spec, structs=structs, ioctls=tuple(ioctls)), diff
+
+
+def gcc_layout(spec: Spec, header: Path, includes: Iterable[Path] = ()) -> dict[str, int]:
+    """Sizes, alignments, offsets and ioctl codes of the spec's names, as gcc computes them."""
     with tempfile.TemporaryDirectory(prefix="rig-probe-") as tmp:
         src, exe = Path(tmp) / "probe.c", Path(tmp) / "probe"
         src.write_text(probe_source(spec, header))
@@ -837,9 +883,7 @@ def check_with_gcc(spec: Spec, header: Path, includes: Iterable[Path] = ()) -> l
     for line in out.splitlines():
         key, _, value = line.rpartition(" ")
         theirs[key] = int(value)
-    return [
-        Mismatch(k, v, theirs.get(k, -1)) for k, v in _expected(spec).items() if theirs.get(k) != v
-    ]
+    return theirs
 
 
 def check_with_dwarf(spec: Spec, module: Path) -> tuple[list[Mismatch], list[str]]:

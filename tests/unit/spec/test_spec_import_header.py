@@ -13,6 +13,7 @@ from rig.spec.import_header import (
     check_with_gcc,
     header_spec,
     parse_header,
+    with_gcc_layout,
 )
 from rig.spec.types import Array, Bytes, Dir, Int, Len, Ptr, String, StructRef
 
@@ -254,3 +255,24 @@ def test_records_of_included_headers_come_when_contained(tmp_path: Path) -> None
     up = spec.struct("out_upload")
     assert up is not None
     assert next(f.type for f in up.fields if f.name == "gain") == Int(2, signed=True)
+
+
+def test_gcc_lays_out_what_pycparser_cannot_see_packed_structs(tmp_path: Path) -> None:
+    header = tmp_path / "packed.h"
+    header.write_text(
+        "#include <linux/ioctl.h>\n#include <linux/types.h>\n"
+        "struct pk_fmt { __u8 kind; __u32 pad; __u64 value; __u32 reserved[2]; }"
+        " __attribute__((packed));\n"
+        "#define PK_IOC_SET _IOW('P', 1, struct pk_fmt)\n"
+    )
+    raw = header_spec(header, "pk", ["/dev/pk"])
+    assert check_with_gcc(raw, header), "rig alone cannot see the attribute"
+    spec, moved = with_gcc_layout(raw, header)
+    assert moved and check_with_gcc(spec, header) == []
+    fmt = spec.struct("pk_fmt")
+    assert fmt is not None and fmt.size == 21
+    assert [f.offset for f in fmt.fields] == [0, 1, 5, 13]
+    io = spec.ioctls[0]
+    assert io.size == 21 and io.code == (1 << 30) | (21 << 16) | (ord("P") << 8) | 1
+    types = {f.name: f.type for f in fmt.fields}
+    assert isinstance(types["pad"], Int) and types["pad"].const is None, "a pad index is a value"
