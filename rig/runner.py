@@ -11,7 +11,7 @@ from rig.console.watcher import Ending, Outcome
 from rig.crash.parse import Report, parse_first
 from rig.deadline import Deadline
 from rig.guest.channel import Channel
-from rig.guest.protocol import CallStatus, ProgramResult
+from rig.guest.protocol import AgentConfig, CallStatus, ProgramResult
 from rig.guest.surface import default_config
 from rig.image.build import Image
 from rig.prog import text
@@ -43,11 +43,16 @@ def load_program(path: Path, image: Image | None) -> text.ProgramFile:
     return pf
 
 
-def run_fresh(host: VmHost, image: Image, path: Path) -> RunOutcome:
-    """Boot a VM, run the program, wait out a timed-out call for the kernel's verdict."""
+def run_fresh(
+    host: VmHost, image: Image, path: Path, config: AgentConfig | None = None
+) -> RunOutcome:
+    """Boot a VM, run the program, wait out a timed-out call for the kernel's verdict.
+
+    `config`: what the program may touch (default: the paths named after the module).
+    """
     pf = load_program(path, image)
     limits = host.ctx.limits
-    config = default_config(image.module, limits.call_s)
+    config = config or default_config(image.module, limits.call_s)
     with host.session(image, config, campaign=campaign_name("run"), header=pf.header) as session:
         inst = session.instance
         result = session.run(pf.program) if session.alive else None
@@ -68,12 +73,15 @@ def run_fresh(host: VmHost, image: Image, path: Path) -> RunOutcome:
         return out
 
 
-def run_on(socket: Path, path: Path, module: str, limits: Limits) -> RunOutcome:
+def run_on(
+    socket: Path, path: Path, module: str, limits: Limits, config: AgentConfig | None = None
+) -> RunOutcome:
     """Run on a VM another rig process (`rig vm start`) owns and watches."""
     pf = load_program(path, None)
+    config = config or default_config(module, limits.call_s)
     with Channel.connect(socket, Deadline(limits.agent_ready_s)) as channel:
         channel.handshake(Deadline(limits.agent_ready_s))
-        channel.configure(default_config(module, limits.call_s), Deadline(limits.agent_ready_s))
+        channel.configure(config, Deadline(limits.agent_ready_s))
         return RunOutcome(
             channel.run(pf.program, 1, Deadline(len(pf.program.calls) * limits.call_s + 30))
         )

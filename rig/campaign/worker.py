@@ -40,7 +40,7 @@ from rig.errors import ConfigError, GuestProtocolError, InfraError, RigError, di
 from rig.gen.engines import Engine, make_engine
 from rig.gen.feedback import Feedback
 from rig.guest.protocol import AgentConfig, ProgStatus
-from rig.guest.surface import COVERAGE_PATH
+from rig.guest.surface import spec_config
 from rig.image.build import Image, verify
 from rig.prog import text
 from rig.spec.load import load as load_spec
@@ -83,12 +83,7 @@ def with_words(spec: Spec, words: list[str]) -> Spec:
 
 
 def agent_config(spec: Spec, module: str, limits: Limits) -> AgentConfig:
-    return AgentConfig(
-        allow_paths=spec.paths,
-        allow_families=tuple(spec.family_names),
-        call_timeout_s=limits.call_s,
-        coverage_path=COVERAGE_PATH,
-    )
+    return spec_config(spec, limits.call_s)
 
 
 def edge_ids(fb: Feedback) -> set[int]:

@@ -15,8 +15,10 @@ from rig.cli.main import home_of, home_option, snapshot_option, uri_option
 from rig.config import runtime_dir
 from rig.context import RunContext
 from rig.guest.display import format_result
+from rig.guest.surface import spec_config
 from rig.prog import text
 from rig.runner import RunOutcome, run_fresh, run_on
+from rig.spec.load import load as load_spec
 
 
 def _show(out: Console, program_path: Path, res: RunOutcome) -> int:
@@ -50,6 +52,12 @@ def _show(out: Console, program_path: Path, res: RunOutcome) -> int:
 @driver_option
 @module_option
 @params_option
+@click.option(
+    "--spec",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Let the program touch what this spec names (default: paths named after the module).",
+)
 @uri_option
 @snapshot_option
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
@@ -62,6 +70,7 @@ def cli(
     driver: Path,
     module: str | None,
     params: str,
+    spec: Path | None,
     uri: str,
     no_snapshot: bool,
     as_json: bool,
@@ -72,14 +81,16 @@ def cli(
     """
     rc = RunContext.create(home_of(ctx, home).ensure(), uri=uri, snapshots=not no_snapshot)
     text.load(program_file).program.validate()  # file, line and call of any error, before booting
+    config = spec_config(load_spec(spec), rc.limits.call_s) if spec is not None else None
     if vm_name is not None:
         res = run_on(
-            runtime_dir() / f"{vm_name}.sock", program_file, module or "boundary", rc.limits
-        )
+            runtime_dir() / f"{vm_name}.sock", program_file, module or "boundary", rc.limits,
+            config,
+        )  # fmt: skip
     else:
         image = rc.build_image(driver, module, params)
         with rc.open() as host:
-            res = run_fresh(host, image, program_file)
+            res = run_fresh(host, image, program_file, config)
     if as_json:
         click.echo(
             json.dumps(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rig.guest.protocol import AgentConfig
+from rig.spec.types import Spec
 
 # rigcov's file (vmimages/rigcov/rigcov.h): the same for every module.
 COVERAGE_PATH = "/sys/kernel/debug/rigcov/cov"
@@ -30,6 +31,16 @@ def default_config(
     return AgentConfig(
         allow_paths=paths,
         allow_families=(module,),
+        call_timeout_s=call_timeout_s,
+        coverage_path=COVERAGE_PATH,
+    )
+
+
+def spec_config(spec: Spec, call_timeout_s: float) -> AgentConfig:
+    """What programs of a spec may touch: its files, devices and families, whatever they are named."""
+    return AgentConfig(
+        allow_paths=spec.paths,
+        allow_families=tuple(spec.family_names),
         call_timeout_s=call_timeout_s,
         coverage_path=COVERAGE_PATH,
     )

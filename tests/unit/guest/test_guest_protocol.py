@@ -89,3 +89,12 @@ def test_netlink_errors_stop_at_malformed_lengths() -> None:
     ack = struct.pack("<IHHII", 36, 2, 0, 1, 0) + struct.pack("<i", -22) + bytes(16)
     assert netlink_errors(ack + struct.pack("<IHHII", 9999, 2, 0, 1, 0)) == [-22]
     assert netlink_errors(b"\x01\x02") == []
+
+
+def test_a_spec_names_what_programs_may_touch_whatever_the_module_is_called() -> None:
+    from rig.guest.surface import COVERAGE_PATH, spec_config
+    from rig.spec.types import Device, Spec
+
+    cfg = spec_config(Spec("uvcvideo", (Device("/dev/video0"),)), 2.0)
+    assert "/dev/video0" in cfg.allow_paths and cfg.coverage_path == COVERAGE_PATH
+    assert cfg.call_timeout_s == 2.0
