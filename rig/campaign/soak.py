@@ -26,7 +26,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rig.campaign.runner import Campaign
@@ -49,6 +49,7 @@ class Sample:
     domains: int
     disk_mib: float  # the campaign directory and the crash store's files
     store_mib: float  # crashes.db
+    rss_by_pid: dict[str, float] = field(default_factory=dict)  # each process's share of rss_mib
 
 
 @dataclass(frozen=True)
@@ -57,13 +58,24 @@ class Bound:
     per_hour: float
     unit: str
     why: str
+    # Fit the rolling minimum of this many samples: a leak raises the floor of a
+    # series, a garbage collector's sawtooth (workers swing 50-80 MiB between
+    # collections) only its peaks, which a plain fit over 30 samples mistakes
+    # for growth.
+    floor: int = 1
 
 
 # What a healthy campaign may still add per hour once warmed up. Each is far
 # above what a bounded process shows and far below what a leak of one object
 # per program or per boot gives (hundreds of programs/s, a boot per crash).
 BOUNDS: tuple[Bound, ...] = (
-    Bound("rss_mib", 16.0, "MiB/h", "memory of the rig's processes (transcripts, corpora capped)"),
+    Bound(
+        "rss_mib",
+        16.0,
+        "MiB/h",
+        "memory of the rig's processes, its floor over 5 samples (transcripts, corpora capped)",
+        floor=5,
+    ),
     Bound(
         "disk_mib", 128.0, "MiB/h", "boot directories are pruned; crash logs are a ring per bucket"
     ),
@@ -102,6 +114,31 @@ def slope(xs: Sequence[float], ys: Sequence[float]) -> float:
     return slope_per_hour(xs, ys) / 3600.0
 
 
+def floor_of(ts: Sequence[float], ys: Sequence[float], k: int) -> tuple[list[float], list[float]]:
+    """The series' rolling minimum over k samples, at the times whose window is full."""
+    if k <= 1 or len(ys) < k:
+        return list(ts), list(ys)
+    return list(ts[k - 1 :]), [min(ys[i - k + 1 : i + 1]) for i in range(k - 1, len(ys))]
+
+
+def per_process_floor_slope(samples: Sequence[Sample], k: int) -> float:
+    """Growth of memory per hour: the sum over processes of the slope of each one's floor.
+
+    Each worker's collector swings it by tens of MiB at its own moments, so
+    the total's floor still moves with whichever peaked last; each process's
+    own floor does not. A process seen in fewer than half the samples (a
+    restarted worker) is left out of the sum.
+    """
+    out = 0.0
+    for pid in {p for s in samples for p in s.rss_by_pid}:
+        mine = [(s.t_s, s.rss_by_pid[pid]) for s in samples if pid in s.rss_by_pid]
+        if 2 * len(mine) < len(samples):
+            continue
+        ts, ys = floor_of([t for t, _ in mine], [y for _, y in mine], k)
+        out += slope_per_hour(ts, ys)
+    return out
+
+
 def judge(
     samples: Sequence[Sample], vms: int, min_window_s: float = MIN_WINDOW_S
 ) -> list[Judgement]:
@@ -117,8 +154,11 @@ def judge(
         return float(getattr(samples[0], metric)), float(getattr(samples[-1], metric))
 
     for b in BOUNDS:
-        ys = [float(getattr(s, b.metric)) for s in settled]
-        per_h = round(slope_per_hour(ts, ys), 3)
+        if b.metric == "rss_mib" and all(s.rss_by_pid for s in settled):
+            per_h = round(per_process_floor_slope(settled, b.floor), 3)
+        else:
+            fts, ys = floor_of(ts, [float(getattr(s, b.metric)) for s in settled], b.floor)
+            per_h = round(slope_per_hour(fts, ys), 3)
         long_enough = window >= min_window_s
         why = (
             b.why
@@ -232,19 +272,21 @@ def _boots(camp: Campaign) -> int:
 
 def sample(camp: Campaign, t_s: float, domains: Callable[[], int]) -> Sample:
     pids = [os.getpid(), *_children(os.getpid())]
+    rss = {str(p): round(_rss_kib(p) / 1024, 1) for p in pids}
     home = camp.home.root
     db = [p for p in (home / "crashes.db",) if p.exists()]
     journal = [p for p in (home / "crashes.db-wal",) if p.exists()]
     return Sample(
         t_s=round(t_s, 1),
         boots=_boots(camp),
-        rss_mib=round(sum(_rss_kib(p) for p in pids) / 1024, 1),
+        rss_mib=round(sum(rss.values()), 1),
         fds=sum(_fds(p) for p in pids),
         processes=len(pids),
         domains=domains(),
         disk_mib=round(_size([camp.dir.path, home / "crashes", *db, *journal]) / MIB, 2),
         # The WAL is a journal SQLite checkpoints at about 4 MiB: not the store's size.
         store_mib=round(_size(db) / MIB, 3),
+        rss_by_pid=rss,
     )
 
 

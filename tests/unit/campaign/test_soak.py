@@ -52,3 +52,36 @@ def test_more_domains_than_vms_fails() -> None:
 
 def test_every_bound_states_its_reason() -> None:
     assert all(b.per_hour > 0 and b.why for b in BOUNDS)
+
+
+def test_a_collectors_sawtooth_is_not_growth_but_a_rising_floor_is() -> None:
+    # The 1-hour soak's shape: workers swing about 30 MiB between collections.
+    saw = [290.0 + (30.0 if i % 3 == 0 else 0.0) + (15.0 if i % 7 == 0 else 0.0) for i in range(60)]
+    saw[-1] = 335.0  # a peak at the very end pulls a plain fit up
+    ok = by_metric(judge(samples(saw), vms=2))["rss_mib"]
+    assert ok.ok and abs(ok.slope) < 5, ok
+    leak = [v + i * 0.4 for i, v in enumerate(saw)]  # + 24 MiB/h under the same sawtooth
+    bad = by_metric(judge(samples(leak), vms=2))["rss_mib"]
+    assert not bad.ok and bad.slope == pytest.approx(24.0, abs=4), bad
+
+
+def _procs(leak_per_sample: float) -> list[Sample]:
+    out = []
+    for i in range(60):
+        by_pid = {
+            "1": 50.0 + 0.01 * i,  # the parent: flat
+            "2": 50.0 + (28.0 if i % 4 == 1 else 0.0),  # a worker collecting every 4 samples
+            "3": 50.0 + (25.0 if i % 5 == 3 else 0.0) + leak_per_sample * i,  # out of phase
+        }
+        if i >= 50:
+            by_pid["4"] = 300.0  # came late: not judged
+        total = sum(by_pid.values())
+        out.append(Sample(i * 60.0, 3 * i, total, 40, 3, 2, 10.0, 0.1, by_pid))
+    return out
+
+
+def test_memory_is_judged_per_process_by_each_ones_floor() -> None:
+    ok = by_metric(judge(_procs(0.0), vms=2))["rss_mib"]
+    assert ok.ok and abs(ok.slope) < 2, ok
+    bad = by_metric(judge(_procs(0.4), vms=2))["rss_mib"]  # one worker leaks 24 MiB/h
+    assert not bad.ok and bad.slope == pytest.approx(24.0, abs=2), bad
