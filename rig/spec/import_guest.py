@@ -76,14 +76,8 @@ def listing_script(module: str) -> str:
     return f"""
 m={module}
 echo "{LISTING_MAGIC}"
-# What loading the module added (init listed these before), and what is named after it.
-added() {{
-  [ -f /run/rig/before ] || return 0
-  for d in /dev /proc /sys/kernel/debug /sys/class/*; do ls -1 -d "$d"/* 2>/dev/null; done |
-    grep -vxF -f /run/rig/before | grep -v '^/proc/[0-9]'
-}}
 for r in /dev/$m /dev/$m[0-9]* /sys/class/*/$m /sys/class/*/$m[0-9]* /proc/$m /proc/driver/$m \\
-         /sys/kernel/debug/$m $(added); do
+         /sys/kernel/debug/$m $(cat /run/rig/added 2>/dev/null); do
   [ -e "$r" ] || continue
   r=$(readlink -f "$r")
   find "$r" 2>/dev/null
