@@ -88,6 +88,7 @@ def campaign(
         doors=DOORS,
         seed=seed,
         spec=str(SPEC),
+        params=bug_params(REPO_DRIVER, ",".join(b.name for b in bugs)),
     )
     tracker = Tracker(bugs, say)
     error = ""

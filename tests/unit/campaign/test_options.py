@@ -17,7 +17,7 @@ from rig.campaign.options import (
 )
 from rig.campaign.runner import existing_image
 from rig.config import Home
-from rig.errors import ConfigError
+from rig.errors import ConfigError, RigBug
 from rig.util import sha256_file
 
 
@@ -47,7 +47,9 @@ def test_engines() -> None:
 
 
 def opts() -> CampaignOptions:
-    return CampaignOptions("/d", None, "x", 2, 60.0, "atheris", ("ioctl",), 0, "/s.yaml")
+    return CampaignOptions(
+        "/d", None, "x", 2, 60.0, "atheris", ("ioctl",), 0, "/s.yaml", params="bugs=x"
+    )
 
 
 def test_options_round_trip_through_json() -> None:
@@ -119,3 +121,8 @@ def test_an_image_by_id_fixes_driver_module_and_parameters(tmp_path: Path) -> No
     ]:
         with pytest.raises(ConfigError, match=match):
             existing_image(home, *args)  # type: ignore[arg-type]
+
+
+def test_options_with_bugs_but_no_parameters_are_a_bug_of_the_caller() -> None:
+    with pytest.raises(RigBug, match="no module parameters"):
+        CampaignOptions("/d", None, "x", 2, 60.0, "atheris", ("ioctl",), 0, "/s.yaml")
