@@ -310,7 +310,6 @@ def run(
     progress = Progress()
     ended, error = "stopped", ""
     warnings: list[str] = []
-    wall_start = time.time() - (time.monotonic() - camp.started)  # when elapsed_before ended
     earlier = previous_first_found(camp.dir.path / "summary.json")
     try:
         camp.procs = {slot: start_worker(camp, slot) for slot in range(camp.opts.vms)}
@@ -362,7 +361,7 @@ def run(
         progress = collect(camp, store)
         progress.warnings = warnings
         progress.first_found_s = first_found(
-            progress.buckets, earlier, wall_start, camp.elapsed_before
+            progress.buckets, earlier, camp.wall_started, camp.elapsed_before
         )
         store.close()
         prune_boots(camp.dir.boots, t.keep_boots, set())

@@ -33,13 +33,13 @@ from rig.campaign.directory import (
     write_json,
 )
 from rig.campaign.record import record_ending
-from rig.config import Home, Limits, WorkerTiming
+from rig.config import Home, WorkerTiming
 from rig.context import RunContext
 from rig.crash.store import CrashStore
 from rig.errors import ConfigError, GuestProtocolError, InfraError, RigError, disk_full
 from rig.gen.engines import Engine, make_engine
 from rig.gen.feedback import Feedback
-from rig.guest.protocol import AgentConfig, ProgStatus
+from rig.guest.protocol import ProgStatus
 from rig.guest.surface import spec_config
 from rig.image.build import Image, verify
 from rig.prog import text
@@ -80,10 +80,6 @@ def with_words(spec: Spec, words: list[str]) -> Spec:
     """The spec with the module's own string literals added to its words for free text."""
     merged = tuple(dict.fromkeys([*spec.words, *(w for w in words if isinstance(w, str))]))
     return dataclasses.replace(spec, words=merged)
-
-
-def agent_config(spec: Spec, module: str, limits: Limits) -> AgentConfig:
-    return spec_config(spec, limits.call_s)
 
 
 def edge_ids(fb: Feedback) -> set[int]:
@@ -224,7 +220,7 @@ class Worker:
         """One VM from boot to its ending; True if any program ran on it."""
         self.stats.status = "booting"
         self.flush(force=True, engine=engine)
-        config = agent_config(spec, image.module, self.ctx.limits)
+        config = spec_config(spec, self.ctx.limits.call_s)
         worked = False
         with host.session(
             image,
