@@ -125,6 +125,8 @@ class Builder:
 
     def program(self) -> Program:
         state = _State()
+        if self.hints is not None:
+            self.hints.start()
         if self.empty:
             return Program()
         n = 1 + self.c.below(self.max_calls)
@@ -240,7 +242,7 @@ class Builder:
         if isinstance(arg, Ptr):
             return self.values.pointer(arg, valid, 0)[0]
         if isinstance(arg, Int):
-            return int_value(c, arg, valid, self.hints)
+            return int_value(c, arg, valid, self.hints, f"ioctl:{io.name}")
         return c.uint(8)
 
     # ---------------------------------------------------------------- netlink
@@ -272,16 +274,17 @@ class Builder:
         c = self.c
         if not valid and chance(c, 40):
             return self._oversized()
-        data = self.grammar_text(f.grammar, valid)
+        data = self.grammar_text(f.grammar, valid, f"file:{f.path}")
         if chance(c, 70):
             data += b"\n"
         return data
 
-    def grammar_text(self, g: Grammar, valid: bool) -> bytes:
+    def grammar_text(self, g: Grammar, valid: bool, key: str = "") -> bytes:
+        """Text in grammar `g`; `key` names where it goes, for comparison hints."""
         c = self.c
         if g.kind == "int":
             t = Int(8, True, g.min, g.max)
-            v = int_value(c, t, valid)
+            v = int_value(c, t, valid, self.hints, key or None)
             v = v - (1 << 64) if v >> 63 else v
             if not valid and chance(c, 30):
                 return pick(c, [hex(v), f"{v}x", f" {v}", f"+{v}", f"{v}{v}", "-", ""]).encode()
@@ -294,7 +297,9 @@ class Builder:
             return text_bytes(c, self.spec, top, valid)
         if g.kind == "commands" and g.commands:
             cmd = pick(c, g.commands)
-            args = [self.grammar_text(a, valid) for a in cmd.args]
+            args = [
+                self.grammar_text(a, valid, f"{key}:{cmd.word}.{i}") for i, a in enumerate(cmd.args)
+            ]
             if not valid and chance(c, 30):
                 args = [*args[: c.below(len(args) + 1)], text_bytes(c, self.spec, 8, False)]
             return cmd.sep.encode().join([cmd.word.encode(), *args])

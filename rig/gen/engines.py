@@ -122,6 +122,7 @@ class GenerateEngine(_Counting):
 
     def next_program(self) -> Program:
         rng = self.gen.rng
+        self.hints.start()  # a mutant notes only the values its new calls place
         progs = self.corpus.programs
         if progs and rng.random() < 0.7:
             return self.gen.mutate(rng.choice(progs), rng.choice(progs))

@@ -116,7 +116,7 @@ class NetlinkBuilder:
         if a.type in NL_INT_TYPES or a.type in ("uint", "sint"):
             size = NL_INT_TYPES.get(a.type, pick(c, [4, 8]))
             t = Int(size, a.type.startswith("s"), a.min, a.max, a.values)
-            return le(int_value(c, t, valid, self.hints), size)
+            return le(int_value(c, t, valid, self.hints, f"nl:{fam.name}.{a.name}"), size)
         if a.type == "flag":
             return b"" if valid or chance(c, 50) else c.bytes(4)
         if a.type == "bitfield32":

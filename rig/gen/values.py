@@ -72,10 +72,20 @@ def boundary_counts(e: Extent, size: int) -> list[int]:
     return [v for v in dict.fromkeys(out) if 0 <= v <= top]
 
 
-def int_value(c: Chooser, t: Int, valid: bool, hints: Hints | None = None) -> int:
+SMALL = 10  # 0..SMALL-1: counts, indices, modes and ids a driver takes first
+HINT_SLOTS = 64  # one draw picks a hint, whatever the number known
+
+
+def int_value(
+    c: Chooser, t: Int, valid: bool, hints: Hints | None = None, key: str | None = None
+) -> int:
     """A value for an integer field, as an unsigned number of t.size bytes.
 
-    `hints` are operands the driver was seen comparing (rig.gen.hints).
+    `hints` are operands the driver was seen comparing (rig.gen.hints);
+    `key` names the field, so operands compared with its own earlier values
+    come first, and the value chosen now is noted for the next comparison.
+    A plain integer (no range, values or flags) is most often small: indices,
+    counts and selectors live there, as in syzkaller's randInt.
     """
     if t.const is not None and (valid or not chance(c, 30)):
         return mask(t.const, t.size)
@@ -86,9 +96,11 @@ def int_value(c: Chooser, t: Int, valid: bool, hints: Hints | None = None) -> in
         options += ["value", "value"]
     if t.flags:
         options += ["flags", "flags"]
-    seen = hints.of(t.size) if hints is not None else []
-    if seen:
-        options.append("hint")  # last: a zero draw stays the simplest choice
+    if not t.values and not t.flags:
+        options += ["small"] * (4 if t.min is None and t.max is None else 1)
+    # Hints come and go as results arrive, so they never change which draws are
+    # made: hypothesis replays a choice sequence and must see the same shape.
+    options += ["hint", "scoped", "scoped"]  # late: a zero draw stays the simplest
     if t.min is not None or t.max is not None:
         options += ["range", "edge"]
     if not valid:
@@ -103,21 +115,31 @@ def int_value(c: Chooser, t: Int, valid: bool, hints: Hints | None = None) -> in
                 v |= f
         if not valid and chance(c, 30):
             v |= 1 << c.below(8 * t.size)
+    elif how == "small":
+        base = 0 if lo <= 0 <= hi else lo
+        v = base + (c.below(SMALL) if chance(c, 85) else between(c, SMALL, 255))
     elif how == "range":
         v = between(c, lo, min(hi, lo + (1 << 32)))
     elif how == "edge":
         v = pick(c, [lo, hi, lo + 1, hi - 1] if hi > lo else [lo])
     elif how == "outside":
         v = pick(c, [lo - 1, hi + 1, t.lo, t.hi, -1, hi * 2, 1 << (8 * t.size - 1)])
-    elif how in ("interesting", "hint"):
-        v = pick(c, interesting(t.size) if how == "interesting" else seen)
-        if valid and not lo <= (_signed(v, t.size) if t.signed else v) <= hi:
-            v = lo
-    else:
+    elif how == "raw":
         v = c.uint(t.size)
-        if valid and not lo <= (v if not t.signed else _signed(v, t.size)) <= hi:
-            v = lo + v % (min(hi, lo + (1 << 32)) - lo + 1)
-    return mask(v, t.size)
+    elif how == "interesting":
+        v = pick(c, interesting(t.size))
+    else:
+        got = [] if hints is None else hints.of(t.size) if how == "hint" else hints.of_field(key)
+        i = c.below(HINT_SLOTS)
+        v = got[-1 - i % len(got)] if got else i % SMALL  # newest first
+    free = how in ("raw", "small", "interesting", "hint", "scoped")
+    if valid and free and not lo <= (_signed(v, t.size) if t.signed else v) <= hi:
+        span = min(hi, lo + (1 << 32)) - lo + 1
+        v = lo + v % span if how in ("raw", "small") else lo
+    v = mask(v, t.size)
+    if hints is not None and key is not None:
+        hints.place(key, t.size, v)
+    return v
 
 
 def _signed(v: int, size: int) -> int:
@@ -195,7 +217,7 @@ class ValueBuilder:
                 continue
             if f.out and valid and not chance(self.c, 10):
                 continue
-            mem_f = self.inline(f.type, valid, depth, lengths)
+            mem_f = self.inline(f.type, valid, depth, lengths, key=f"{s.name}.{f.name}")
             mem.put(f.offset, bytes(mem_f.data))
             mem.ptrs += [Reloc(f.offset + r.offset, r.target) for r in mem_f.ptrs]
         return mem
@@ -210,12 +232,17 @@ class ValueBuilder:
         return Extent(nbytes, nelem, max(nbytes, 1))
 
     def inline(
-        self, t: Type, valid: bool, depth: int, lengths: dict[str, Extent] | None = None
+        self,
+        t: Type,
+        valid: bool,
+        depth: int,
+        lengths: dict[str, Extent] | None = None,
+        key: str | None = None,
     ) -> Mem:
-        """The bytes a type occupies inside a struct."""
+        """The bytes a type occupies inside a struct (`key` names the field, for hints)."""
         c = self.c
         if isinstance(t, Int):
-            return Mem(bytearray(le(int_value(c, t, valid, self.hints), t.size)))
+            return Mem(bytearray(le(int_value(c, t, valid, self.hints, key), t.size)))
         if isinstance(t, Len):
             e = (lengths or {}).get(t.of, Extent(0, 0))
             v = e.nelem if t.unit == "elements" else e.nbytes

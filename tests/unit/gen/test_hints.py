@@ -59,3 +59,79 @@ def test_the_modules_own_words_join_the_specs_words() -> None:
 
     spec = Spec("any", words=("status", "reset"))
     assert with_words(spec, ["reset", "enable", 3]).words == ("status", "reset", "enable")  # type: ignore[list-item]
+
+
+def test_an_operand_compared_with_a_fields_own_value_is_scoped_to_that_field() -> None:
+    """`if (b->elem_size < 24)`: 24 goes to elem_size, not to every 4-byte field."""
+    batch = Struct(
+        "batch", 8, 4, (Field("count", 0, Int(4)), Field("elem_size", 4, Int(4, max=256)))
+    )
+    spec = Spec("any", structs=(batch,))
+    h = Hints()
+    values = ValueBuilder(spec, RandomChooser(5), h)
+    for _ in range(50):
+        h.start()
+        mem = values.struct(batch, valid=True)
+        count, elem = struct.unpack("<II", bytes(mem.data))
+        # the driver checks elem_size against a constant; count it compares with nothing
+        h.add([(SIZE4 | CONST, 0x50, 24, elem)])
+        if count != elem:
+            assert 24 not in h.of_field("batch.count")
+    assert h.of_field("batch.elem_size") == [24]
+    draws = [
+        struct.unpack("<II", bytes(values.struct(batch, valid=True).data))[1] for _ in range(400)
+    ]
+    assert draws.count(24) >= 40, "the scoped operand is one of the field's likely values"
+
+
+def test_hints_never_change_the_shape_of_the_draws() -> None:
+    """hypothesis replays choice sequences; hints arriving in between must not break them."""
+    from rig.gen.choose import Chooser
+    from rig.gen.values import int_value
+
+    class Recording:
+        def __init__(self, inner: Chooser) -> None:
+            self.inner, self.bounds = inner, []
+
+        def below(self, n: int) -> int:
+            self.bounds.append(("below", n))
+            return self.inner.below(n)
+
+        def uint(self, size: int) -> int:
+            self.bounds.append(("uint", size))
+            return self.inner.uint(size)
+
+        def bytes(self, n: int) -> bytes:
+            self.bounds.append(("bytes", n))
+            return self.inner.bytes(n)
+
+    t = Int(4, max=1000)
+    for seed in range(200):
+        empty, full = Hints(), Hints()
+        full.add([(SIZE4 | CONST, 0, v, 0) for v in (5000, 77, 123456)])
+        full.start()
+        full.place("f", 4, 0)
+        full.add([(SIZE4 | CONST, 0, 99, 0)])
+        a, b = Recording(RandomChooser(seed)), Recording(RandomChooser(seed))
+        int_value(a, t, seed % 2 == 0, empty, "f")
+        int_value(b, t, seed % 2 == 0, full, "f")
+        assert a.bounds == b.bounds
+
+
+def test_grammar_numbers_take_compared_operands() -> None:
+    """A text command's number that the driver compares with a code learns the code."""
+    from rig.spec.types import File, FileKind, Grammar, TextCommand
+
+    g = Grammar("commands", commands=(TextCommand("warn", (Grammar("int", min=0, max=255),), ":"),))
+    spec = Spec("any", files=(File("/sys/kernel/debug/x/inject", 0o200, FileKind.DEBUGFS, g),))
+    h = Hints()
+    b = Builder(spec, RandomChooser(1), doors=("debugfs",), malformed=0, hints=h)
+    f = spec.files[0]
+    for _ in range(40):
+        h.start()
+        text = b.file_data(f, valid=True).strip()
+        n = int(text.split(b":")[1])
+        h.add([(SIZE4 | CONST, 0x60, 0x5A, n)])
+    assert h.of_field("file:/sys/kernel/debug/x/inject:warn.0") == [0x5A]
+    texts = [b.file_data(f, valid=True).strip() for _ in range(300)]
+    assert texts.count(b"warn:90") >= 20
