@@ -174,6 +174,10 @@ class EngineLimits:
     # the window mean it cannot run at all, and the worker fails.
     max_restarts: int = 20
     restart_window_s: float = 600.0
+    # Without driver coverage libFuzzer has nothing to keep and mutates its few
+    # inputs forever (one campaign sent 94% of its ioctls to one code); after
+    # this many programs with no PC at all, atheris hands over to generation.
+    blind_after_programs: int = 2000
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,7 @@ from rig.gen.build import DOORS, Builder, check_doors
 from rig.gen.choose import FdpChooser
 from rig.gen.engines import _Counting
 from rig.gen.feedback import Feedback
-from rig.gen.generate import Corpus
+from rig.gen.generate import Corpus, Generator
 from rig.gen.nlgen import message_ints
 from rig.prog import text
 from rig.prog.program import Program, ProgramError
@@ -267,6 +267,7 @@ class AtherisEngine(_Counting):
         extra_args: Iterable[str] = (),
         seeds: Sequence[Path] = (),
         header: text.Header | None = None,
+        limits: EngineLimits | None = None,
     ) -> None:
         super().__init__()
         workdir.mkdir(parents=True, exist_ok=True)
@@ -274,11 +275,12 @@ class AtherisEngine(_Counting):
             spec, str(workdir), seed, check_doors(doors), malformed, tuple(extra_args)
         )
         # Corrupt seed files are skipped with a warning and reported (`corpus.skipped`).
-        self.corpus = Corpus(None, header or text.Header()).load(*seeds)
+        self.corpus = Corpus(None, header or text.Header()).load(*seeds, spec=spec)
         self._write_seeds(workdir / SEEDS_DIR, self.corpus.programs)
         self.workdir = workdir
         self.restarts = -1
-        self.limits = EngineLimits()
+        self.limits = limits or EngineLimits()
+        self.fallback: Generator | None = None  # set once atheris proved blind
         self._recent: deque[float] = deque(maxlen=self.limits.max_restarts)
         self._start()
 
@@ -308,6 +310,20 @@ class AtherisEngine(_Counting):
         self.conn.send(self.args)
 
     def next_program(self) -> Program:
+        if self.fallback is None and self._blind():
+            log.warning(
+                "atheris: no driver coverage in %d programs, so libFuzzer would keep "
+                "mutating a handful of inputs onto one call; generating programs "
+                "from the spec instead (is the module built with coverage?)",
+                self.execs,
+            )
+            a = self.args
+            self.fallback = Generator(a.spec, a.seed, a.doors, a.malformed)
+            with contextlib.suppress(OSError, BrokenPipeError):
+                self.conn.send(("stop",))
+            self._reap()
+        if self.fallback is not None:
+            return self.fallback.program()
         while True:
             try:
                 self.conn.send(("next",))
@@ -320,8 +336,13 @@ class AtherisEngine(_Counting):
             self._reap()
             self._start()
 
+    def _blind(self) -> bool:
+        return self.execs >= self.limits.blind_after_programs and not self.coverage.pcs
+
     def feedback(self, program: Program, result: Feedback) -> None:
         self.count(result)
+        if self.fallback is not None:
+            return
         # If the child is gone, the next next_program notices and restarts it.
         with contextlib.suppress(OSError):
             self.conn.send(("feedback", result))
@@ -329,7 +350,12 @@ class AtherisEngine(_Counting):
     def stats(self) -> dict[str, int]:
         corpus = self.workdir / "libfuzzer-corpus"
         n = sum(1 for _ in corpus.iterdir()) if corpus.is_dir() else 0
-        return {**self.base_stats(), "corpus": n, "restarts": self.restarts}
+        return {
+            **self.base_stats(),
+            "corpus": n,
+            "restarts": self.restarts,
+            "blind_fallback": int(self.fallback is not None),
+        }
 
     def _reap(self) -> None:
         self.conn.close()

@@ -118,7 +118,7 @@ class GenerateEngine(_Counting):
         super().__init__()
         self.hints = Hints()
         self.gen = Generator(spec, seed, doors, malformed, hints=self.hints)
-        self.corpus = Corpus(workdir / "corpus", header or Header()).load(*seeds)
+        self.corpus = Corpus(workdir / "corpus", header or Header()).load(*seeds, spec=spec)
 
     def next_program(self) -> Program:
         rng = self.gen.rng
@@ -197,7 +197,7 @@ class HypothesisEngine(_Counting):
         self.malformed = malformed
         self.hints = Hints()  # filled here, read by the search thread's draws
         self.db_dir = workdir / "hypothesis"
-        self.corpus = Corpus(workdir / "corpus", header or Header()).load(*seeds)
+        self.corpus = Corpus(workdir / "corpus", header or Header()).load(*seeds, spec=spec)
         self._programs: queue.Queue[Program] = queue.Queue(maxsize=1)
         self._results: queue.Queue[tuple[Feedback, int]] = queue.Queue(maxsize=1)
         self._stopping = threading.Event()

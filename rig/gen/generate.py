@@ -21,7 +21,7 @@ from rig.gen.choose import RandomChooser
 from rig.gen.hints import Hints
 from rig.gen.mutate import Mutator
 from rig.prog import text
-from rig.prog.program import Program, ProgramError
+from rig.prog.program import FileRead, FileWrite, NlSend, Open, Program, ProgramError
 from rig.spec.types import Spec
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,17 @@ class Generator:
         return self.mutator.mutate(p, other)
 
 
+def outside(p: Program, spec: Spec) -> str | None:
+    """What `p` touches that `spec` does not name (a path or family), or None."""
+    paths, families = set(spec.paths), set(spec.family_names)
+    for call in p.calls:
+        if isinstance(call, Open | FileWrite | FileRead) and call.path not in paths:
+            return f"touches {call.path}, which spec {spec.name!r} does not name"
+        if isinstance(call, NlSend) and call.family not in families:
+            return f"talks to family {call.family!r}, which spec {spec.name!r} does not name"
+    return None
+
+
 @dataclass
 class Corpus:
     """Programs worth keeping, stored one per file under `directory`."""
@@ -66,8 +77,12 @@ class Corpus:
     def key(p: Program) -> str:
         return hashlib.sha1(text.dumps(p).encode()).hexdigest()
 
-    def load(self, *dirs: Path) -> Corpus:
-        """Read this corpus' directory and any seed directories; bad entries are skipped."""
+    def load(self, *dirs: Path, spec: Spec | None = None) -> Corpus:
+        """Read this corpus' directory and any seed directories; bad entries are skipped.
+
+        With `spec`, a program that touches a path or family the spec does not
+        name is skipped too: seeds written for one driver never reach another.
+        """
         for d in (*dirs, *([self.directory] if self.directory else [])):
             if not d.is_dir():
                 continue
@@ -79,6 +94,11 @@ class Corpus:
                 except (ConfigError, ProgramError) as e:
                     self.skipped.append(f"{path}: {e}")
                     log.warning("corpus entry skipped: %s: %s", path, e)
+                    continue
+                foreign = outside(pf.program, spec) if spec is not None else None
+                if foreign:
+                    self.skipped.append(f"{path}: {foreign}")
+                    log.info("corpus entry skipped: %s: %s", path, foreign)
                     continue
                 self._add(pf.program)
         return self

@@ -183,3 +183,37 @@ def test_each_worker_gets_its_own_libfuzzer_seed() -> None:
     seeds = [libfuzzer_seed(s) for s in range(8)]
     assert len(set(seeds)) == 8 and 0 not in seeds
     assert libfuzzer_seed(0xFFFFFFFF - 1) == 0xFFFFFFFF
+
+
+def test_without_coverage_atheris_hands_over_to_generation(tmp_path: Path) -> None:
+    """No PC ever: libFuzzer would mutate a few inputs onto one call; generation spreads out."""
+    from collections import Counter
+
+    from rig.config import EngineLimits
+
+    codes = [(1 << 30) | (8 << 16) | (0x77 << 8) | nr for nr in range(1, 5)]
+    names = tuple(f"TOY_{nr}" for nr in range(1, 5))
+    spec = Spec(
+        "toy",
+        (Device("/dev/toy", names),),
+        tuple(
+            IoctlSpec(n, c, Dir.IN, 0x77, c & 0xFF, 8, Ptr(StructRef("toy_req")))
+            for n, c in zip(names, codes, strict=True)
+        ),
+        TOY.structs,
+    )
+    engine = AtherisEngine(spec, tmp_path, seed=1, limits=EngineLimits(blind_after_programs=40))
+    seen: Counter[int] = Counter()
+    try:
+        for i in range(400):
+            p = engine.next_program()
+            engine.feedback(p, Feedback((), ()))
+            if i >= 40:
+                seen.update(c.cmd for c in p.calls if isinstance(c, Ioctl))
+        stats = engine.stats()
+    finally:
+        engine.close()
+    assert stats["blind_fallback"] == 1 and stats["execs"] == 400
+    assert engine.proc.poll() is not None, "the idle libFuzzer process is stopped"
+    total = sum(seen[c] for c in codes)
+    assert all(seen[c] / total > 0.15 for c in codes), seen

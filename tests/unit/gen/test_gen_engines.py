@@ -111,3 +111,20 @@ def test_committed_seeds_load_cleanly() -> None:
 
     corpus = Corpus(None).load(ROOT / "corpora/seeds")
     assert len(corpus) >= 4 and corpus.skipped == []
+
+
+def test_seeds_for_another_driver_never_reach_this_one(tmp_path: Path) -> None:
+    """The bundled driver's seed programs open /dev/boundary; a uinput spec must not run them."""
+    from rig.gen.generate import Corpus, outside
+    from rig.prog import text
+    from rig.spec.types import Device, Spec
+
+    seeds = Path(__file__).resolve().parents[3] / "corpora" / "seeds"
+    other = Spec("uinput", (Device("/dev/uinput"),))
+    corpus = Corpus(None).load(seeds, spec=other)
+    assert corpus.programs == [] and corpus.skipped
+    assert all("/dev/boundary" in s or "'boundary'" in s for s in corpus.skipped)
+    mine = Corpus(None).load(seeds)
+    assert mine.programs, "without a spec nothing is filtered"
+    pf = text.load(sorted(seeds.glob("*.prog"))[0])
+    assert outside(pf.program, other) is not None
