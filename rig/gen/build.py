@@ -22,7 +22,11 @@ from rig.gen.nlgen import NetlinkBuilder
 from rig.gen.values import PAGE, PRINTABLE, ValueBuilder, int_value, interesting, text_bytes
 from rig.prog.program import (
     BAD_FD,
+    MAP_NORESERVE,
+    MAP_PRIVATE,
+    MAP_SHARED,
     MAX_CALLS,
+    MAX_MAP,
     Call,
     Close,
     FdKind,
@@ -30,9 +34,12 @@ from rig.prog.program import (
     FileWrite,
     Ioctl,
     IoctlArg,
+    Mmap,
+    Munmap,
     NlSend,
     NlSocket,
     Open,
+    Poll,
     Program,
     Read,
     Special,
@@ -47,6 +54,11 @@ READ_COUNTS = [0, 1, 2, 16, 64, 256, 4095, 4096, 4097, 65536]
 WRITE_SIZES = [0, 1, 2, 31, 32, 33, 63, 64, 65, 255, 256, 1023, 1024, 4095, 4096, 4097]
 BIG_WRITES = [8192, 65536, 1 << 20]
 O_FLAGS = [0, 1, 2, 0o4000, 0o2000, 0o100, 0o1000, 0o40000, 0o2000000, 0o20000000]
+# mmap: whole pages mostly; then the sizes and offsets a driver's bounds check trips on
+MAP_PAGES = [1, 1, 2, 4, 16, 256]
+MAP_ODD = [0, 1, PAGE - 1, PAGE + 1, 1 << 30, MAX_MAP]
+MAP_OFFSETS = [PAGE, 2 * PAGE, 1 << 20, 1 << 32, (1 << 63) - PAGE, (1 << 64) - PAGE]
+POLL_EVENTS = [0x1, 0x4, 0x5, 0x2, 0x41, 0x8]  # IN, OUT, IN|OUT, PRI, IN|RDNORM, ERR
 
 
 def check_doors(doors: Iterable[str]) -> tuple[str, ...]:
@@ -103,7 +115,7 @@ class Builder:
     def _actions(self) -> list[str]:
         out: list[str] = []
         if self.devices:
-            out += ["ioctl"] * 5 + ["open", "read", "write", "close"]
+            out += ["ioctl"] * 5 + ["open", "read", "write", "close", "mmap", "munmap", "poll"]
             if not any(self.spec.device_ioctls(d) for d in self.devices):
                 out = [a for a in out if a != "ioctl"] + ["read", "write"]
         if self.families:
@@ -196,6 +208,33 @@ class Builder:
         dev = self.device()
         fd = self._fd(state, dev)
         state.calls.append(Write(fd, self._blob()))
+
+    def _mmap(self, state: _State) -> None:
+        c = self.c
+        fd = self._fd(state, self.device())
+        valid = self.valid()
+        length = PAGE * pick(c, MAP_PAGES) if valid else pick(c, MAP_ODD)
+        offset = 0 if valid and chance(c, 70) else pick(c, MAP_OFFSETS)
+        prot = 0x3 if valid and chance(c, 70) else c.below(4)
+        flags = pick(c, [MAP_SHARED, MAP_SHARED, MAP_PRIVATE, MAP_SHARED | MAP_NORESERVE])
+        touch = 3 if chance(c, 60) else c.below(4)
+        state.calls.append(Mmap(fd, length, offset, prot, flags, touch))
+
+    def _munmap(self, state: _State) -> None:
+        maps = state.fds(FdKind.MAP)
+        if not maps:
+            self._mmap(state)
+            return
+        m = pick(self.c, maps)
+        state.calls.append(Munmap(m))
+        state.closed.add(m)
+
+    def _poll(self, state: _State) -> None:
+        c = self.c
+        fds = state.fds(FdKind.FILE) + state.fds(FdKind.SOCK)
+        fd = pick(c, fds) if fds else self._fd(state, self.device())
+        events = pick(c, POLL_EVENTS) if self.valid() else c.uint(2)
+        state.calls.append(Poll(fd, events))
 
     def _ioctl(self, state: _State) -> None:
         dev = self.device(want_ioctls=True)

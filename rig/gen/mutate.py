@@ -20,7 +20,6 @@ from rig.prog.program import (
     MAX_CALLS,
     Buffer,
     Call,
-    Close,
     FileRead,
     FileWrite,
     Ioctl,
@@ -34,17 +33,10 @@ from rig.prog.program import (
     Write,
     fd_uses,
     result_kind,
+    with_ref,
 )
 
 MAX_BLOB_GROWTH = 4096
-
-
-def _with_ref(call: Call, ref: int) -> Call:
-    if isinstance(call, NlSend):
-        return replace(call, sock=ref)
-    if isinstance(call, Close | Read | Write | Ioctl):
-        return replace(call, fd=ref)
-    return call
 
 
 def repair(calls: list[Call]) -> Program:
@@ -57,7 +49,7 @@ def repair(calls: list[Call]) -> Program:
             ok = 0 <= ref < i and result_kind(out[ref]) in kinds
             if ref != BAD_FD and not ok:
                 earlier = [j for j in range(i - 1, -1, -1) if result_kind(out[j]) in kinds]
-                call = _with_ref(call, earlier[0] if earlier else BAD_FD)
+                call = with_ref(call, earlier[0] if earlier else BAD_FD)
         out.append(call)
     return Program(tuple(out[:MAX_CALLS]))
 
@@ -68,7 +60,7 @@ def _shift(calls: list[Call], at: int, delta: int) -> list[Call]:
     for call in calls:
         use = fd_uses(call)
         if use is not None and use[0] >= at:
-            call = _with_ref(call, use[0] + delta)
+            call = with_ref(call, use[0] + delta)
         out.append(call)
     return out
 
@@ -131,9 +123,9 @@ class Mutator:
             if use is not None and i >= at:
                 ref = use[0]
                 if ref == at:
-                    call = _with_ref(call, -2)  # dangling: repair re-points it
+                    call = with_ref(call, -2)  # dangling: repair re-points it
                 elif ref > at:
-                    call = _with_ref(call, ref - 1)
+                    call = with_ref(call, ref - 1)
             fixed.append(call)
         return repair(fixed)
 

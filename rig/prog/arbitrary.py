@@ -6,7 +6,15 @@ from hypothesis import strategies as st
 
 from rig.prog.program import (
     BAD_FD,
+    MAP_NORESERVE,
+    MAP_PRIVATE,
+    MAP_PROTS,
+    MAP_SHARED,
     MAX_FAMILY,
+    MAX_MAP,
+    POLL_EVENTS,
+    TOUCH_READ,
+    TOUCH_WRITE,
     U32,
     U64,
     Buffer,
@@ -17,9 +25,12 @@ from rig.prog.program import (
     FileWrite,
     Ioctl,
     IoctlArg,
+    Mmap,
+    Munmap,
     NlSend,
     NlSocket,
     Open,
+    Poll,
     Program,
     Read,
     Reloc,
@@ -64,7 +75,7 @@ def calls(draw: st.DrawFn, earlier: tuple[Call, ...]) -> Call:
         return draw(st.sampled_from([BAD_FD, *ok]))
 
     t = draw(threads)
-    choice = draw(st.integers(0, 8))
+    choice = draw(st.integers(0, 11))
     if choice == 0:
         return Open(draw(paths), draw(u32s), draw(u32s), thread=t)
     if choice == 1:
@@ -81,7 +92,21 @@ def calls(draw: st.DrawFn, earlier: tuple[Call, ...]) -> Call:
         return NlSend(ref(FdKind.SOCK), draw(families), draw(small_bytes), thread=t)
     if choice == 7:
         return FileWrite(draw(paths), draw(small_bytes), thread=t)
-    return FileRead(draw(paths), draw(st.integers(0, 4096)), thread=t)
+    if choice == 8:
+        return FileRead(draw(paths), draw(st.integers(0, 4096)), thread=t)
+    if choice == 9:
+        return Mmap(
+            ref(FdKind.FILE),
+            draw(st.one_of(st.integers(0, 4 * 4096), st.integers(0, MAX_MAP))),
+            draw(st.one_of(st.just(0), st.integers(0, U64))),
+            draw(st.integers(0, MAP_PROTS)),
+            draw(st.sampled_from([MAP_SHARED, MAP_PRIVATE, MAP_SHARED | MAP_NORESERVE, 0])),
+            draw(st.integers(0, TOUCH_READ | TOUCH_WRITE)),
+            thread=t,
+        )
+    if choice == 10:
+        return Munmap(ref(FdKind.MAP), thread=t)
+    return Poll(ref(FdKind.FILE, FdKind.SOCK), draw(st.integers(0, POLL_EVENTS)), thread=t)
 
 
 @st.composite

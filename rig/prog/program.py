@@ -13,7 +13,7 @@ that passes `Program.validate()` is accepted by the agent's decoder.
 from __future__ import annotations
 
 import enum
-from dataclasses import KW_ONLY, dataclass, field
+from dataclasses import KW_ONLY, dataclass, field, replace
 from typing import TypeAlias
 
 from rig.errors import ConfigError
@@ -38,6 +38,17 @@ PAGE = 4096
 O_RDONLY = 0
 O_WRONLY = 1
 O_RDWR = 2
+
+# mmap: what a program may ask for. MAP_FIXED could land on the agent's own
+# memory and MAP_POPULATE could fault in a terabyte, so neither is allowed.
+PROT_READ, PROT_WRITE = 0x1, 0x2
+MAP_SHARED, MAP_PRIVATE, MAP_NORESERVE = 0x01, 0x02, 0x4000
+MAP_PROTS = PROT_READ | PROT_WRITE
+MAP_FLAGS = MAP_SHARED | MAP_PRIVATE | MAP_NORESERVE
+MAX_MAP = 1 << 40  # bytes of address space one mmap may ask for
+TOUCH_READ, TOUCH_WRITE = 1, 2  # after mmap, read and/or write each page
+MAX_TOUCH = 256  # pages touched, from the start of the mapping
+POLL_EVENTS = 0xFFFF
 
 
 class ProgramError(ConfigError):
@@ -201,12 +212,64 @@ class FileRead:
     thread: int = 0
 
 
-Call: TypeAlias = Open | Close | Read | Write | Ioctl | NlSocket | NlSend | FileWrite | FileRead
+@dataclass(frozen=True)
+class Mmap:
+    """mmap(2) of a file fd; the mapping is the result, for munmap.
+
+    `touch` then reads (TOUCH_READ) and/or writes (TOUCH_WRITE) one byte of
+    each of the first MAX_TOUCH pages, so the driver's fault handler runs; a
+    SIGBUS or SIGSEGV from a page the driver refuses ends only the touching.
+    """
+
+    fd: int
+    length: int
+    offset: int = 0
+    prot: int = PROT_READ | PROT_WRITE
+    flags: int = MAP_SHARED
+    touch: int = 0
+    _: KW_ONLY
+    thread: int = 0
+
+
+@dataclass(frozen=True)
+class Munmap:
+    """munmap(2) of an earlier mmap's whole mapping."""
+
+    map: int
+    _: KW_ONLY
+    thread: int = 0
+
+
+@dataclass(frozen=True)
+class Poll:
+    """poll(2) on one fd with `events`, not waiting; the result is the revents."""
+
+    fd: int
+    events: int = 0x1 | 0x4  # POLLIN | POLLOUT
+    _: KW_ONLY
+    thread: int = 0
+
+
+Call: TypeAlias = (
+    Open
+    | Close
+    | Read
+    | Write
+    | Ioctl
+    | NlSocket
+    | NlSend
+    | FileWrite
+    | FileRead
+    | Mmap
+    | Munmap
+    | Poll
+)
 
 
 class FdKind(enum.Enum):
     FILE = "file"
     SOCK = "sock"
+    MAP = "map"  # not an fd: a mapping, which only munmap takes
 
 
 def result_kind(call: Call) -> FdKind | None:
@@ -215,6 +278,8 @@ def result_kind(call: Call) -> FdKind | None:
         return FdKind.FILE
     if isinstance(call, NlSocket):
         return FdKind.SOCK
+    if isinstance(call, Mmap):
+        return FdKind.MAP
     return None
 
 
@@ -222,11 +287,26 @@ def fd_uses(call: Call) -> tuple[int, tuple[FdKind, ...]] | None:
     """The fd reference a call takes and the kinds it accepts."""
     if isinstance(call, Close):
         return call.fd, (FdKind.FILE, FdKind.SOCK)
-    if isinstance(call, Read | Write | Ioctl):
+    if isinstance(call, Read | Write | Ioctl | Mmap):
         return call.fd, (FdKind.FILE,)
+    if isinstance(call, Poll):
+        return call.fd, (FdKind.FILE, FdKind.SOCK)
     if isinstance(call, NlSend):
         return call.sock, (FdKind.SOCK,)
+    if isinstance(call, Munmap):
+        return call.map, (FdKind.MAP,)
     return None
+
+
+def with_ref(call: Call, ref: int) -> Call:
+    """`call` with its fd (socket, mapping) reference replaced by `ref`."""
+    if isinstance(call, NlSend):
+        return replace(call, sock=ref)
+    if isinstance(call, Munmap):
+        return replace(call, map=ref)
+    if isinstance(call, Close | Read | Write | Ioctl | Mmap | Poll):
+        return replace(call, fd=ref)
+    return call
 
 
 @dataclass(frozen=True)
@@ -290,6 +370,20 @@ def _check_call(calls: tuple[Call, ...], i: int, call: Call, budget: _Budget) ->
     elif isinstance(call, Ioctl):
         _check_range("cmd", call.cmd, U32)
         _check_arg(call.arg, 0, budget)
+    elif isinstance(call, Mmap):
+        _check_range("length", call.length, MAX_MAP)
+        _check_range("offset", call.offset, U64)
+        _check_bits("prot", call.prot, MAP_PROTS)
+        _check_bits("flags", call.flags, MAP_FLAGS)
+        _check_bits("touch", call.touch, TOUCH_READ | TOUCH_WRITE)
+    elif isinstance(call, Poll):
+        _check_range("events", call.events, POLL_EVENTS)
+
+
+def _check_bits(name: str, value: int, allowed: int) -> None:
+    _check_range(name, value, U32)
+    if value & ~allowed:
+        raise ProgramError(f"{name} {value:#x} has bits outside {allowed:#x}")
 
 
 def _check_range(name: str, value: int, top: int) -> None:

@@ -11,9 +11,12 @@
     nl_send(r3, "boundary", x"1c000000...")
     file_write("/sys/devices/virtual/misc/boundary/mode", "3")
     file_read("/proc/boundary/status", 4096, thread=1)
+    r8 = mmap(r0, 0x2000, 0x0, 0x3, 0x1, 3)   (fd, length, offset, prot, flags, touch)
+    poll(r0, 0x5)
+    munmap(r8)
     close(r0)
 
-One call per line. A call whose result is an fd carries a label (`r0 = ...`);
+One call per line. A call whose result is an fd (or a mapping) carries a label (`r0 = ...`);
 later calls name that label, or `badfd` for fd -1. Labels are names, not
 numbers: deleting a line by hand leaves the other references intact. Values
 are integers (decimal or 0x hex), strings ("..." with \\\\, \\", \\n, \\r, \\t
@@ -44,9 +47,12 @@ from rig.prog.program import (
     FileWrite,
     Ioctl,
     IoctlArg,
+    Mmap,
+    Munmap,
     NlSend,
     NlSocket,
     Open,
+    Poll,
     Program,
     ProgramError,
     Read,
@@ -145,6 +151,12 @@ _CALL_ARGS: dict[type, Callable[[Any], tuple[str, list[str]]]] = {
     NlSend: lambda c: ("nl_send", [_ref(c.sock), quote(c.family.encode()), quote(c.msg)]),
     FileWrite: lambda c: ("file_write", [quote(c.path.encode()), quote(c.data)]),
     FileRead: lambda c: ("file_read", [quote(c.path.encode()), str(c.count)]),
+    Mmap: lambda c: (
+        "mmap",
+        [_ref(c.fd), hex(c.length), hex(c.offset), hex(c.prot), hex(c.flags), str(c.touch)],
+    ),
+    Munmap: lambda c: ("munmap", [_ref(c.map)]),
+    Poll: lambda c: ("poll", [_ref(c.fd), hex(c.events)]),
 }
 
 
@@ -328,6 +340,19 @@ _PARAMS: dict[str, tuple[type, list[tuple[str, str, object]]]] = {
     "nl_send": (NlSend, [("sock", "ref", None), ("family", "str", None), ("msg", "bytes", None)]),
     "file_write": (FileWrite, [("path", "str", None), ("data", "bytes", None)]),
     "file_read": (FileRead, [("path", "str", None), ("count", "int", None)]),
+    "mmap": (
+        Mmap,
+        [
+            ("fd", "ref", None),
+            ("length", "int", None),
+            ("offset", "int", 0),
+            ("prot", "int", 0x3),
+            ("flags", "int", 0x1),
+            ("touch", "int", 0),
+        ],
+    ),
+    "munmap": (Munmap, [("map", "ref", None)]),
+    "poll": (Poll, [("fd", "ref", None), ("events", "int", 0x5)]),
 }
 
 

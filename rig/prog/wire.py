@@ -1,7 +1,7 @@
 """The compact binary form of a program, as the guest agent decodes it.
 
 Twin of vmimages/agent/wire.h and decode.c: change both together (and bump
-VERSION). All integers are little-endian; there is no padding.
+VERSION when an existing encoding changes; a new call kind is an addition). All integers are little-endian; there is no padding.
 
     program := u32 magic 0x50474952 ("RIGP") | u16 version (1) | u16 ncalls | call * ncalls
     call    := u8 kind | u8 thread | u16 zero | u32 size | body (exactly size bytes)
@@ -15,8 +15,12 @@ VERSION). All integers are little-endian; there is no padding.
         7 nl_send     u32 sock | str family | blob msg
         8 file_write  str path | blob data
         9 file_read   str path | u32 count
+       10 mmap        u32 fd | u32 prot | u32 flags | u32 touch | u64 length | u64 offset
+       11 munmap      u32 map
+       12 poll        u32 fd | u32 events
     str, blob := u32 len | len bytes    (str: printable ASCII, no NUL)
     fd, sock  := index of an earlier open (fd) or nl_socket (sock) call; 0xffffffff = fd -1
+    map       := index of an earlier mmap call; 0xffffffff = none
     arg     := u8 tag | ...
         0 int         u64 value          (top level only)
         1 null, 2 unmapped, 3 kernel     (nothing follows)
@@ -44,9 +48,12 @@ from rig.prog.program import (
     FileWrite,
     Ioctl,
     IoctlArg,
+    Mmap,
+    Munmap,
     NlSend,
     NlSocket,
     Open,
+    Poll,
     Program,
     ProgramError,
     Read,
@@ -61,6 +68,7 @@ MAX_WIRE = 32 << 20  # bytes of one encoded program (the agent takes frames of 3
 
 K_OPEN, K_CLOSE, K_READ, K_WRITE, K_IOCTL = 1, 2, 3, 4, 5
 K_NL_SOCKET, K_NL_SEND, K_FILE_WRITE, K_FILE_READ = 6, 7, 8, 9
+K_MMAP, K_MUNMAP, K_POLL = 10, 11, 12
 A_INT, A_NULL, A_UNMAPPED, A_KERNEL, A_BUFFER = 0, 1, 2, 3, 4
 NO_FD = U32  # wire value of BAD_FD
 ALL_MAPPED = U32
@@ -123,7 +131,14 @@ def _encode_call(c: Call) -> tuple[int, bytes]:
         return K_NL_SEND, _fd(c.sock) + _str(c.family) + blob(c.msg)
     if isinstance(c, FileWrite):
         return K_FILE_WRITE, _str(c.path) + blob(c.data)
-    return K_FILE_READ, _str(c.path) + _u32(c.count)
+    if isinstance(c, FileRead):
+        return K_FILE_READ, _str(c.path) + _u32(c.count)
+    if isinstance(c, Mmap):
+        head = _fd(c.fd) + struct.pack("<III", c.prot, c.flags, c.touch)
+        return K_MMAP, head + struct.pack("<QQ", c.length, c.offset)
+    if isinstance(c, Munmap):
+        return K_MUNMAP, _fd(c.map)
+    return K_POLL, _fd(c.fd) + _u32(c.events)
 
 
 def _encode_arg(arg: IoctlArg) -> bytes:
@@ -262,6 +277,16 @@ def _decode_body(b: Reader, kind: int, t: int, index: int) -> Call:
     if kind == K_FILE_READ:
         path = b.text(lim)
         return FileRead(path, b.u32(), thread=t)
+    if kind == K_MMAP:
+        fd = _ref(b.u32())
+        prot, flags, touch = b.u32(), b.u32(), b.u32()
+        length, offset = b.u64(), b.u64()
+        return Mmap(fd, length, offset, prot, flags, touch, thread=t)
+    if kind == K_MUNMAP:
+        return Munmap(_ref(b.u32()), thread=t)
+    if kind == K_POLL:
+        fd = _ref(b.u32())
+        return Poll(fd, b.u32(), thread=t)
     raise WireError(f"program: call {index}: unknown kind {kind}")
 
 

@@ -41,6 +41,7 @@ from rig.prog.program import (
     BAD_FD,
     MAX_ARENA,
     MAX_BUFFERS,
+    MAX_TOUCH,
     PAGE,
     Buffer,
     Call,
@@ -49,9 +50,12 @@ from rig.prog.program import (
     FileWrite,
     Ioctl,
     IoctlArg,
+    Mmap,
+    Munmap,
     NlSend,
     NlSocket,
     Open,
+    Poll,
     Program,
     Read,
     Special,
@@ -71,6 +75,8 @@ EXIT_TIMED_OUT = 3  # the reproducer's exit status when a call hit the call limi
 _PRELUDE = r"""#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -394,6 +400,87 @@ static long file_read(long fd, uint32_t count)
 	errno = err;
 	return ret;
 }
+
+/* Touching a mapping may get SIGBUS from the driver: that ends the touching only. */
+static sigjmp_buf touch_env;
+static volatile sig_atomic_t touching;
+static uint64_t touched;
+
+static void touch_fault(int sig)
+{
+	if (!touching) {
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
+	touching = 0;
+	siglongjmp(touch_env, 1);
+}
+
+static void touch_loop(unsigned char *at, uint64_t len, int how)
+{
+	uint64_t pages = (len + 4095) / 4096;
+
+	if (pages > %(max_touch)d)
+		pages = %(max_touch)d;
+	for (; touched < pages; touched++) {
+		unsigned char *page = at + touched * 4096;
+
+		if (how & 1)
+			(void)__atomic_load_n(page, __ATOMIC_RELAXED);
+		if (how & 2)
+			__atomic_store_n(page, (unsigned char)touched, __ATOMIC_RELAXED);
+	}
+}
+
+static void touch_pages(unsigned char *at, uint64_t len, int how)
+{
+	touched = 0;
+	signal(SIGBUS, touch_fault);
+	signal(SIGSEGV, touch_fault);
+	if (!sigsetjmp(touch_env, 1)) {
+		touching = 1;
+		touch_loop(at, len, how);
+	}
+	touching = 0;
+	signal(SIGBUS, SIG_DFL);
+	signal(SIGSEGV, SIG_DFL);
+}
+
+static long do_mmap(long fd, uint64_t len, uint64_t off, int prot, int flags,
+		int how, void **at, uint64_t *at_len)
+{
+	void *m = mmap(NULL, len, prot, flags, (int)fd, (off_t)off);
+
+	if (m == MAP_FAILED)
+		return -1;
+	*at = m;
+	*at_len = len;
+	if (how)
+		touch_pages(m, len, how);
+	return 0;
+}
+
+static long do_munmap(void **at, uint64_t len)
+{
+	long ret;
+
+	if (!*at) {
+		errno = EINVAL;
+		return -1;
+	}
+	ret = munmap(*at, len);
+	*at = NULL;
+	return ret;
+}
+
+static long do_poll(long fd, int events)
+{
+	struct pollfd p = { .fd = (int)fd, .events = (short)events };
+	int n = poll(&p, 1, 0);
+
+	return n < 0 ? n : (long)(unsigned short)p.revents;
+}
 """
 
 _RUNNER = r"""
@@ -563,7 +650,7 @@ class _Gen:
 
     def call(self, i: int, call: Call) -> None:
         line = text.format_call(call)
-        label = f"r{i} = " if isinstance(call, Open | NlSocket) else ""
+        label = f"r{i} = " if isinstance(call, Open | NlSocket | Mmap) else ""
         thread = getattr(call, "thread", 0)
         note = f" (thread {thread}: the agent runs every call in order)" if thread else ""
         self.emit(f"/* {i}: {_comment(label + line)}{note} */")
@@ -629,6 +716,22 @@ class _Gen:
             self.emit(f"long fdr = {self.open_expr(call.path, 'O_RDONLY', '0')};", 2)
             self.emit(f"long ret = file_read(fdr, {call.count});", 2)
             return "ret"
+        if isinstance(call, Mmap):
+            self.emit(
+                f"long ret = do_mmap({self.fd(call.fd)}, {call.length:#x}ull, {call.offset:#x}ull,"
+                f" {call.prot:#x}, {call.flags:#x}, {call.touch}, &map[{i}], &map_len[{i}]);",
+                2,
+            )
+            return "ret"
+        if isinstance(call, Munmap):
+            if call.map == BAD_FD:
+                self.emit("long ret = (errno = EINVAL, -1L);", 2)
+            else:
+                self.emit(f"long ret = do_munmap(&map[{call.map}], map_len[{call.map}]);", 2)
+            return "ret"
+        if isinstance(call, Poll):
+            self.emit(f"long ret = do_poll({self.fd(call.fd)}, {call.events:#x});", 2)
+            return "ret"
         raise TypeError(f"unknown call {call!r}")
 
 
@@ -663,6 +766,7 @@ def generate(
         "call_ms": config.call_ms,
         "out_max": MAX_OUTPUT,
         "arena": AGENT_ARENA,
+        "max_touch": MAX_TOUCH,
     }
     bodies: list[str] = []
     statics: list[str] = []
@@ -678,11 +782,15 @@ def generate(
                     f"static void program_{pidx}(void)",
                     "{",
                     f"\tstatic long fd[{n}];",
+                    f"\tstatic void *map[{n}];",
+                    f"\tstatic uint64_t map_len[{n}];",
                     "\tint i;",
                     "",
                     f"\tfor (i = 0; i < {n}; i++)",
                     "\t\tfd[i] = NO_FD;",
                     "\t(void)fd;",
+                    "\t(void)map;",
+                    "\t(void)map_len;",
                     *gen.lines,
                     "}",
                 ]

@@ -32,18 +32,11 @@ from rig.prog.program import (
     Reloc,
     Write,
     fd_uses,
+    with_ref,
 )
 
 WORD = 4  # buffers are read as little-endian 32-bit fields
 MAX_FIELDS = 16  # fields tried per blob: longer blobs are zeroed in wider slices
-
-
-def _with_ref(call: Call, ref: int) -> Call:
-    if isinstance(call, NlSend):
-        return dataclasses.replace(call, sock=ref)
-    if isinstance(call, Close | Read | Write | Ioctl):
-        return dataclasses.replace(call, fd=ref)
-    return call
 
 
 def remove_calls(program: Program, drop: set[int]) -> Program:
@@ -55,7 +48,7 @@ def remove_calls(program: Program, drop: set[int]) -> Program:
             continue
         use = fd_uses(call)
         if use is not None and use[0] != BAD_FD:
-            call = _with_ref(call, new_index.get(use[0], BAD_FD))
+            call = with_ref(call, new_index.get(use[0], BAD_FD))
         new_index[i] = len(calls)
         calls.append(call)
     return Program(tuple(calls))
@@ -69,7 +62,7 @@ def concatenate(programs: Sequence[Program]) -> Program | None:
         for call in p.calls:
             use = fd_uses(call)
             if use is not None and use[0] != BAD_FD:
-                call = _with_ref(call, use[0] + base)
+                call = with_ref(call, use[0] + base)
             calls.append(call)
     if len(calls) > MAX_CALLS:
         return None

@@ -243,6 +243,16 @@ static int check_ref(struct pdec *d, u32 index, u32 ref, int want_file, int want
 	return fail(d, "fd reference of the wrong kind");
 }
 
+/* A mapping reference must name an earlier mmap call. */
+static int check_map(struct pdec *d, u32 index, u32 ref)
+{
+	if (ref == NO_FD)
+		return 0;
+	if (ref >= index || d->prog->calls[ref].kind != K_MMAP)
+		return fail(d, "mapping reference to no earlier mmap");
+	return 0;
+}
+
 static int decode_body(struct pdec *d, struct rd *b, u32 index, struct call *c)
 {
 	switch (c->kind) {
@@ -289,6 +299,26 @@ static int decode_body(struct pdec *d, struct rd *b, u32 index, struct call *c)
 		if (b->bad || !path_ok(c->str) || c->count > MAX_IO)
 			return fail(d, "bad file_read");
 		return take_arena(d, c->count, 0);
+	case K_MMAP:
+		c->fd = rd_u32(b);
+		c->mode = rd_u32(b);
+		c->flags = rd_u32(b);
+		c->count = rd_u32(b);
+		c->length = rd_u64(b);
+		c->offset = rd_u64(b);
+		if (b->bad || c->mode & ~MAP_PROTS || c->flags & ~MAP_FLAGS_OK ||
+		    c->count & ~(TOUCH_READ | TOUCH_WRITE) || c->length > MAX_MAP)
+			return fail(d, "bad mmap");
+		return check_ref(d, index, c->fd, 1, 0);
+	case K_MUNMAP:
+		c->fd = rd_u32(b);
+		return b->bad ? fail(d, "bad munmap") : check_map(d, index, c->fd);
+	case K_POLL:
+		c->fd = rd_u32(b);
+		c->cmd = rd_u32(b);
+		if (b->bad || c->cmd > POLL_EVENTS)
+			return fail(d, "bad poll");
+		return check_ref(d, index, c->fd, 1, 1);
 	}
 	return fail(d, "unknown call kind");
 }

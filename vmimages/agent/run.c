@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <linux/netlink.h>
 #include <poll.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +40,14 @@ struct child {
 	u8 *scratch;		/* coverage reads and netlink replies */
 	size_t used;		/* arena bytes handed out */
 	u64 addr[MAX_ARGS];	/* where each argument was placed */
+	void *map[MAX_CALLS];	/* mapping made by each mmap call, NULL if none */
+	u64 map_len[MAX_CALLS];
 };
+
+static int fd_of(struct child *c, u32 ref)
+{
+	return ref == NO_FD ? -1 : c->slot[ref];
+}
 
 static u8 *arena_alloc(struct child *c, u32 n, int crossing)
 {
@@ -126,10 +134,6 @@ static void capture_arg(struct child *c, struct call_rec *r, u32 ai)
 		capture_arg(c, r, c->p->ptrs[a->first_ptr + i].target);
 }
 
-static int fd_of(struct child *c, u32 ref)
-{
-	return ref == NO_FD ? -1 : c->slot[ref];
-}
 
 static long do_open(struct child *c, struct call_rec *r, struct bytes path, int flags, u32 mode)
 {
@@ -226,6 +230,91 @@ static long do_nl_send(struct child *c, struct call_rec *r, const struct call *k
 	return ret;
 }
 
+/*
+ * Touching a mapping runs the driver's fault handler, which may answer with
+ * SIGBUS (or SIGSEGV): that ends the touching, not the program.
+ */
+static sigjmp_buf touch_env;
+static volatile sig_atomic_t touching;	/* the one type a handler may test */
+static u64 touched;	/* static: a local would be lost across siglongjmp */
+
+static void touch_fault(int sig)
+{
+	if (!touching) {
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
+	touching = 0;
+	siglongjmp(touch_env, 1);
+}
+
+static void touch_loop(u8 *at, u64 len, u32 how)
+{
+	u64 pages = (len + PAGE - 1) / PAGE;
+
+	if (pages > MAX_TOUCH)
+		pages = MAX_TOUCH;
+	for (; touched < pages; touched++) {
+		u8 *page = at + touched * PAGE;
+
+		/* atomic accesses: the compiler may not drop or merge them */
+		if (how & TOUCH_READ)
+			(void)__atomic_load_n(page, __ATOMIC_RELAXED);
+		if (how & TOUCH_WRITE)
+			__atomic_store_n(page, (u8)touched, __ATOMIC_RELAXED);
+	}
+}
+
+/* Pages touched before the first fault, if any. */
+static u64 touch_pages(u8 *at, u64 len, u32 how)
+{
+	touched = 0;
+	if (sigsetjmp(touch_env, 1))
+		return touched;
+	touching = 1;
+	touch_loop(at, len, how);
+	touching = 0;
+	return touched;
+}
+
+/* The mapping is the result; its address stays in the child. Returns 0 or -1. */
+static long do_mmap(struct child *c, const struct call *k, u32 i)
+{
+	void *m = mmap(NULL, k->length, (int)k->mode, (int)k->flags, fd_of(c, k->fd),
+		       (off_t)k->offset);
+
+	if (m == MAP_FAILED)
+		return -1;
+	c->map[i] = m;
+	c->map_len[i] = k->length;
+	if (k->count)
+		touch_pages(m, k->length, k->count);
+	return 0;
+}
+
+static long do_munmap(struct child *c, u32 ref)
+{
+	long ret;
+
+	if (ref == NO_FD || !c->map[ref]) {
+		errno = EINVAL;
+		return -1;
+	}
+	ret = munmap(c->map[ref], c->map_len[ref]);
+	c->map[ref] = NULL;
+	return ret;
+}
+
+/* Not waiting: the result is the revents (0 when nothing is ready). */
+static long do_poll(struct child *c, const struct call *k)
+{
+	struct pollfd p = { .fd = fd_of(c, k->fd), .events = (short)k->cmd };
+	int n = poll(&p, 1, 0);
+
+	return n < 0 ? n : (long)(u16)p.revents;
+}
+
 static long do_call(struct child *c, struct call_rec *r, u32 i)
 {
 	const struct call *k = &c->p->calls[i];
@@ -255,6 +344,12 @@ static long do_call(struct child *c, struct call_rec *r, u32 i)
 		return ret;
 	case K_NL_SEND:
 		return do_nl_send(c, r, k);
+	case K_MMAP:
+		return do_mmap(c, k, i);
+	case K_MUNMAP:
+		return do_munmap(c, k->fd);
+	case K_POLL:
+		return do_poll(c, k);
 	}
 	return do_file(c, r, k);
 }
@@ -381,6 +476,9 @@ static void child_main(struct agent *a, const struct prog *p)
 	/* A child stuck in the kernel must not keep the channel open. */
 	close(a->port);
 	memset(c.slot, -1, sizeof(c.slot));
+	memset(c.map, 0, sizeof(c.map));
+	signal(SIGBUS, touch_fault);
+	signal(SIGSEGV, touch_fault);
 	c.a = a;
 	c.p = p;
 	c.shm = a->shm;

@@ -45,9 +45,12 @@
  *		 3 read u32 fd | u32 count;  4 write u32 fd | blob data;
  *		 5 ioctl u32 fd | u32 cmd | arg;  6 nl_socket (empty);
  *		 7 nl_send u32 sock | str family | blob msg;
- *		 8 file_write str path | blob data;  9 file_read str path | u32 count
+ *		 8 file_write str path | blob data;  9 file_read str path | u32 count;
+ *		 10 mmap u32 fd | u32 prot | u32 flags | u32 touch | u64 length
+ *		 | u64 offset;  11 munmap u32 map;  12 poll u32 fd | u32 events
  *	str, blob := u32 len | bytes (str: printable ASCII)
  *	fd      := index of an earlier open (sock: nl_socket) call, 0xffffffff for -1
+ *	map     := index of an earlier mmap call, 0xffffffff for none
  *	arg     := u8 tag: 0 int u64 value (top level only); 1 null; 2 unmapped;
  *		   3 kernel; 4 buffer u32 size | u32 mapped (0xffffffff: all)
  *		   | blob data | u16 nptrs | (u32 offset | arg) * nptrs
@@ -98,6 +101,13 @@ enum err_code {
 #define NO_FD		0xffffffffu
 #define ALL_MAPPED	0xffffffffu
 #define PAGE		4096u
+#define MAP_PROTS	0x3u		/* PROT_READ | PROT_WRITE */
+#define MAP_FLAGS_OK	0x4003u		/* MAP_SHARED | MAP_PRIVATE | MAP_NORESERVE */
+#define MAX_MAP		(1ull << 40)
+#define TOUCH_READ	1u
+#define TOUCH_WRITE	2u
+#define MAX_TOUCH	256u
+#define POLL_EVENTS	0xffffu
 
 /* Config limits (twin: rig/guest/protocol.py). */
 #define MAX_ALLOW	64
@@ -116,6 +126,7 @@ enum err_code {
 enum call_kind {
 	K_OPEN = 1, K_CLOSE, K_READ, K_WRITE, K_IOCTL,
 	K_NL_SOCKET, K_NL_SEND, K_FILE_WRITE, K_FILE_READ,
+	K_MMAP, K_MUNMAP, K_POLL,
 };
 
 enum arg_tag { A_INT, A_NULL, A_UNMAPPED, A_KERNEL, A_BUFFER };
@@ -152,7 +163,8 @@ struct ptr {
 struct call {
 	u8 kind, thread;
 	u32 fd;			/* index of an earlier call, or NO_FD */
-	u32 flags, mode, cmd, count;
+	u32 flags, mode, cmd, count;	/* mmap: prot in mode, touch in count */
+	u64 length, offset;	/* mmap */
 	struct bytes str;	/* path or family */
 	struct bytes data;	/* write data or netlink message */
 	u32 arg;		/* into prog.args */

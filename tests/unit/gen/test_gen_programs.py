@@ -54,7 +54,7 @@ def test_doors_restrict_calls(seed: int, door: str) -> None:
     p = Builder(SPEC, RandomChooser(seed), (door,)).program()
     kinds = {type(c).__name__ for c in p.calls}
     allowed = {
-        "ioctl": {"Open", "Ioctl", "Read", "Write", "Close"},
+        "ioctl": {"Open", "Ioctl", "Read", "Write", "Close", "Mmap", "Munmap", "Poll"},
         "netlink": {"NlSocket", "NlSend", "Close"},
     }.get(door, {"FileWrite", "FileRead"})
     assert kinds <= allowed
@@ -198,3 +198,24 @@ def test_generated_count_fields_reach_the_wrapping_counts() -> None:
     wrapping = -(-(1 << 32) // 24)
     assert {wrapping, wrapping + 1} <= counts
     assert {0, 32, 33} <= counts
+
+
+def test_devices_are_mapped_touched_unmapped_and_polled() -> None:
+    """mmap is a door of every device node: whole pages mostly, odd sizes and offsets too."""
+    from rig.prog.program import Mmap, Munmap, Poll
+
+    progs = _many(SPEC, 400, malformed=30)
+    calls = [c for p in progs for c in p.calls]
+    maps = [c for c in calls if isinstance(c, Mmap)]
+    assert (
+        maps
+        and any(isinstance(c, Munmap) for c in calls)
+        and any(isinstance(c, Poll) for c in calls)
+    )
+    assert sum(m.length % 4096 == 0 and m.length > 0 for m in maps) > len(maps) // 2
+    assert any(m.length % 4096 for m in maps) and any(m.offset for m in maps)
+    assert any(m.touch == 3 for m in maps)
+    for p in progs:
+        for i, c in enumerate(p.calls):
+            if isinstance(c, Munmap):
+                assert isinstance(p.calls[c.map], Mmap) and c.map < i

@@ -39,9 +39,12 @@ from rig.prog.program import (
     FileRead,
     FileWrite,
     Ioctl,
+    Mmap,
+    Munmap,
     NlSend,
     NlSocket,
     Open,
+    Poll,
     Program,
     Read,
     Reloc,
@@ -130,6 +133,35 @@ def test_every_call_kind(agent: RunningAgent, tree: Path) -> None:
     assert r.cov_status == CovStatus.ON
     assert all(x.flags & CallFlag.COV_ERROR for x in c), "a regular file is no coverage file"
     assert (tree / "status").read_bytes().startswith(b"mode 1\nappended")
+
+
+def test_mmap_touch_munmap_and_poll(agent: RunningAgent, tree: Path) -> None:
+    """A page the file cannot back raises SIGBUS: the touching stops, the program goes on."""
+    prog = Program(
+        (
+            Open(str(tree / "status"), O_RDWR),
+            Mmap(0, 3 * 4096, touch=3),  # page 0 is the file, pages 1-2 lie beyond its end
+            Poll(0),
+            Munmap(1),
+            Munmap(1),
+            Mmap(BAD_FD, 4096),
+            Mmap(0, 4096, offset=1),  # not page aligned
+            Munmap(BAD_FD),
+            Poll(BAD_FD),
+            Read(0, 3),
+        )
+    )
+    r = agent.channel.run(prog, 12)
+    assert r.status == ProgStatus.OK, "SIGBUS in the touch did not kill the program"
+    c = r.calls
+    assert [x.status for x in c] == [CallStatus.OK] * len(c)
+    assert c[1].ret == 0
+    assert c[2].ret == 0x5, "a regular file is readable and writable at once"
+    assert (c[3].ret, c[4].ret, c[4].errno) == (0, -1, errno.EINVAL)
+    assert (c[5].ret, c[5].errno) == (-1, errno.EBADF)
+    assert (c[6].ret, c[6].errno) == (-1, errno.EINVAL)
+    assert (c[7].errno, c[8].ret) == (errno.EINVAL, 0), "poll(2) skips a negative fd"
+    assert (tree / "status").read_bytes()[:1] == b"\0", "the first page was written"
 
 
 def test_ioctl_pointers(agent: RunningAgent, tree: Path) -> None:

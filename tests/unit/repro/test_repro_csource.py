@@ -34,9 +34,12 @@ from rig.prog.program import (
     FileRead,
     FileWrite,
     Ioctl,
+    Mmap,
+    Munmap,
     NlSend,
     NlSocket,
     Open,
+    Poll,
     Program,
     Read,
     Reloc,
@@ -94,6 +97,10 @@ def every_kind(module: str = "boundary") -> Program:
             Close(0),
             Close(BAD_FD),
             Read(BAD_FD, 1, thread=3),
+            Mmap(0, 4096, touch=3),
+            Munmap(22),
+            Poll(12, 0x41),
+            Munmap(BAD_FD),
         )
     )
 
@@ -201,6 +208,11 @@ def stand_in_program(tree: Path) -> Program:
             FileRead("/etc/hostname", 10),
             Open(str(tree / "status"), O_RDONLY | 0o100000),
             Close(BAD_FD),
+            Mmap(22, 2 * 4096, prot=1, flags=2, touch=1),  # page 1 is past the end: SIGBUS
+            Poll(22),
+            Munmap(24),
+            Munmap(24),
+            Poll(12),
         )
     )
 
@@ -282,6 +294,7 @@ def test_the_c_reproducer_does_what_the_agent_does(
     assert by_agent[13][0] == "ok" and by_agent[15][0] == "refused"
     assert [s[0] for s in by_agent].count("refused") >= 4
     assert all(c.status != CallStatus.TIMED_OUT for c in got.calls)
+    assert [a[1] for a in by_agent[24:]] == [0, 0x5, 0, -1, 0x4], "mmap, poll, munmap ran"
 
 
 def test_a_call_over_the_limit_ends_its_program_and_the_next_one_runs(
