@@ -72,6 +72,13 @@ struct boundary_event {
 #define BOUNDARY_ECHO_TEXT_LEN	64
 #define BOUNDARY_INJECT_POISON	0x5a	/* reserved warning code */
 
+/* The page /dev/boundary maps (read-only): counters without a syscall. */
+struct boundary_shared {
+	u32 ev_next;
+	u32 ev_mask;
+	u32 data_used;
+};
+
 struct boundary_hook {
 	int (*fn)(void *data);
 	void *data;
@@ -111,8 +118,13 @@ struct boundary_dev {
 	atomic64_t nl_requests;
 	atomic64_t injected;
 
-	/* Event ring: seq s lives in events[s % BOUNDARY_EVENT_RING]. */
+	/*
+	 * Event ring: seq s lives in events[s % BOUNDARY_EVENT_RING]. The
+	 * counters are mirrored in @shared, a page readers mmap read-only.
+	 */
 	spinlock_t ev_lock;
+	wait_queue_head_t ev_wait;	/* woken by events and data writes */
+	struct boundary_shared *shared;
 	u32 ev_next;			/* seq of the next event, from 1 */
 	u32 ev_mask;			/* 1 << BOUNDARY_EV_* posted */
 	bool ev_notify;			/* multicast on the events group */

@@ -10,7 +10,10 @@
 
 #include <linux/ctype.h>
 #include <linux/fs.h>
+#include <linux/gfp.h>
+#include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/poll.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
@@ -96,8 +99,11 @@ void boundary_event_post(struct boundary_dev *dev, u32 type, u32 value)
 	ev.type = type;
 	ev.value = value;
 	dev->events[ev.seq % BOUNDARY_EVENT_RING] = ev;
+	WRITE_ONCE(dev->shared->ev_next, dev->ev_next);
+	WRITE_ONCE(dev->shared->ev_mask, READ_ONCE(dev->ev_mask));
 	notify = dev->ev_notify;
 	spin_unlock(&dev->ev_lock);
+	wake_up_interruptible(&dev->ev_wait);
 
 	if (notify)
 		boundary_netlink_notify(&ev);
@@ -146,10 +152,60 @@ static ssize_t boundary_write(struct file *file, const char __user *buf,
 	mutex_lock(&dev->lock);
 	ret = simple_write_to_buffer(dev->data, BOUNDARY_DATA_SIZE, ppos,
 				     buf, count);
-	if (ret > 0 && *ppos > dev->data_used)
+	if (ret > 0 && *ppos > dev->data_used) {
 		dev->data_used = *ppos;
+		WRITE_ONCE(dev->shared->data_used, dev->data_used);
+	}
 	mutex_unlock(&dev->lock);
+	if (ret > 0)
+		wake_up_interruptible(&dev->ev_wait);
 	return ret;
+}
+
+/* Readable once anything was written; writable while there is room. */
+static __poll_t boundary_poll(struct file *file, poll_table *wait)
+{
+	struct boundary_dev *dev = &boundary_dev;
+	__poll_t mask = 0;
+	u32 used;
+
+	poll_wait(file, &dev->ev_wait, wait);
+	used = READ_ONCE(dev->data_used);
+	if (used)
+		mask |= EPOLLIN | EPOLLRDNORM;
+	if (used < BOUNDARY_DATA_SIZE)
+		mask |= EPOLLOUT | EPOLLWRNORM;
+	return mask;
+}
+
+/* The shared page is faulted in on first touch; nothing lies beyond it. */
+static vm_fault_t boundary_vm_fault(struct vm_fault *vmf)
+{
+	struct page *page;
+
+	if (vmf->pgoff)
+		return VM_FAULT_SIGBUS;
+	page = virt_to_page(boundary_dev.shared);
+	get_page(page);
+	vmf->page = page;
+	return 0;
+}
+
+static const struct vm_operations_struct boundary_vm_ops = {
+	.fault = boundary_vm_fault,
+};
+
+static int boundary_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	if (vma->vm_pgoff || vma_pages(vma) != 1)
+		return -EINVAL;
+	if (vma->vm_flags & VM_WRITE)
+		return -EPERM;
+	/* No mprotect to writable later, no mremap past the page. */
+	vma->vm_flags &= ~VM_MAYWRITE;
+	vma->vm_flags |= VM_DONTEXPAND | VM_DONTDUMP;
+	vma->vm_ops = &boundary_vm_ops;
+	return 0;
 }
 
 static loff_t boundary_llseek(struct file *file, loff_t offset, int whence)
@@ -164,6 +220,8 @@ static const struct file_operations boundary_fops = {
 	.read		= boundary_read,
 	.write		= boundary_write,
 	.llseek		= boundary_llseek,
+	.poll		= boundary_poll,
+	.mmap		= boundary_mmap,
 	.unlocked_ioctl	= boundary_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
 };
@@ -174,12 +232,15 @@ static void boundary_dev_setup(struct boundary_dev *dev)
 
 	mutex_init(&dev->lock);
 	spin_lock_init(&dev->ev_lock);
+	init_waitqueue_head(&dev->ev_wait);
 	dev->mode = BOUNDARY_MODE_CONFIG;
 	dev->threshold = 100;
 	boundary_set_label(dev, label, strlen(label), BOUNDARY_DOOR_INIT);
 	dev->ev_next = 1;
 	dev->ev_mask = BOUNDARY_EV_MASK_ALL;
 	dev->ev_notify = true;
+	dev->shared->ev_next = dev->ev_next;
+	dev->shared->ev_mask = dev->ev_mask;
 
 	dev->misc.minor = MISC_DYNAMIC_MINOR;
 	dev->misc.name = KBUILD_MODNAME;
@@ -210,12 +271,16 @@ static int __init boundary_init(void)
 	if (ret)
 		return ret;
 
+	BUILD_BUG_ON(sizeof(struct boundary_shared) > PAGE_SIZE);
+	dev->shared = (struct boundary_shared *)get_zeroed_page(GFP_KERNEL);
+	if (!dev->shared)
+		return -ENOMEM;
 	boundary_dev_setup(dev);
 
 	/* Netlink first: every other door can post events. */
 	ret = boundary_netlink_init();
 	if (ret)
-		return ret;
+		goto err_page;
 
 	ret = misc_register(&dev->misc);
 	if (ret)
@@ -233,6 +298,8 @@ err_misc:
 	misc_deregister(&dev->misc);
 err_netlink:
 	boundary_netlink_exit();
+err_page:
+	free_page((unsigned long)dev->shared);
 	return ret;
 }
 
@@ -245,6 +312,7 @@ static void __exit boundary_exit(void)
 	misc_deregister(&dev->misc);
 	boundary_netlink_exit();
 	kfree(dev->snapshot);
+	free_page((unsigned long)dev->shared);
 	pr_info("unloaded\n");
 }
 

@@ -227,8 +227,10 @@ static void boundary_nl_set_config(struct boundary_dev *dev,
 				   struct nlattr **cfg)
 {
 	spin_lock(&dev->ev_lock);
-	if (cfg[BOUNDARY_CFG_A_EVENT_MASK])
+	if (cfg[BOUNDARY_CFG_A_EVENT_MASK]) {
 		dev->ev_mask = nla_get_u32(cfg[BOUNDARY_CFG_A_EVENT_MASK]);
+		WRITE_ONCE(dev->shared->ev_mask, dev->ev_mask);
+	}
 	if (cfg[BOUNDARY_CFG_A_NOTIFY])
 		dev->ev_notify = nla_get_u8(cfg[BOUNDARY_CFG_A_NOTIFY]);
 	spin_unlock(&dev->ev_lock);

@@ -22,9 +22,12 @@ from rig.prog.program import (
     FileRead,
     FileWrite,
     Ioctl,
+    Mmap,
+    Munmap,
     NlSend,
     NlSocket,
     Open,
+    Poll,
     Program,
     Read,
     Write,
@@ -85,6 +88,36 @@ def test_every_call_kind_returns_the_drivers_answers(session: Session) -> None:
     assert calls[6].ret == 5
     assert b"label: probe" in calls[7].output
     assert any(c.pcs for c in calls[:2]), "driver coverage comes back with the results"
+
+
+def test_mmap_touch_and_poll_reach_the_driver(session: Session) -> None:
+    """The driver's own mmap and fault handler and poll answer, not the VFS's defaults."""
+    program = Program(
+        (
+            Open("/dev/boundary"),
+            Poll(0),
+            Write(0, b"x"),
+            Poll(0),
+            Mmap(0, 4096, prot=0x1, touch=0x1),  # read-only: faulted in by the touch
+            Mmap(0, 4096),  # writable: refused by the driver
+            Mmap(0, 2 * 4096, prot=0x1),  # more than the one page
+            Munmap(4),
+            Mmap(0, 4096, prot=0x1, flags=0x2, touch=0x3),  # the write faults: SIGBUS/SEGV
+            Poll(0),
+        )
+    )
+    result = session.run(program)
+    assert result is not None
+    c = result.calls
+    assert all(x.status == CallStatus.OK for x in c), c
+    assert c[3].ret & 0x1, "POLLIN once the buffer holds a byte"
+    assert c[3].ret & 0x4, "POLLOUT while it has room"
+    assert c[4].ret == 0 and c[4].pcs, "the mapping and its fault ran driver code"
+    assert len(set(c[4].pcs)) > len(set(c[5].pcs)), "touching ran the fault handler too"
+    assert (c[5].ret, c[5].errno) == (-1, errno.EPERM)
+    assert (c[6].ret, c[6].errno) == (-1, errno.EINVAL)
+    assert c[7].ret == 0
+    assert c[8].ret == 0 and c[9].ret & 0x1, "a fault in the touch ends only the touch"
 
 
 def test_malformed_netlink_gets_the_kernels_error(session: Session) -> None:
