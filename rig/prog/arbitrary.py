@@ -13,6 +13,7 @@ from rig.prog.program import (
     MAX_FAMILY,
     MAX_MAP,
     POLL_EVENTS,
+    RAW_FAMILIES,
     TOUCH_READ,
     TOUCH_WRITE,
     U32,
@@ -44,8 +45,11 @@ small_bytes = st.binary(max_size=48)
 paths = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=24).map(
     lambda s: "/" + s
 )
-families = st.text(
-    st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1, max_size=MAX_FAMILY
+families = st.one_of(
+    st.text(
+        st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=MAX_FAMILY
+    ).filter(lambda s: not s.startswith("@")),
+    st.sampled_from(sorted(RAW_FAMILIES)),
 )
 threads = st.one_of(st.just(0), st.integers(0, 255))
 specials = st.sampled_from(list(Special))
@@ -87,7 +91,7 @@ def calls(draw: st.DrawFn, earlier: tuple[Call, ...]) -> Call:
     if choice == 4:
         return Ioctl(ref(FdKind.FILE), draw(u32s), draw(ioctl_args), thread=t)
     if choice == 5:
-        return NlSocket(thread=t)
+        return NlSocket(draw(st.sampled_from([16, 0, 31])), thread=t)
     if choice == 6:
         return NlSend(ref(FdKind.SOCK), draw(families), draw(small_bytes), thread=t)
     if choice == 7:

@@ -168,10 +168,18 @@ class Ioctl:
     thread: int = 0
 
 
+NETLINK_ROUTE, NETLINK_GENERIC = 0, 16
+MAX_NETLINK_PROTOCOL = 31  # MAX_LINKS - 1
+# Families that are not generic netlink: the message goes out as it is, on a
+# socket of the protocol named here (twin: RAW_FAMILIES in vmimages/agent/wire.h).
+RAW_FAMILIES = {"@route": NETLINK_ROUTE}
+
+
 @dataclass(frozen=True)
 class NlSocket:
-    """A generic netlink socket; its result is a socket fd for nl_send and close."""
+    """A netlink socket of `protocol`; its result is a socket fd for nl_send, poll and close."""
 
+    protocol: int = NETLINK_GENERIC
     _: KW_ONLY
     thread: int = 0
 
@@ -182,7 +190,9 @@ class NlSend:
 
     The agent writes the family id into the type of every message the kernel
     would parse in `msg`; the rest may be malformed on purpose. The replies
-    (errors included) are the output.
+    (errors included) are the output. A family in RAW_FAMILIES ("@route")
+    is no generic netlink family: `msg` goes out unchanged, and only on a
+    socket of that family's protocol (rtnetlink's RTM_* messages).
     """
 
     sock: int
@@ -378,6 +388,8 @@ def _check_call(calls: tuple[Call, ...], i: int, call: Call, budget: _Budget) ->
         _check_bits("touch", call.touch, TOUCH_READ | TOUCH_WRITE)
     elif isinstance(call, Poll):
         _check_range("events", call.events, POLL_EVENTS)
+    elif isinstance(call, NlSocket):
+        _check_range("protocol", call.protocol, MAX_NETLINK_PROTOCOL)
 
 
 def _check_bits(name: str, value: int, allowed: int) -> None:
@@ -424,6 +436,8 @@ def _check_path(path: str) -> None:
 def _check_family(name: str) -> None:
     if not isinstance(name, str) or not 0 < len(name) <= MAX_FAMILY or not printable(name):
         raise ProgramError(f"family {name!r} must be 1..{MAX_FAMILY} printable ASCII characters")
+    if name.startswith("@") and name not in RAW_FAMILIES:
+        raise ProgramError(f"family {name!r}: raw families are {', '.join(RAW_FAMILIES)}")
 
 
 def _check_arg(arg: IoctlArg, depth: int, budget: _Budget) -> None:

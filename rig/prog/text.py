@@ -7,7 +7,7 @@
     r0 = open("/dev/boundary", 0x2, 0x0)
     ioctl(r0, 0xc0284203, buf(size=40, data=x"0100", @8=buf(size=64, mapped=60), @16=null))
     write(r0, "hello\\n")
-    r3 = nl_socket()
+    r3 = nl_socket()                (generic netlink; nl_socket(0) is rtnetlink)
     nl_send(r3, "boundary", x"1c000000...")
     file_write("/sys/devices/virtual/misc/boundary/mode", "3")
     file_read("/proc/boundary/status", 4096, thread=1)
@@ -39,6 +39,7 @@ from typing import Any
 from rig.errors import ConfigError
 from rig.prog.program import (
     BAD_FD,
+    NETLINK_GENERIC,
     O_RDWR,
     Buffer,
     Call,
@@ -147,7 +148,7 @@ _CALL_ARGS: dict[type, Callable[[Any], tuple[str, list[str]]]] = {
     Read: lambda c: ("read", [_ref(c.fd), str(c.count)]),
     Write: lambda c: ("write", [_ref(c.fd), quote(c.data)]),
     Ioctl: lambda c: ("ioctl", [_ref(c.fd), hex(c.cmd), _arg(c.arg)]),
-    NlSocket: lambda c: ("nl_socket", []),
+    NlSocket: lambda c: ("nl_socket", [] if c.protocol == NETLINK_GENERIC else [str(c.protocol)]),
     NlSend: lambda c: ("nl_send", [_ref(c.sock), quote(c.family.encode()), quote(c.msg)]),
     FileWrite: lambda c: ("file_write", [quote(c.path.encode()), quote(c.data)]),
     FileRead: lambda c: ("file_read", [quote(c.path.encode()), str(c.count)]),
@@ -336,7 +337,7 @@ _PARAMS: dict[str, tuple[type, list[tuple[str, str, object]]]] = {
     "read": (Read, [("fd", "ref", None), ("count", "int", None)]),
     "write": (Write, [("fd", "ref", None), ("data", "bytes", None)]),
     "ioctl": (Ioctl, [("fd", "ref", None), ("cmd", "int", None), ("arg", "arg", 0)]),
-    "nl_socket": (NlSocket, []),
+    "nl_socket": (NlSocket, [("protocol", "int", NETLINK_GENERIC)]),
     "nl_send": (NlSend, [("sock", "ref", None), ("family", "str", None), ("msg", "bytes", None)]),
     "file_write": (FileWrite, [("path", "str", None), ("data", "bytes", None)]),
     "file_read": (FileRead, [("path", "str", None), ("count", "int", None)]),

@@ -3,7 +3,7 @@
 Twin of vmimages/agent/wire.h and decode.c: change both together (and bump
 VERSION when an existing encoding changes; a new call kind is an addition). All integers are little-endian; there is no padding.
 
-    program := u32 magic 0x50474952 ("RIGP") | u16 version (1) | u16 ncalls | call * ncalls
+    program := u32 magic 0x50474952 ("RIGP") | u16 version (2) | u16 ncalls | call * ncalls
     call    := u8 kind | u8 thread | u16 zero | u32 size | body (exactly size bytes)
     body, by kind:
         1 open        u32 flags | u32 mode | str path
@@ -11,7 +11,7 @@ VERSION when an existing encoding changes; a new call kind is an addition). All 
         3 read        u32 fd | u32 count
         4 write       u32 fd | blob data
         5 ioctl       u32 fd | u32 cmd | arg
-        6 nl_socket   (empty)
+        6 nl_socket   u32 protocol (NETLINK_GENERIC 16, NETLINK_ROUTE 0, ... up to 31)
         7 nl_send     u32 sock | str family | blob msg
         8 file_write  str path | blob data
         9 file_read   str path | u32 count
@@ -63,7 +63,7 @@ from rig.prog.program import (
 )
 
 MAGIC = 0x50474952
-VERSION = 1
+VERSION = 2  # 2: nl_socket carries its protocol
 MAX_WIRE = 32 << 20  # bytes of one encoded program (the agent takes frames of 33 MiB)
 
 K_OPEN, K_CLOSE, K_READ, K_WRITE, K_IOCTL = 1, 2, 3, 4, 5
@@ -126,7 +126,7 @@ def _encode_call(c: Call) -> tuple[int, bytes]:
     if isinstance(c, Ioctl):
         return K_IOCTL, _fd(c.fd) + _u32(c.cmd) + _encode_arg(c.arg)
     if isinstance(c, NlSocket):
-        return K_NL_SOCKET, b""
+        return K_NL_SOCKET, _u32(c.protocol)
     if isinstance(c, NlSend):
         return K_NL_SEND, _fd(c.sock) + _str(c.family) + blob(c.msg)
     if isinstance(c, FileWrite):
@@ -266,7 +266,7 @@ def _decode_body(b: Reader, kind: int, t: int, index: int) -> Call:
         cmd = b.u32()
         return Ioctl(fd, cmd, _decode_arg(b, 0), thread=t)
     if kind == K_NL_SOCKET:
-        return NlSocket(thread=t)
+        return NlSocket(b.u32(), thread=t)
     if kind == K_NL_SEND:
         sock = _ref(b.u32())
         family = b.text(lim)

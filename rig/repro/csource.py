@@ -43,6 +43,7 @@ from rig.prog.program import (
     MAX_BUFFERS,
     MAX_TOUCH,
     PAGE,
+    RAW_FAMILIES,
     Buffer,
     Call,
     Close,
@@ -329,12 +330,29 @@ static void set_family(unsigned char *msg, uint32_t len, uint16_t id)
 	}
 }
 
+/* Send a message as it is; the replies (errors included) are the output. */
+static long nl_exchange(long fd, unsigned char *msg, uint32_t len)
+{
+	struct nl_addr kernel = { AF_NETLINK, 0, 0, 0 };
+	long ret, n;
+	int i;
+
+	ret = sendto((int)fd, msg, len, 0, (struct sockaddr *)&kernel, sizeof(kernel));
+	if (ret < 0)
+		return ret;
+	for (i = 0; i < 4096; i++) {
+		n = recv((int)fd, nl_scratch, NL_RECV_MAX, MSG_DONTWAIT);
+		if (n <= 0)
+			break;
+		out_add(nl_scratch, (size_t)n);
+	}
+	return ret;
+}
+
 static long nl_send(long fd, const char *family, unsigned char *msg, uint32_t len)
 {
 	static const char *names[16];
 	static int ids[16];
-	struct nl_addr kernel = { AF_NETLINK, 0, 0, 0 };
-	long ret, n;
 	int i, id = 0;
 
 	for (i = 0; i < 16 && names[i]; i++)
@@ -351,16 +369,7 @@ static long nl_send(long fd, const char *family, unsigned char *msg, uint32_t le
 			break;
 		}
 	set_family(msg, len, (uint16_t)id);
-	ret = sendto((int)fd, msg, len, 0, (struct sockaddr *)&kernel, sizeof(kernel));
-	if (ret < 0)
-		return ret;
-	for (i = 0; i < 4096; i++) {
-		n = recv((int)fd, nl_scratch, NL_RECV_MAX, MSG_DONTWAIT);
-		if (n <= 0)
-			break;
-		out_add(nl_scratch, (size_t)n);
-	}
-	return ret;
+	return nl_exchange(fd, msg, len);
 }
 
 static long file_write(long fd, const void *data, size_t len)
@@ -588,6 +597,7 @@ class _Gen:
     statics: list[str] = field(default_factory=list)
     nbuf: int = 0
     ndata: int = 0
+    protocols: dict[int, int] = field(default_factory=dict)  # socket call -> its protocol
 
     def emit(self, line: str, depth: int = 1) -> None:
         self.lines.append("\t" * depth + line)
@@ -694,13 +704,23 @@ class _Gen:
                 self.emit("errno = err;", 2)
             return "ret"
         if isinstance(call, NlSocket):
-            self.emit(f"fd[{i}] = socket(AF_NETLINK, SOCK_RAW, NETLINK_GENERIC_);", 2)
+            self.protocols[i] = call.protocol
+            self.emit(f"fd[{i}] = socket(AF_NETLINK, SOCK_RAW, {call.protocol});", 2)
             return f"fd[{i}]"
         if isinstance(call, NlSend):
-            if not policy.family_allowed(self.config, call.family):
+            raw = RAW_FAMILIES.get(call.family)
+            wrong_socket = call.sock != BAD_FD and self.protocols.get(call.sock) != raw
+            if not policy.family_allowed(self.config, call.family) or (
+                raw is not None and wrong_socket
+            ):
                 self.emit("long ret = refuse(EPERM);", 2)
                 return "ret"
             name = self.blob(call.msg, writable=True)
+            if raw is not None:
+                self.emit(
+                    f"long ret = nl_exchange({self.fd(call.sock)}, {name}, {len(call.msg)});", 2
+                )
+                return "ret"
             self.emit(
                 f"long ret = nl_send({self.fd(call.sock)}, {c_string(call.family.encode())},"
                 f" {name}, {len(call.msg)});",

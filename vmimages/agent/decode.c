@@ -94,6 +94,14 @@ int printable(struct bytes s)
 	return 1;
 }
 
+/* The protocol of a raw family name ("@route"), or -1 if it names none. */
+int raw_family(struct bytes s)
+{
+	if (s.len == sizeof(RAW_ROUTE) - 1 && !memcmp(s.p, RAW_ROUTE, s.len))
+		return 0;	/* NETLINK_ROUTE */
+	return -1;
+}
+
 long frame_scan(const u8 *buf, size_t len, struct frame *f)
 {
 	struct rd r;
@@ -281,12 +289,14 @@ static int decode_body(struct pdec *d, struct rd *b, u32 index, struct call *c)
 			return fail(d, "bad ioctl");
 		return decode_arg(d, b, 0, &c->arg);
 	case K_NL_SOCKET:
-		return 0;
+		c->count = rd_u32(b);
+		return b->bad || c->count > MAX_NL_PROTOCOL ? fail(d, "bad nl_socket") : 0;
 	case K_NL_SEND:
 		c->fd = rd_u32(b);
 		c->str = rd_blob(b, MAX_FAMILY);
 		c->data = rd_blob(b, MAX_IO);
-		if (b->bad || !c->str.len || !printable(c->str))
+		if (b->bad || !c->str.len || !printable(c->str) ||
+		    (c->str.p[0] == '@' && raw_family(c->str) < 0))
 			return fail(d, "bad nl_send");
 		return check_ref(d, index, c->fd, 0, 1);
 	case K_FILE_WRITE:

@@ -140,7 +140,8 @@ int policy_load(struct policy *pol, const struct config *cfg, dev_t port_rdev)
 		if (is_dir_entry(cfg->paths[i]))
 			pol->dirfd[i] = open(cfg->paths[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
 	for (i = 0; i < cfg->nfamilies; i++) {
-		int id = genl_family_id(cfg->families[i]);
+		/* A raw family ("@route") has no generic netlink id. */
+		int id = cfg->families[i][0] == '@' ? 0 : genl_family_id(cfg->families[i]);
 
 		pol->family_id[i] = id > 0 ? (u32)id : 0;
 	}

@@ -196,17 +196,43 @@ static void set_family(u8 *msg, u32 len, u16 id)
 	}
 }
 
-static long do_nl_send(struct child *c, struct call_rec *r, const struct call *k)
+/* Send the message; the replies (errors included) are the output. */
+static long nl_exchange(struct child *c, struct call_rec *r, int fd, const struct call *k)
 {
 	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
-	int fi = family_index(c->a->cfg, k->str);
-	int fd = fd_of(c, k->fd), id, i;
 	long ret, n;
+	int i;
+
+	ret = sendto(fd, k->data.p, k->data.len, 0, (struct sockaddr *)&kernel, sizeof(kernel));
+	if (ret < 0)
+		return ret;
+	for (i = 0; i < 4096; i++) {
+		n = recv(fd, c->scratch, NL_RECV_MAX, MSG_DONTWAIT);
+		if (n <= 0)
+			break;
+		out_append(c, r, c->scratch, (size_t)n);
+	}
+	return ret;
+}
+
+static long do_nl_send(struct child *c, struct call_rec *r, const struct call *k)
+{
+	int fi = family_index(c->a->cfg, k->str);
+	int fd = fd_of(c, k->fd), id;
 
 	if (fi < 0) {
 		r->status = C_REFUSED;
 		errno = EPERM;
 		return -1;
+	}
+	if (k->str.p[0] == '@') {
+		/* Raw: never on a generic socket, where it would reach any family. */
+		if (k->fd != NO_FD && c->p->calls[k->fd].count != (u32)raw_family(k->str)) {
+			r->status = C_REFUSED;
+			errno = EPERM;
+			return -1;
+		}
+		return nl_exchange(c, r, fd, k);
 	}
 	id = (int)c->a->pol.family_id[fi];
 	if (!id)
@@ -218,16 +244,7 @@ static long do_nl_send(struct child *c, struct call_rec *r, const struct call *k
 	}
 	/* The message lives in this child's private copy of the request. */
 	set_family((u8 *)k->data.p, k->data.len, (u16)id);
-	ret = sendto(fd, k->data.p, k->data.len, 0, (struct sockaddr *)&kernel, sizeof(kernel));
-	if (ret < 0)
-		return ret;
-	for (i = 0; i < 4096; i++) {
-		n = recv(fd, c->scratch, NL_RECV_MAX, MSG_DONTWAIT);
-		if (n <= 0)
-			break;
-		out_append(c, r, c->scratch, (size_t)n);
-	}
-	return ret;
+	return nl_exchange(c, r, fd, k);
 }
 
 /*
@@ -339,7 +356,7 @@ static long do_call(struct child *c, struct call_rec *r, u32 i)
 		capture_arg(c, r, k->arg);
 		return ret;
 	case K_NL_SOCKET:
-		ret = socket(AF_NETLINK, SOCK_RAW, NETLINK_GENERIC);
+		ret = socket(AF_NETLINK, SOCK_RAW, (int)k->count);
 		c->slot[i] = (int)ret;
 		return ret;
 	case K_NL_SEND:

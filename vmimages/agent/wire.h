@@ -38,12 +38,12 @@
  *		| u32 ncmps | (u32 type | u32 pc | u64 arg1 | u64 arg2) * ncmps
  *
  * Programs:
- *	program := u32 magic 0x50474952 ("RIGP") | u16 version (1) | u16 ncalls
+ *	program := u32 magic 0x50474952 ("RIGP") | u16 version (2) | u16 ncalls
  *		| call * ncalls
  *	call    := u8 kind | u8 thread | u16 zero | u32 size | body (exactly size bytes)
  *	bodies:  1 open u32 flags | u32 mode | str path;  2 close u32 fd;
  *		 3 read u32 fd | u32 count;  4 write u32 fd | blob data;
- *		 5 ioctl u32 fd | u32 cmd | arg;  6 nl_socket (empty);
+ *		 5 ioctl u32 fd | u32 cmd | arg;  6 nl_socket u32 protocol (<= 31);
  *		 7 nl_send u32 sock | str family | blob msg;
  *		 8 file_write str path | blob data;  9 file_read str path | u32 count;
  *		 10 mmap u32 fd | u32 prot | u32 flags | u32 touch | u64 length
@@ -87,7 +87,7 @@ enum err_code {
 
 /* Program limits (twin: rig/prog/program.py). */
 #define PROG_MAGIC	0x50474952u
-#define PROG_VERSION	1
+#define PROG_VERSION	2	/* 2: nl_socket carries its protocol */
 #define MAX_CALLS	256
 #define MAX_PATH	4095
 #define MAX_FAMILY	15
@@ -108,6 +108,13 @@ enum err_code {
 #define TOUCH_WRITE	2u
 #define MAX_TOUCH	256u
 #define POLL_EVENTS	0xffffu
+#define MAX_NL_PROTOCOL	31u		/* MAX_LINKS - 1 */
+/*
+ * A family named "@route" is no generic netlink family: nl_send leaves the
+ * message as it is and sends it only on a NETLINK_ROUTE socket (rtnetlink).
+ * Twin: RAW_FAMILIES in rig/prog/program.py.
+ */
+#define RAW_ROUTE	"@route"
 
 /* Config limits (twin: rig/guest/protocol.py). */
 #define MAX_ALLOW	64
@@ -163,7 +170,8 @@ struct ptr {
 struct call {
 	u8 kind, thread;
 	u32 fd;			/* index of an earlier call, or NO_FD */
-	u32 flags, mode, cmd, count;	/* mmap: prot in mode, touch in count */
+	/* mmap: prot in mode, touch in count; nl_socket: protocol in count */
+	u32 flags, mode, cmd, count;
 	u64 length, offset;	/* mmap */
 	struct bytes str;	/* path or family */
 	struct bytes data;	/* write data or netlink message */
@@ -224,6 +232,7 @@ const char *decode_exec(const u8 *p, size_t len, struct exec_req *out, char *str
 
 u64 arena_cost(u32 nbytes, int crossing);
 int printable(struct bytes s);
+int raw_family(struct bytes s);
 void copy_str(char *dst, struct bytes s);
 
 #endif

@@ -86,7 +86,7 @@ def agent(tmp_path: Path, tree: Path) -> Iterator[RunningAgent]:
 def config(tree: Path, **kw: object) -> AgentConfig:
     base: dict[str, object] = {
         "allow_paths": (f"{tree}/", "/proc/version", "/proc/sysrq-trigger"),
-        "allow_families": ("nlctrl",),
+        "allow_families": ("nlctrl", "@route"),
         "call_timeout_s": 0.3,
         "coverage_path": str(tree / "cov"),
         "max_output": 4096,
@@ -162,6 +162,25 @@ def test_mmap_touch_munmap_and_poll(agent: RunningAgent, tree: Path) -> None:
     assert (c[6].ret, c[6].errno) == (-1, errno.EINVAL)
     assert (c[7].errno, c[8].ret) == (errno.EINVAL, 0), "poll(2) skips a negative fd"
     assert (tree / "status").read_bytes()[:1] == b"\0", "the first page was written"
+
+
+def test_rtnetlink_goes_out_raw_and_only_on_a_route_socket(agent: RunningAgent) -> None:
+    RTM_GETLINK, RTM_NEWLINK = 18, 16
+    ifinfo = struct.pack("<BBHiII", 0, 0, 0, 0, 0, 0)
+    dump = netlink.nlmsg(RTM_GETLINK, netlink.NLM_F_REQUEST | netlink.NLM_F_DUMP, ifinfo, seq=1)
+    prog = Program(
+        (
+            NlSocket(0),  # NETLINK_ROUTE
+            NlSend(0, "@route", dump),
+            NlSocket(),  # generic: a raw message there could reach any family
+            NlSend(2, "@route", dump),
+        )
+    )
+    r = agent.channel.run(prog, 13)
+    c = r.calls
+    types = {t for t, _, _ in netlink.messages(c[1].output)}
+    assert RTM_NEWLINK in types, "the kernel's links, at least lo, untouched by the agent"
+    assert c[3].status == CallStatus.REFUSED and c[3].errno == errno.EPERM
 
 
 def test_ioctl_pointers(agent: RunningAgent, tree: Path) -> None:

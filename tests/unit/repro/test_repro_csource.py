@@ -171,10 +171,13 @@ def tree(tmp_path: Path) -> Path:
 def stand_in_config(tree: Path) -> AgentConfig:
     return AgentConfig(
         allow_paths=(str(tree / "dev"), f"{tree}/", "/proc/sysrq-trigger"),
-        allow_families=("nlctrl",),
+        allow_families=("nlctrl", "@route"),
         call_timeout_s=2.0,
         max_output=csource.MAX_OUTPUT,
     )
+
+
+NO_SUCH_LINK = struct.pack("<BBHiII", 0, 0, 0, 999_999, 0, 0)  # ifinfomsg of no link
 
 
 def stand_in_program(tree: Path) -> Program:
@@ -213,6 +216,9 @@ def stand_in_program(tree: Path) -> Program:
             Munmap(24),
             Munmap(24),
             Poll(12),
+            NlSocket(0),  # rtnetlink: messages go out raw
+            NlSend(29, "@route", struct.pack("<IHHII", 32, 18, 5, 1, 0) + NO_SUCH_LINK),
+            NlSend(12, "@route", struct.pack("<IHHII", 32, 18, 5, 1, 0) + NO_SUCH_LINK),
         )
     )
 
@@ -294,7 +300,9 @@ def test_the_c_reproducer_does_what_the_agent_does(
     assert by_agent[13][0] == "ok" and by_agent[15][0] == "refused"
     assert [s[0] for s in by_agent].count("refused") >= 4
     assert all(c.status != CallStatus.TIMED_OUT for c in got.calls)
-    assert [a[1] for a in by_agent[24:]] == [0, 0x5, 0, -1, 0x4], "mmap, poll, munmap ran"
+    assert [a[1] for a in by_agent[24:29]] == [0, 0x5, 0, -1, 0x4], "mmap, poll, munmap ran"
+    assert by_agent[30][0] == "ok" and by_agent[31][0] == "refused", "raw only on a route socket"
+    assert struct.unpack_from("<i", by_agent[30][3], 16)[0] == -errno.ENODEV
 
 
 def test_a_call_over_the_limit_ends_its_program_and_the_next_one_runs(
