@@ -60,6 +60,7 @@ class Progress:
     error: str = ""  # why, when it ended infra or error
     warnings: list[str] = field(default_factory=list)  # said once each, kept in summary.json
     first_found_s: dict[str, float] = field(default_factory=dict)  # bucket id -> campaign time
+    links: dict[str, int] = field(default_factory=dict)  # rtnetlink link requests acked, by op
 
     @property
     def boot_s(self) -> list[float]:
@@ -275,6 +276,8 @@ def collect(camp: Campaign, store: CrashStore) -> Progress:
         p.boots += int(stats.get("boots", 0))
         p.infra_errors += int(stats.get("infra_errors", 0))
         p.corpus += int(stats.get("engine", {}).get("corpus", 0))
+        for op, n in (stats.get("links") or {}).items():
+            p.links[op] = p.links.get(op, 0) + int(n)
         edges |= read_edges(camp.dir.worker(slot) / "edges.bin")
     p.edges = len(edges)
     p.buckets = store.campaign_buckets(camp.dir.name)
@@ -564,6 +567,7 @@ def write_summary(camp: Campaign, p: Progress) -> None:
             "crashes": p.crashes,
             "vm_boots": p.boots,
             "infra_errors": p.infra_errors,
+            "links": dict(sorted(p.links.items())),
             "ended": p.ended,
             "error": p.error,
             "warnings": p.warnings,

@@ -20,6 +20,7 @@ import signal
 import sys
 import threading
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,15 +38,17 @@ from rig.config import Home, WorkerTiming
 from rig.context import RunContext
 from rig.crash.store import CrashStore
 from rig.errors import ConfigError, GuestProtocolError, InfraError, RigError, disk_full
+from rig.gen import rtnl
 from rig.gen.engines import Engine, make_engine
 from rig.gen.feedback import Feedback
-from rig.guest.protocol import ProgStatus
+from rig.guest.protocol import ProgramResult, ProgStatus, netlink_errors
 from rig.guest.surface import spec_config
 from rig.image.build import Image, verify
 from rig.prog import text
+from rig.prog.program import NlSend, Program
 from rig.spec.load import load as load_spec
 from rig.spec.load import spec_hash
-from rig.spec.types import Spec
+from rig.spec.types import ROUTE_FAMILY, Spec
 from rig.vmhost import VmHost
 
 log = logging.getLogger("rig.worker")
@@ -73,6 +76,7 @@ class WorkerStats:
     boot_s: list[float] = field(default_factory=list)  # the newest boots, cold or restored
     slowest_boot: dict[str, Any] = field(default_factory=dict)  # its seconds and stages
     corpus_skipped: list[str] = field(default_factory=list)  # "path: reason"
+    links: dict[str, int] = field(default_factory=dict)  # rtnetlink link requests acked, by op
     updated: float = 0.0
 
 
@@ -80,6 +84,17 @@ def with_words(spec: Spec, words: list[str]) -> Spec:
     """The spec with the module's own string literals added to its words for free text."""
     merged = tuple(dict.fromkeys([*spec.words, *(w for w in words if isinstance(w, str))]))
     return dataclasses.replace(spec, words=merged)
+
+
+def acked_links(program: Program, result: ProgramResult) -> Counter[str]:
+    """rtnetlink link requests the kernel acked, by operation (create, change, delete ...)."""
+    out: Counter[str] = Counter()
+    for call, got in zip(program.calls, result.calls, strict=False):
+        if isinstance(call, NlSend) and call.family == ROUTE_FAMILY:
+            op = rtnl.operation(call.msg)
+            if op is not None and 0 in netlink_errors(got.output):
+                out[op] += 1
+    return out
 
 
 def edge_ids(fb: Feedback) -> set[int]:
@@ -110,6 +125,11 @@ class Worker:
             value = before.get(name, 0)
             if isinstance(value, int) and value >= 0:
                 setattr(self.stats, name, value)
+        links = before.get("links")
+        if isinstance(links, dict):
+            self.stats.links = {
+                str(k): v for k, v in links.items() if isinstance(v, int) and v >= 0
+            }
 
     @property
     def home(self) -> Home:
@@ -247,6 +267,8 @@ class Worker:
                 self.edges |= edge_ids(fb)
                 self.stats.execs += 1
                 self.stats.timeouts += int(result.status == ProgStatus.TIMED_OUT)
+                for op, n in acked_links(program, result).items():
+                    self.stats.links[op] = self.stats.links.get(op, 0) + n
                 self.flush(engine=engine)
             ending = session.ending
             if ending is not None and ending.infra:

@@ -9,11 +9,11 @@ import click
 
 from rig.cli.main import home_of, home_option, uri_option
 from rig.errors import ConfigError
-from rig.image.module import find_built
+from rig.image.module import find_built, link_kinds
 from rig.spec import import_guest, import_header, import_ynl
 from rig.spec.compose import compose, merge_families
 from rig.spec.load import dump, load, spec_hash
-from rig.spec.types import NlFamily, Spec
+from rig.spec.types import LinkKind, NlFamily, Spec
 
 _PATH = click.Path(exists=True, dir_okay=False, path_type=Path)
 
@@ -66,7 +66,7 @@ def _rel(p: Path) -> str:
     "--module",
     "module_arg",
     help="Module name (the newest build in the home) or .ko path: check struct layouts "
-    "against its DWARF.",
+    "against its DWARF, and take the rtnetlink link kinds it registers (its rtnl-link aliases).",
 )
 @click.option(
     "--overlay", type=_PATH, help="A spec whose entries replace or add to the imported ones."
@@ -119,6 +119,12 @@ def import_(
     if families:
         parts.append(Spec(name, families=tuple(families)))
         sources += [_rel(p) for p in (*ynls, *policies)]
+    if module is not None:
+        kinds = link_kinds(module)
+        if kinds:
+            parts.append(Spec(name, links=tuple(LinkKind(k) for k in kinds)))
+            sources.append(_rel(module))
+            click.echo(f"{module}: rtnetlink link kinds {', '.join(kinds)}")
     if overlay is not None:
         parts.append(load(overlay))
         sources.append(_rel(overlay))

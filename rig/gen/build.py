@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from rig.gen.choose import Chooser, between, chance, pick
 from rig.gen.hints import Hints
 from rig.gen.nlgen import NetlinkBuilder
+from rig.gen.rtnl import RtnlBuilder
 from rig.gen.values import PAGE, PRINTABLE, ValueBuilder, int_value, interesting, text_bytes
 from rig.prog.program import (
     BAD_FD,
@@ -27,6 +28,8 @@ from rig.prog.program import (
     MAP_SHARED,
     MAX_CALLS,
     MAX_MAP,
+    NETLINK_GENERIC,
+    NETLINK_ROUTE,
     Call,
     Close,
     FdKind,
@@ -46,7 +49,7 @@ from rig.prog.program import (
     Write,
     result_kind,
 )
-from rig.spec.types import Device, File, FileKind, Grammar, Int, Ptr, Spec
+from rig.spec.types import ROUTE_FAMILY, Device, File, FileKind, Grammar, Int, Ptr, Spec
 from rig.spec.types import Ioctl as IoctlSpec
 
 DOORS = ("ioctl", "netlink", "sysfs", "procfs", "debugfs")
@@ -110,6 +113,8 @@ class Builder:
         self.files = [f for f in spec.files if f.kind in want or f.kind == FileKind.OTHER]
         self.devices = list(spec.devices) if "ioctl" in self.doors else []
         self.families = list(spec.families) if "netlink" in self.doors else []
+        self.links = spec.links if "netlink" in self.doors else ()
+        self.rtnl = RtnlBuilder(self.links, c, self.netlink)
         self.actions = self._actions()
 
     def _actions(self) -> list[str]:
@@ -120,6 +125,8 @@ class Builder:
                 out = [a for a in out if a != "ioctl"] + ["read", "write"]
         if self.families:
             out += ["nl_send"] * 5
+        if self.links:
+            out += ["rtnl"] * 5
         if any(f.writable for f in self.files):
             out += ["file_write"] * 4
         if any(f.readable for f in self.files):
@@ -286,18 +293,31 @@ class Builder:
 
     # ---------------------------------------------------------------- netlink
 
-    def _nl_send(self, state: _State) -> None:
+    def _socket(self, state: _State, protocol: int) -> int:
+        """A netlink socket of `protocol`: a live one, a new one, or now and then a dead one."""
         c = self.c
-        socks = state.fds(FdKind.SOCK)
+        socks = [
+            i
+            for i in state.fds(FdKind.SOCK)
+            if isinstance(s := state.calls[i], NlSocket) and s.protocol == protocol
+        ]
         if not socks or chance(c, 5):
-            state.calls.append(NlSocket())
+            state.calls.append(NlSocket(protocol))
             socks = [len(state.calls) - 1]
         sock = pick(c, socks)
         if not self.valid() and chance(c, 20):
             dead = [i for i in state.fds(FdKind.SOCK, live=False) if i in state.closed]
             sock = pick(c, [BAD_FD, *dead]) if dead or chance(c, 30) else sock
-        fam = pick(c, self.families)
+        return sock
+
+    def _nl_send(self, state: _State) -> None:
+        sock = self._socket(state, NETLINK_GENERIC)
+        fam = pick(self.c, self.families)
         state.calls.append(NlSend(sock, fam.name, self.netlink.message(fam, self.valid())))
+
+    def _rtnl(self, state: _State) -> None:
+        sock = self._socket(state, NETLINK_ROUTE)
+        state.calls.append(NlSend(sock, ROUTE_FAMILY, self.rtnl.message(self.valid())))
 
     # ---------------------------------------------------------------- files
 

@@ -156,7 +156,7 @@ class BlindEngine(_Counting):
         self.gen = BlindGenerator(
             [d.path for d in spec.devices] if "ioctl" in doors else [],
             [f.path for f in spec.files if f.kind in want],
-            list(spec.family_names) if "netlink" in doors else [],
+            [f.name for f in spec.families] if "netlink" in doors else [],
             seed,
         )
 

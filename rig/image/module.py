@@ -102,6 +102,16 @@ def modinfo(ko: Path, field: str) -> list[str]:
     return [ln for ln in out.stdout.splitlines() if ln]
 
 
+def link_kinds(ko: Path) -> list[str]:
+    """rtnetlink link kinds the module registers: its MODULE_ALIAS_RTNL_LINK aliases.
+
+    rtnetlink loads a module for an unknown kind by that alias, so every
+    module with rtnl_link_ops that can be autoloaded declares one.
+    """
+    prefix = "rtnl-link-"
+    return [a.removeprefix(prefix) for a in modinfo(ko, "alias") if a.startswith(prefix)]
+
+
 def check_params(ko: Path, name: str, params: tuple[str, ...]) -> None:
     known = {p.split(":", 1)[0] for p in modinfo(ko, "parm")}
     for w in params:

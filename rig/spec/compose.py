@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from rig.spec.import_guest import name_family
-from rig.spec.types import Device, File, Ioctl, NlFamily, Spec, Struct
+from rig.spec.types import Device, File, Ioctl, LinkKind, NlFamily, Spec, Struct
 
 
 def _family_words(f: NlFamily) -> list[str]:
@@ -37,6 +37,7 @@ def compose(name: str, parts: Iterable[Spec], sources: Iterable[str] = ()) -> Sp
     ioctls: dict[str, Ioctl] = {}
     structs: dict[str, Struct] = {}
     words: dict[str, None] = {}
+    links: dict[str, LinkKind] = {}
     for p in parts:
         for d in p.devices:
             old = devices.get(d.path)
@@ -46,6 +47,7 @@ def compose(name: str, parts: Iterable[Spec], sources: Iterable[str] = ()) -> Sp
         ioctls.update((i.name, i) for i in p.ioctls)
         structs.update((s.name, s) for s in p.structs)
         words.update(dict.fromkeys(p.words))
+        links.update((k.kind, k) for k in p.links)
     for f in families.values():
         words.update(dict.fromkeys(_family_words(f)))
     every = tuple(ioctls)
@@ -59,4 +61,5 @@ def compose(name: str, parts: Iterable[Spec], sources: Iterable[str] = ()) -> Sp
         tuple(files.values()),
         tuple(words),
         tuple(sources),
+        tuple(links.values()),
     )

@@ -29,6 +29,8 @@ The format is YAML (one document, keys in kebab-case):
           - {name: set, id: 2, attr-set: boundary, do: true, dump: false, attrs: [mode, ...]}
     files:
       - {path: /proc/x/ctl, mode: 0200, grammar: {commands: [{word: reset}, ...]}}
+    links:                               # rtnetlink link kinds (ip link add type KIND)
+      - {kind: veth, data: info, attr-sets: [{name: info, attrs: [...]}]}
 
 Types are `u8`..`u64`, `s8`..`s64`, `bytes`, or a mapping with one of the keys
 int, len, ptr, bytes, array, string, struct (see `rig.spec.types`). File
@@ -65,6 +67,7 @@ from rig.spec.types import (
     Int,
     Ioctl,
     Len,
+    LinkKind,
     NlAttr,
     NlAttrSet,
     NlCommand,
@@ -450,6 +453,25 @@ def _family(v: Any, at: _At) -> NlFamily:
     return fam
 
 
+def _link(v: Any, at: _At) -> LinkKind:
+    m = _map(v, at, ("kind",), ("data", "slave-data", "attr-sets"))
+    kind = _str(m["kind"], at.key(m, "kind"))
+    if not 0 < len(kind) < 16 or not all(" " < c <= "~" for c in kind):
+        raise at.key(m, "kind").fail(f"link kind {kind!r} must be 1..15 printable characters")
+    sets = tuple(_attr_set(x, a) for x, a in _seq(m.get("attr-sets"), at.key(m, "attr-sets")))
+    link = LinkKind(
+        kind,
+        None if m.get("data") is None else _str(m["data"], at.key(m, "data")),
+        None if m.get("slave-data") is None else _str(m["slave-data"], at.key(m, "slave-data")),
+        sets,
+    )
+    _check_family(link.family, m, at)
+    for key, name in (("data", link.data), ("slave-data", link.slave_data)):
+        if name is not None and link.family.attr_set(name) is None:
+            raise at.key(m, key).fail(f"no attribute set {name!r}")
+    return link
+
+
 def _check_family(fam: NlFamily, m: _Map, at: _At) -> None:
     names = {s.name for s in fam.attr_sets}
     _unique([s.name for s in fam.attr_sets], "attribute set", at.key(m, "attr-sets"))
@@ -600,7 +622,17 @@ def loads(text: str, source: str = "<string>") -> Spec:
         line = f":{mark.line + 1}" if mark is not None else ""
         raise SpecError(f"{source}{line}: not valid YAML: {getattr(e, 'problem', e)}") from None
     at = _At(source, 1, "")
-    keys = ("name", "words", "devices", "ioctls", "structs", "families", "files", "sources")
+    keys = (
+        "name",
+        "words",
+        "devices",
+        "ioctls",
+        "structs",
+        "families",
+        "files",
+        "sources",
+        "links",
+    )
     root = _map(doc, at, ("rig-spec",), keys)
     version = _int(root["rig-spec"], at.key(root, "rig-spec"))
     if version != SPEC_VERSION:
@@ -618,8 +650,10 @@ def loads(text: str, source: str = "<string>") -> Spec:
         each("files", _file),
         _strs(root, "words", at),
         _strs(root, "sources", at),
+        each("links", _link),
     )
     _unique([s.name for s in spec.structs], "struct", at.key(root, "structs"))
+    _unique([k.kind for k in spec.links], "link kind", at.key(root, "links"))
     _unique([f.name for f in spec.families], "family", at.key(root, "families"))
     _unique(list(spec.paths), "path", at)
     _check_types(spec, root, at)
@@ -799,7 +833,16 @@ def spec_obj(spec: Spec, with_sources: bool = True) -> dict[str, Any]:
         )
         for f in spec.files
     ]
+    if spec.links:  # absent, not empty: older specs keep their hash
+        obj["links"] = [_link_obj(k) for k in spec.links]
     return obj
+
+
+def _link_obj(k: LinkKind) -> dict[str, Any]:
+    sets = _family_obj(k.family)["attr-sets"]
+    return _drop_none(
+        {"kind": k.kind, "data": k.data, "slave-data": k.slave_data, "attr-sets": sets or None}
+    )
 
 
 def _family_obj(f: NlFamily) -> dict[str, Any]:

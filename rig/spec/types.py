@@ -207,6 +207,29 @@ class NlFamily:
         return next((s for s in self.attr_sets if s.name == name), None)
 
 
+@dataclass(frozen=True)
+class LinkKind:
+    """An rtnetlink link kind a module registers (`ip link add type KIND`).
+
+    `data` and `slave_data` name the attribute sets of IFLA_INFO_DATA and
+    IFLA_INFO_SLAVE_DATA among `attr_sets`; without them those nests are
+    filled with attributes of guessed types.
+    """
+
+    kind: str
+    data: str | None = None
+    slave_data: str | None = None
+    attr_sets: tuple[NlAttrSet, ...] = ()
+
+    @property
+    def family(self) -> NlFamily:
+        """Its attribute sets as a family's, for the netlink attribute builder."""
+        return NlFamily(self.kind, 0, self.attr_sets)
+
+
+ROUTE_FAMILY = "@route"  # the agent's name for raw rtnetlink (rig.prog.program.RAW_FAMILIES)
+
+
 # ---------------------------------------------------------------- files
 
 
@@ -287,6 +310,7 @@ class Spec:
     files: tuple[File, ...] = ()
     words: tuple[str, ...] = ()  # tokens for free text: names the driver itself declares
     sources: tuple[str, ...] = ()  # what it was imported from (provenance, not hashed)
+    links: tuple[LinkKind, ...] = ()  # rtnetlink link kinds the module registers
 
     def struct(self, name: str) -> Struct | None:
         return next((s for s in self.structs if s.name == name), None)
@@ -305,7 +329,8 @@ class Spec:
 
     @property
     def family_names(self) -> tuple[str, ...]:
-        return tuple(f.name for f in self.families)
+        """Families a program may talk to: generic netlink ones, and rtnetlink for links."""
+        return tuple(f.name for f in self.families) + ((ROUTE_FAMILY,) if self.links else ())
 
 
 def type_size(t: Type, spec: Spec) -> int:
