@@ -49,3 +49,29 @@ def test_an_in_tree_module_is_fuzzed_with_coverage(home: Home, tmp_path: Path) -
     assert summary["execs"] > 200
     assert summary["edges"] > 20 and summary["warnings"] == [], summary["warnings"]
     assert summary["buckets"] == [], "no false kernel bucket on a stock module"
+
+
+def test_an_in_tree_link_driver_is_fuzzed_through_rtnetlink(home: Home, tmp_path: Path) -> None:
+    """dummy registers a link kind and nothing else: the rig finds the kind and drives links."""
+    drv, spec = tmp_path / "dummy", tmp_path / "dummy.yaml"
+    got = rig(home, "image", "intree", "drivers/net/dummy.c", "-o", str(drv), timeout=900)
+    assert got.returncode == 0, got.stderr
+    got = rig(home, "image", "build", "--driver", str(drv))
+    assert got.returncode == 0, got.stderr
+
+    got = rig(home, "spec", "import", "--name", "dummy", "--module", "dummy", "-o", str(spec))
+    assert got.returncode == 0, got.stderr
+    assert "rtnetlink link kinds dummy" in got.stdout, got.stdout
+
+    name = f"dummy-{time.strftime('%H%M%S')}"
+    got = fuzz(
+        home, "--driver", str(drv), "--spec", str(spec), "--duration", "60s", "--vms", "1",
+        "--campaign", name,
+    )  # fmt: skip
+    assert got.returncode == 0, got.stderr + got.stdout
+    summary = json.loads((home.campaign(name) / "summary.json").read_text())
+    links = summary["links"]
+    assert links.get("create", 0) > 0 and links.get("delete", 0) > 0, links
+    assert links.get("change", 0) + links.get("updown", 0) > 0, links
+    assert summary["edges"] > 5 and summary["warnings"] == [], summary
+    assert summary["buckets"] == [], "no false kernel bucket on a stock module"
