@@ -35,6 +35,13 @@ NOT_REPRODUCED = 1
     default=None,
     help="Image id or directory to boot instead of the crash's (needed for a loose program file).",
 )
+@click.option(
+    "--spec",
+    "spec_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Let the programs touch what this spec names (a loose program file for another driver).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 @uri_option
 @snapshot_option
@@ -46,6 +53,7 @@ def cli(
     budget: float,
     runs: int,
     image: str | None,
+    spec_path: Path | None,
     as_json: bool,
     uri: str,
     no_snapshot: bool,
@@ -58,10 +66,14 @@ def cli(
     crash did not come back.
     """
     from rig.repro.reproduce import reproduce
+    from rig.spec.load import load as load_spec
 
+    spec = load_spec(spec_path) if spec_path is not None else None
     explicit = ctx.get_parameter_source("uri") is not click.core.ParameterSource.DEFAULT
     rc = RunContext.create(home_of(ctx, home), uri=uri, snapshots=not no_snapshot)
-    result = reproduce(rc, crash, budget, runs=runs, image=image, campaign_ctx=not explicit)
+    result = reproduce(
+        rc, crash, budget, runs=runs, image=image, campaign_ctx=not explicit, spec=spec
+    )
     if as_json:
         click.echo(json.dumps(result.summary()))
     else:

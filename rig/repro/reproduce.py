@@ -27,7 +27,7 @@ from rig.crash.store import CrashStore, ReproStatus
 from rig.deadline import Deadline
 from rig.errors import BuildError, ConfigError
 from rig.guest.proglog import format_record
-from rig.guest.surface import config_for
+from rig.guest.surface import config_for, spec_config
 from rig.prog import text
 from rig.prog.program import Program
 from rig.repro import csource, inputs
@@ -36,6 +36,7 @@ from rig.repro.oracle import Oracle, OutOfBudget, Runner, Step
 from rig.repro.replay import VmReplayer
 from rig.repro.report import ReportFacts, render
 from rig.repro.search import extract
+from rig.spec.types import Spec
 from rig.util import atomic_write
 from rig.vmhost import VmHost
 
@@ -139,6 +140,7 @@ def reproduce(
     record_status: bool = True,
     replayer: Runner | None = None,
     campaign_ctx: bool = False,
+    spec: Spec | None = None,
 ) -> ReproResult:
     """Reproduce CRASH (bucket id or prefix, crash directory, program file) within `budget_s`.
 
@@ -147,7 +149,9 @@ def reproduce(
     `replayer` replaces the VMs (tests); otherwise `host` (default: the
     context's own connection) boots them. With `campaign_ctx`, a crash of a
     campaign is reproduced under the context that campaign saved (its
-    connection and limits), as `rig repro` does unless told a URI.
+    connection and limits), as `rig repro` does unless told a URI. `spec`
+    sets what the programs may touch, for a loose program file whose image
+    records no agent configuration (a `/dev/video0` of module uvcvideo).
     """
     t0 = time.monotonic()
     home, limits = ctx.home, ctx.limits
@@ -163,7 +167,11 @@ def reproduce(
             host,
             inp.image,
             campaign=f"repro-{tag}-{time.strftime('%H%M%S')}",
-            config=config_for(inp.manifest, inp.image.module, limits.call_s),
+            config=(
+                spec_config(spec, limits.call_s)
+                if spec is not None
+                else config_for(inp.manifest, inp.image.module, limits.call_s)
+            ),
             header=inp.header,
         )
     deadline = Deadline(budget_s)

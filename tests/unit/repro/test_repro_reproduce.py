@@ -174,3 +174,29 @@ def test_a_reproduction_stopped_by_its_caller_leaves_the_status_alone(home: Home
     with CrashStore.open(home.root) as store:
         b = store.bucket(bid)
         assert b is not None and b.repro.state == "none"
+
+
+def test_a_spec_sets_what_the_replayed_programs_may_touch(
+    home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rig repro --spec: a loose program for /dev/video0 is allowed it, not only module paths."""
+    from rig.repro import reproduce as reproduce_mod
+    from rig.spec.types import Device, Spec
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_replayer(host: object, image: object, **kw: object) -> None:
+        seen.update(kw)
+        raise Stop
+
+    monkeypatch.setattr(reproduce_mod, "VmReplayer", fake_replayer)
+    img = make_image(home)
+    prog = home.root / "video.prog"
+    text.dump(prog, Program((Open("/dev/video0"),)))
+    spec = Spec("uvcvideo", (Device("/dev/video0"),))
+    with pytest.raises(Stop):
+        reproduce(RunContext(home), prog, 60, image=img.id, host=object(), spec=spec)  # type: ignore[arg-type]
+    assert "/dev/video0" in seen["config"].allow_paths  # type: ignore[attr-defined]
