@@ -41,6 +41,7 @@ from rig.errors import ConfigError, GuestProtocolError, InfraError, RigError, di
 from rig.gen import rtnl
 from rig.gen.engines import Engine, make_engine
 from rig.gen.feedback import Feedback
+from rig.gen.returned import returned_values
 from rig.guest.protocol import ProgramResult, ProgStatus, netlink_errors
 from rig.guest.surface import spec_config
 from rig.image.build import Image, verify
@@ -263,6 +264,8 @@ class Worker:
                     engine.feedback(program, Feedback.crash())
                     break
                 fb = Feedback.from_program_result(result)
+                outputs = [(c.ret, c.output) for c in result.calls]
+                fb = dataclasses.replace(fb, returned=returned_values(spec, program, outputs))
                 engine.feedback(program, fb)
                 self.edges |= edge_ids(fb)
                 self.stats.execs += 1

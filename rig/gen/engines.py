@@ -135,6 +135,7 @@ class GenerateEngine(_Counting):
             ops = [a for _, _, a1, a2 in result.cmps[:256] for a in (a1, a2)]
             self.gen.mutator.hint(ops)
             self.hints.add(result.cmps[:256])
+        self.hints.add_returned(result.returned)
 
     def stats(self) -> dict[str, int]:
         return {**self.base_stats(), "corpus": len(self.corpus)}
@@ -289,6 +290,7 @@ class HypothesisEngine(_Counting):
         self._pending = False
         if result.cmps and not result.crashed:
             self.hints.add(result.cmps[:256])
+        self.hints.add_returned(result.returned)
         self._results.put((result, self.count(result)))
 
     def stats(self) -> dict[str, int]:

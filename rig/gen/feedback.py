@@ -20,6 +20,7 @@ class Feedback:
     errnos: tuple[int, ...] = ()  # one per call (0: success or not run)
     crashed: bool = False  # the VM died, hung or lost its agent during this program
     call_pcs: tuple[tuple[int, ...], ...] = ()  # pcs split by call, when known (edges)
+    returned: tuple[tuple[str, int, int], ...] = ()  # (field, size, value): rig.gen.returned
 
     @classmethod
     def crash(cls) -> Feedback:

@@ -37,6 +37,7 @@ class Hints:
         self._by_size: dict[int, dict[int, None]] = {s: {} for s in SIZES}
         self._fits: dict[int, list[int]] = {s: [] for s in SIZES}
         self._field: dict[str, dict[int, None]] = {}
+        self._returned: dict[str, dict[int, None]] = {}  # field name -> values handed back
         # (compared size, value) -> fields of the program being built that hold it
         self._placed: dict[tuple[int, int], list[str]] = {}
         self._nplaced = 0
@@ -56,9 +57,27 @@ class Hints:
                 self._placed.setdefault((s, value & ((1 << (8 * s)) - 1)), []).append(key)
 
     def of_field(self, key: str | None) -> list[int]:
-        """Operands the driver compared with what field `key` held, newest last."""
-        got = self._field.get(key) if key is not None else None
-        return list(got) if got else []
+        """Operands the driver compared with what field `key` held, then values it
+        returned in fields of the same name (rig.gen.returned), newest last."""
+        if key is None:
+            return []
+        got = self._field.get(key)
+        back = self._returned.get(key.rsplit(".", 1)[-1]) if "." in key else None
+        return [*(back or ()), *(got or ())]
+
+    def add_returned(self, values: Iterable[tuple[str, int, int]]) -> None:
+        """Take (field name, size, value) the driver filled in output structs."""
+        for name, size, v in values:
+            v &= (1 << (8 * size)) - 1
+            known = self._returned.get(name)
+            if known is None:
+                if len(self._returned) >= MAX_FIELDS:
+                    del self._returned[next(iter(self._returned))]
+                known = self._returned[name] = {}
+            known.pop(v, None)
+            known[v] = None
+            if len(known) > self.per_field:
+                del known[next(iter(known))]
 
     def _scoped(self, size: int, seen: int, other: int) -> None:
         for key in self._placed.get((size, seen), ()):

@@ -135,3 +135,30 @@ def test_grammar_numbers_take_compared_operands() -> None:
     assert h.of_field("file:/sys/kernel/debug/x/inject:warn.0") == [0x5A]
     texts = [b.file_data(f, valid=True).strip() for _ in range(300)]
     assert texts.count(b"warn:90") >= 20
+
+
+def test_an_id_the_driver_handed_back_is_offered_to_a_later_field_of_that_name() -> None:
+    """GET fills {index, id}; USE takes an id: the driver's own id comes back to it."""
+    from rig.gen.feedback import Feedback
+    from rig.gen.returned import returned_values
+    from rig.prog.program import Buffer, Ioctl, Program
+    from rig.spec.types import Dir, Ptr, StructRef
+    from rig.spec.types import Ioctl as IoctlSpec
+
+    got = Struct("got", 8, 4, (Field("index", 0, Int(4)), Field("id", 4, Int(4))))
+    use = Struct("use", 8, 4, (Field("id", 0, Int(4)), Field("flags", 4, Int(4))))
+    get_io = IoctlSpec("GET", 0x80087701, Dir.OUT, 0x77, 1, 8, Ptr(StructRef("got")))
+    spec = Spec("any", ioctls=(get_io,), structs=(got, use))
+    p = Program((Ioctl(0, 0x80087701, Buffer.of(size=8)),))
+    back = returned_values(spec, p, [(0, struct.pack("<II", 3, 0xC0FFEE))])
+    assert back == (("index", 4, 3), ("id", 4, 0xC0FFEE))
+    assert returned_values(spec, p, [(-1, struct.pack("<II", 3, 0xC0FFEE))]) == (), "failed"
+
+    h = Hints()
+    h.add_returned(Feedback(returned=back).returned)
+    values = ValueBuilder(spec, RandomChooser(9), h)
+    ids = [struct.unpack_from("<I", values.struct(use, valid=True).data)[0] for _ in range(300)]
+    flags = [
+        struct.unpack_from("<I", values.struct(use, valid=True).data, 4)[0] for _ in range(300)
+    ]
+    assert ids.count(0xC0FFEE) >= 30 and 0xC0FFEE not in flags
