@@ -10,7 +10,7 @@ import click
 from rig.cli.main import home_of, home_option, uri_option
 from rig.errors import ConfigError
 from rig.image.module import find_built, link_kinds
-from rig.spec import import_guest, import_header, import_ynl
+from rig.spec import import_guest, import_header, import_module, import_ynl
 from rig.spec.compose import compose, merge_families
 from rig.spec.load import dump, load, spec_hash
 from rig.spec.types import LinkKind, NlFamily, Spec
@@ -120,11 +120,12 @@ def import_(
         parts.append(Spec(name, families=tuple(families)))
         sources += [_rel(p) for p in (*ynls, *policies)]
     if module is not None:
-        kinds = link_kinds(module)
-        if kinds:
-            parts.append(Spec(name, links=tuple(LinkKind(k) for k in kinds)))
+        links = _links(module)
+        if links:
+            parts.append(Spec(name, links=links))
             sources.append(_rel(module))
-            click.echo(f"{module}: rtnetlink link kinds {', '.join(kinds)}")
+            said = [f"{k.kind} ({sum(len(s.attrs) for s in k.attr_sets)} attrs)" for k in links]
+            click.echo(f"{module}: rtnetlink link kinds {', '.join(said)}")
     if overlay is not None:
         parts.append(load(overlay))
         sources.append(_rel(overlay))
@@ -134,6 +135,14 @@ def import_(
     dump(output, spec, _header_comment(ctx, output))
     load(output)  # what was written must read back
     click.echo(f"wrote {output} (spec {spec_hash(spec)[:16]})")
+
+
+def _links(ko: Path) -> tuple[LinkKind, ...]:
+    """Link kinds with their policies (rtnl_link_ops), and kinds only an alias names."""
+    found = {k.kind: k for k in import_module.link_kinds(ko)}
+    for kind in link_kinds(ko):
+        found.setdefault(kind, LinkKind(kind))
+    return tuple(found.values())
 
 
 def _module(arg: str | None, build_root: Path) -> Path | None:

@@ -9,6 +9,9 @@ import pytest
 
 from rig.config import Home
 from rig.image.build import REPO
+from rig.image.module import find_built
+from rig.spec import import_guest, import_module
+from rig.spec.types import NlAttrSet
 from tests.vm.cli import rig
 
 pytestmark = pytest.mark.vm
@@ -58,3 +61,20 @@ def test_probe_and_import_reproduce_the_committed_spec(
     assert got.returncode == 0, got.stderr
     assert "DWARF agrees on 4 structs" in got.stdout, got.stdout
     assert _body(out.read_text()) == _body(SPEC.read_text())
+
+    # The policy arrays read from the .ko are what the loaded module dumps.
+    ko = find_built(home.root / "cache" / "build", "boundary")
+    from_ko = import_module.family_policy(ko, "boundary")
+    live = import_guest.family_from_replies(policy)
+    assert from_ko is not None
+    sets = {s.name: s for s in import_module.policies(ko).values()}
+    assert _shape(from_ko, sets) == _shape(live.attr_sets[0], {s.name: s for s in live.attr_sets})
+
+
+def _shape(s: NlAttrSet, sets: dict[str, NlAttrSet]) -> list[tuple[object, ...]]:
+    """An attribute set without its names: ids, types, bounds, and nested sets' shapes."""
+    return [
+        (a.id, a.type, a.min, a.max, a.min_len, a.max_len,
+         _shape(sets[a.nested], sets) if a.nested else None)
+        for a in s.attrs
+    ]  # fmt: skip

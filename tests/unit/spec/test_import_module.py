@@ -1,0 +1,61 @@
+"""Netlink policies and link kinds read from an object file's data, DWARF and relocations."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from rig.errors import ConfigError
+from rig.spec.import_module import family_policy, link_kinds, policies
+from rig.spec.types import NlAttr
+
+SOURCE = Path(__file__).parent / "data" / "policies.c"
+
+
+@pytest.fixture(scope="module")
+def obj(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A relocatable object with DWARF, as a .ko is (gcc -g -c)."""
+    if not shutil.which("gcc"):
+        pytest.fail("gcc is needed (the rig builds modules with it)")
+    out = tmp_path_factory.mktemp("obj") / "policies.o"
+    subprocess.run(["gcc", "-g", "-O2", "-c", "-o", str(out), str(SOURCE)], check=True)
+    return out
+
+
+def test_a_link_kinds_data_and_slave_policies_with_their_nests(obj: Path) -> None:
+    (link,) = link_kinds(obj)
+    assert (link.kind, link.data, link.slave_data) == ("toylink", "data_policy", "slave_policy")
+    fam = link.family
+    data = fam.attr_set("data_policy")
+    assert data is not None
+    assert data.attrs == (
+        NlAttr("attr1", 1, "u32", 0, 7),
+        NlAttr("attr2", 2, "string", max_len=15),
+        NlAttr("attr3", 3, "nest", nested="inner_policy"),
+        NlAttr("attr4", 4, "u32", 1000, 100000),  # the range behind a pointer
+        NlAttr("attr5", 5, "binary", min_len=6, max_len=6),
+        NlAttr("attr7", 7, "flag"),
+    ), "NLA_REJECT (6) is nothing a request may carry"
+    inner = fam.attr_set("inner_policy")
+    assert inner is not None
+    assert inner.attrs == (NlAttr("attr1", 1, "u16", 0, 0xFFFF), NlAttr("attr2", 2, "s32", -5, 5))
+    slave = fam.attr_set("slave_policy")
+    assert slave is not None and slave.attrs == (NlAttr("attr1", 1, "u8", 2, 0xFF),)
+
+
+def test_a_generic_netlink_familys_policy_and_every_array(obj: Path) -> None:
+    top = family_policy(obj, "toyfam")
+    assert top is not None and [a.type for a in top.attrs] == ["u64", "string", "indexed-array"]
+    assert top.attrs[2].nested == "inner_policy"
+    assert family_policy(obj, "nosuch") is None
+    assert set(policies(obj)) == {"inner_policy", "data_policy", "slave_policy", "family_policy_arr"}
+
+
+def test_not_a_module_is_a_clear_error(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.ko"
+    junk.write_bytes(b"not an elf")
+    with pytest.raises(ConfigError, match="not a readable ELF"):
+        policies(junk)
