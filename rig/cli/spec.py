@@ -93,6 +93,13 @@ def import_(
     module = _module(module_arg, rig_home.root / "cache" / "build")
     parts: list[Spec] = []
     sources: list[str] = []
+    if module is not None:  # first: a YNL spec or a live policy dump names what it says
+        fams = tuple(import_module.genl_families(module))
+        if fams:
+            parts.append(Spec(name, families=fams))
+            sources.append(_rel(module))
+            said = [f"{f.name} ({len(f.commands)} commands)" for f in fams]
+            click.echo(f"{module}: generic netlink families {', '.join(said)}")
     for h in headers:
         part = import_header.header_spec(h, name, devices, includes)
         part, moved = import_header.with_gcc_layout(part, h, includes)
@@ -123,7 +130,7 @@ def import_(
         links = _links(module)
         if links:
             parts.append(Spec(name, links=links))
-            sources.append(_rel(module))
+            sources += [] if _rel(module) in sources else [_rel(module)]
             said = [f"{k.kind} ({sum(len(s.attrs) for s in k.attr_sets)} attrs)" for k in links]
             click.echo(f"{module}: rtnetlink link kinds {', '.join(said)}")
     if overlay is not None:

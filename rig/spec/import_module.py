@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import logging
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from rig.errors import ConfigError
-from rig.spec.types import LinkKind, NlAttr, NlAttrSet
+from rig.spec.types import LinkKind, NlAttr, NlAttrSet, NlCommand, NlFamily
 
 log = logging.getLogger(__name__)
 
@@ -408,6 +408,71 @@ def link_kinds(ko: Path) -> list[LinkKind]:
                 )
             )
         return out
+
+
+def genl_families(ko: Path) -> list[NlFamily]:
+    """The module's generic netlink families: name, version, commands, policies, groups.
+
+    A command's policy is its own (genl_ops.policy) or the family's; it can
+    do what has a doit and dump what has a dumpit. Names of commands and
+    attributes are not in the binary (`cmd3`, `attr2`); a YNL spec or the
+    header names them where one exists.
+    """
+    with ModuleObject(ko) as obj:
+        fam_lay = obj.layout("genl_family").offsets
+        r = _Reader(obj)
+        out = []
+        for var, _ in obj.variables("genl_family"):
+            sym = obj.symbols.get(var)
+            if sym is None:
+                continue
+            at, sh = sym.value, sym.shndx
+            name = obj.string(sh, at + fam_lay["name"], 16)
+            version, maxattr = struct.unpack("<II", obj.read(sh, at + fam_lay["version"], 8))
+            top = _policy_at(obj, r, sh, at + fam_lay["policy"], maxattr)
+            cmds: list[NlCommand] = []
+            for kind in ("ops", "small_ops"):
+                n = obj.read(sh, at + fam_lay[f"n_{kind}"], 1)[0]
+                target = obj.pointer(sh, at + fam_lay[kind])
+                if target is None or not n:
+                    continue
+                lay = obj.layout(f"genl_{kind}")
+                for i in range(n):
+                    op_sh, op_at = target[0], target[1] + i * lay.size
+                    o = lay.offsets
+                    own = None
+                    if "policy" in o:
+                        own_max = struct.unpack("<I", obj.read(op_sh, op_at + o["maxattr"], 4))[0]
+                        own = _policy_at(obj, r, op_sh, op_at + o["policy"], own_max)
+                    cmd = obj.read(op_sh, op_at + o["cmd"], 1)[0]
+                    policy = own or top or name
+                    do = obj.pointer(op_sh, op_at + o["doit"]) is not None
+                    dump = obj.pointer(op_sh, op_at + o["dumpit"]) is not None
+                    cmds.append(NlCommand(f"cmd{cmd}", cmd, policy, do, dump))
+            groups: list[str] = []
+            n = obj.read(sh, at + fam_lay["n_mcgrps"], 1)[0]
+            target = obj.pointer(sh, at + fam_lay["mcgrps"])
+            if target is not None:
+                size = obj.layout("genl_multicast_group").size
+                groups = [obj.string(target[0], target[1] + i * size, 16) for i in range(n)]
+            roots = [c.attr_set for c in cmds] + ([top] if top else [])
+            sets = {s.name: s for s in r.sets.values()}
+            wanted = _closure(sets, list(dict.fromkeys(roots)))
+            attr_sets = tuple(sets[w] for w in wanted) or (NlAttrSet(name),)
+            cmds = [
+                c if c.attr_set in sets else replace(c, attr_set=attr_sets[0].name) for c in cmds
+            ]
+            out.append(NlFamily(name, version, attr_sets, tuple(cmds), tuple(groups)))
+        return out
+
+
+def _policy_at(obj: ModuleObject, r: _Reader, sh: int, at: int, maxattr: int) -> str | None:
+    """The policy array a pointer at (section, offset) names, read up to `maxattr`."""
+    target = obj.pointer(sh, at)
+    name = obj.symbol_at(*target) if target is not None else None
+    if name is not None:
+        r.policy(name, maxattr + 1 if maxattr else None)
+    return name
 
 
 def family_policy(ko: Path, family: str) -> NlAttrSet | None:

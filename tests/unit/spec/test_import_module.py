@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from rig.errors import ConfigError
-from rig.spec.import_module import family_policy, link_kinds, policies
-from rig.spec.types import NlAttr
+from rig.spec.import_module import family_policy, genl_families, link_kinds, policies
+from rig.spec.types import NlAttr, NlCommand
 
 SOURCE = Path(__file__).parent / "data" / "policies.c"
 
@@ -51,7 +51,12 @@ def test_a_generic_netlink_familys_policy_and_every_array(obj: Path) -> None:
     assert top is not None and [a.type for a in top.attrs] == ["u64", "string", "indexed-array"]
     assert top.attrs[2].nested == "inner_policy"
     assert family_policy(obj, "nosuch") is None
-    assert set(policies(obj)) == {"inner_policy", "data_policy", "slave_policy", "family_policy_arr"}
+    assert set(policies(obj)) == {
+        "inner_policy",
+        "data_policy",
+        "slave_policy",
+        "family_policy_arr",
+    }
 
 
 def test_not_a_module_is_a_clear_error(tmp_path: Path) -> None:
@@ -59,3 +64,13 @@ def test_not_a_module_is_a_clear_error(tmp_path: Path) -> None:
     junk.write_bytes(b"not an elf")
     with pytest.raises(ConfigError, match="not a readable ELF"):
         policies(junk)
+
+
+def test_a_generic_netlink_family_with_its_commands_and_groups(obj: Path) -> None:
+    (fam,) = genl_families(obj)
+    assert (fam.name, fam.version, fam.mcgrps) == ("toyfam", 2, ("events",))
+    assert fam.commands == (
+        NlCommand("cmd1", 1, "family_policy_arr", do=True, dump=False),
+        NlCommand("cmd5", 5, "family_policy_arr", do=False, dump=True),
+    )
+    assert [s.name for s in fam.attr_sets] == ["family_policy_arr", "inner_policy"]

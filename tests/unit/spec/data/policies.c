@@ -52,13 +52,42 @@ struct rtnl_link_ops {
 	const struct nla_policy *slave_policy;
 };
 
+struct genl_small_ops {
+	int (*doit)(void);
+	int (*dumpit)(void);
+	uint8_t cmd, internal_flags, flags, validate;
+};
+
+struct genl_multicast_group {
+	char name[16];
+	uint8_t flags;
+};
+
 struct genl_family {
 	int id;
 	unsigned int hdrsize;
 	char name[16];
 	unsigned int version;
 	unsigned int maxattr;
+	uint8_t n_ops, n_small_ops, n_mcgrps;
 	const struct nla_policy *policy;
+	const void *ops;
+	const struct genl_small_ops *small_ops;
+	const struct genl_multicast_group *mcgrps;
+};
+
+static int handler(void)
+{
+	return 0;
+}
+
+static const struct genl_small_ops toy_ops[2] = {
+	{ .cmd = 1, .doit = handler },
+	{ .cmd = 5, .dumpit = handler },
+};
+
+static const struct genl_multicast_group toy_groups[1] = {
+	{ .name = "events" },
 };
 
 static struct netlink_range_validation wide = { .min = 1000, .max = 100000 };
@@ -98,6 +127,11 @@ static const struct nla_policy family_policy_arr[4] = {
 
 static struct genl_family toy_family __used = {
 	.name = "toyfam",
+	.version = 2,
 	.maxattr = 3,
 	.policy = family_policy_arr,
+	.n_small_ops = 2,
+	.small_ops = toy_ops,
+	.n_mcgrps = 1,
+	.mcgrps = toy_groups,
 };
