@@ -68,30 +68,24 @@ class Hints:
     def add_returned(self, values: Iterable[tuple[str, int, int]]) -> None:
         """Take (field name, size, value) the driver filled in output structs."""
         for name, size, v in values:
-            v &= (1 << (8 * size)) - 1
-            known = self._returned.get(name)
-            if known is None:
-                if len(self._returned) >= MAX_FIELDS:
-                    del self._returned[next(iter(self._returned))]
-                known = self._returned[name] = {}
-            known.pop(v, None)
-            known[v] = None
-            if len(known) > self.per_field:
-                del known[next(iter(known))]
+            self._remember(self._returned, name, v & ((1 << (8 * size)) - 1))
 
     def _scoped(self, size: int, seen: int, other: int) -> None:
         for key in self._placed.get((size, seen), ()):
-            if other == seen:
-                continue
-            known = self._field.get(key)
-            if known is None:
-                if len(self._field) >= MAX_FIELDS:
-                    del self._field[next(iter(self._field))]
-                known = self._field[key] = {}
-            known.pop(other, None)
-            known[other] = None
-            if len(known) > self.per_field:
-                del known[next(iter(known))]
+            if other != seen:
+                self._remember(self._field, key, other)
+
+    def _remember(self, table: dict[str, dict[int, None]], key: str, v: int) -> None:
+        """`v` as the newest value of `key`; the oldest values and keys go past the bounds."""
+        known = table.get(key)
+        if known is None:
+            if len(table) >= MAX_FIELDS:
+                del table[next(iter(table))]
+            known = table[key] = {}
+        known.pop(v, None)
+        known[v] = None
+        if len(known) > self.per_field:
+            del known[next(iter(known))]
 
     def add(self, cmps: Iterable[Cmp]) -> int:
         """Take the operands of `cmps`; returns how many were new."""
