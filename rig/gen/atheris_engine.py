@@ -63,6 +63,7 @@ from rig.gen.choose import FdpChooser
 from rig.gen.engines import _Counting
 from rig.gen.feedback import Feedback
 from rig.gen.generate import Corpus, Generator
+from rig.gen.hints import Hints
 from rig.gen.nlgen import message_ints
 from rig.prog import text
 from rig.prog.program import Program, ProgramError
@@ -104,13 +105,26 @@ def _spelled(data: bytes) -> Program | None:
 
 
 def decode(
-    spec: Spec, data: bytes, doors: Iterable[str] = DOORS, malformed: int = 30, max_calls: int = 12
+    spec: Spec,
+    data: bytes,
+    doors: Iterable[str] = DOORS,
+    malformed: int = 30,
+    max_calls: int = 12,
+    hints: Hints | None = None,
 ) -> Program:
-    """The program fuzzer input `data` stands for (the same bytes give the same program)."""
+    """The program fuzzer input `data` stands for.
+
+    The same bytes give the same program under the same `hints`. libFuzzer's
+    own comparison table only helps when the compared value sits in the
+    input as it is; a value that is formatted (a number written as text),
+    reduced into a range or a length computed from a buffer does not, and
+    for those the driver's operands are offered as the generate engine
+    offers them, scoped to the field they were compared with.
+    """
     spelled = _spelled(data)
     if spelled is not None:
         return spelled
-    b = Builder(spec, FdpChooser(data), doors, malformed, max_calls)
+    b = Builder(spec, FdpChooser(data), doors, malformed, max_calls, hints)
     try:
         p = b.program()
         p.validate()
@@ -179,6 +193,7 @@ def dictionary(spec: Spec) -> list[bytes]:
         ints |= set(message_ints(fam))
     out = [v.to_bytes(4, "little") for v in sorted(ints) if 0 <= v < 1 << 32]
     out += [w.encode() for w in spec.words if w.isascii()]
+    out += [k.kind.encode() for k in spec.links if k.kind.isascii()]
     return out
 
 
@@ -206,9 +221,10 @@ def _child_main(conn: Connection) -> None:
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
     feeder = CoverageFeeder(atheris)
+    hints = Hints()
 
     def one_input(data: bytes) -> None:
-        program = decode(args.spec, data, args.doors, args.malformed)
+        program = decode(args.spec, data, args.doors, args.malformed, hints=hints)
         if not program.calls:
             return
         try:
@@ -221,18 +237,24 @@ def _child_main(conn: Connection) -> None:
             os._exit(0)
         if msg[0] != "feedback":
             os._exit(0)
-        feeder.feed(msg[1])
+        fb: Feedback = msg[1]
+        feeder.feed(fb)
+        if not fb.crashed:
+            hints.add(fb.cmps[:256])  # as the generate engine: bounded per program
+        hints.add_returned(fb.returned)
 
     corpus = workdir / "libfuzzer-corpus"
     corpus.mkdir(parents=True, exist_ok=True)
     seeds = workdir / SEEDS_DIR
     dict_path = workdir / "spec.dict"
-    dict_path.write_text("".join(_dict_line(e) + "\n" for e in dictionary(args.spec)))
+    entries = dictionary(args.spec)
+    dict_path.write_text("".join(_dict_line(e) + "\n" for e in entries))
     argv = [
         "rig-atheris",
         str(corpus),  # the first directory gets the new inputs
         *([str(seeds)] if seeds.is_dir() else []),
-        f"-dict={dict_path}",
+        # libFuzzer exits at once on an empty dictionary (a spec of link kinds only)
+        *([f"-dict={dict_path}"] if entries else []),
         # libFuzzer takes 0 as "pick one at random"; seeds 0 and 1 (the workers of a
         # default campaign) once both became 1 and ran byte-identical programs.
         f"-seed={libfuzzer_seed(args.seed)}",

@@ -217,3 +217,47 @@ def test_without_coverage_atheris_hands_over_to_generation(tmp_path: Path) -> No
     assert engine.proc.poll() is not None, "the idle libFuzzer process is stopped"
     total = sum(seen[c] for c in codes)
     assert all(seen[c] / total > 0.15 for c in codes), seen
+
+
+def test_fuzzer_inputs_decode_to_the_operands_compared_with_their_field() -> None:
+    """ "warn:N", N reduced into a range and written as text: the compared value is nowhere
+    in the input for libFuzzer to patch; the operands scoped to the field are offered."""
+    from rig.gen.hints import Hints
+    from rig.spec.types import File, FileKind, Grammar, TextCommand
+
+    magic, key = 0x5A17C, "file:/sys/kernel/debug/toy/inject:warn.0"
+    word = Grammar("int", min=0, max=1 << 20)
+    g = Grammar("commands", commands=(TextCommand("warn", (word,), ":"),))
+    spec = Spec("toy", files=(File("/sys/kernel/debug/toy/inject", 0o200, FileKind.DEBUGFS, g),))
+    h = Hints()
+    h.start()
+    h.place(key, 8, 7)
+    h.add([(1 | (2 << 1), 0x40, magic, 7)])  # the driver compared what the field held
+    assert h.of_field(key) == [magic]
+
+    def hits(hints: Hints | None) -> int:
+        rng = random.Random(1)
+        n = 0
+        for _ in range(400):
+            p = decode(spec, rng.randbytes(rng.randrange(8, 200)), ("debugfs",), hints=hints)
+            n += sum(c.data.strip() == f"warn:{magic}".encode() for c in p.calls)  # type: ignore[union-attr]
+        return n
+
+    assert hits(None) == 0
+    assert hits(h) >= 20
+
+
+def test_a_spec_with_nothing_for_a_dictionary_still_fuzzes(tmp_path: Path) -> None:
+    """libFuzzer exits on an empty -dict file: such a spec restarted it until it gave up."""
+    from rig.spec.types import File, FileKind, Grammar
+
+    spec = Spec("toy", files=(File("/sys/x", 0o200, FileKind.SYSFS, Grammar("int", min=0, max=9)),))
+    assert dictionary(spec) == []
+    engine = AtherisEngine(spec, tmp_path, seed=1, doors=("sysfs",))
+    try:
+        for _ in range(50):
+            p = engine.next_program()
+            engine.feedback(p, Feedback((1,), ()))
+        assert engine.stats()["restarts"] == 0
+    finally:
+        engine.close()
