@@ -246,11 +246,11 @@ class ValueBuilder:
         if isinstance(t, Len):
             e = (lengths or {}).get(t.of, Extent(0, 0))
             v = e.nelem if t.unit == "elements" else e.nbytes
-            if not valid and chance(c, 40):
+            if not valid and chance(c, 60):
                 if t.unit != "elements":
                     e = Extent(e.nbytes, e.nbytes, 1, e.declared_max * e.stride)
                 v = pick(c, [v + 1, max(v - 1, 0), v * 2, c.uint(t.size), *interesting(t.size)])
-                if chance(c, 50):
+                if chance(c, 60):  # the counts a driver's own arithmetic trips on
                     v = pick(c, boundary_counts(e, t.size))
             return Mem(bytearray(le(v, t.size)))
         if isinstance(t, String):
