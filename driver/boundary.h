@@ -105,6 +105,7 @@ struct boundary_dev {
 	u32 blob_len;
 	char echo[BOUNDARY_ECHO_TEXT_LEN];
 	void *snapshot;			/* copy of the last copy-in */
+	void *snapshot_twins[2];	/* kept beside it: boundary_snapshot_take */
 	u32 snapshot_len;
 	u32 data_used;
 	u8 data[BOUNDARY_DATA_SIZE];
@@ -140,6 +141,7 @@ void boundary_set_label(struct boundary_dev *dev, const char *label,
 bool boundary_label_valid(const char *label, size_t len);
 int boundary_text_line(char *buf, size_t count);
 void boundary_event_post(struct boundary_dev *dev, u32 type, u32 value);
+void boundary_snapshot_twins_free(struct boundary_dev *dev);
 
 /* boundary_ioctl.c */
 long boundary_ioctl(struct file *file, unsigned int cmd, unsigned long arg);

@@ -28,6 +28,14 @@ const struct boundary_owner boundary_owners[BOUNDARY_DOOR_COUNT] = {
 	[BOUNDARY_DOOR_NETLINK]	= { BOUNDARY_DOOR_NETLINK, "netlink" },
 };
 
+void boundary_snapshot_twins_free(struct boundary_dev *dev)
+{
+	kfree(dev->snapshot_twins[0]);
+	kfree(dev->snapshot_twins[1]);
+	dev->snapshot_twins[0] = NULL;
+	dev->snapshot_twins[1] = NULL;
+}
+
 /* Caller holds dev->lock. */
 int boundary_set_mode(struct boundary_dev *dev, u32 mode)
 {
@@ -312,6 +320,7 @@ static void __exit boundary_exit(void)
 	misc_deregister(&dev->misc);
 	boundary_netlink_exit();
 	kfree(dev->snapshot);
+	boundary_snapshot_twins_free(dev);
 	free_page((unsigned long)dev->shared);
 	pr_info("unloaded\n");
 }

@@ -89,6 +89,7 @@ static noinline __noclone void boundary_reset_snapshot_stale(struct boundary_dev
 static void boundary_reset_snapshot(struct boundary_dev *dev)
 {
 	kfree(dev->snapshot);
+	boundary_snapshot_twins_free(dev);
 	dev->snapshot = NULL;
 	dev->snapshot_len = 0;
 }
