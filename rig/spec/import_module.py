@@ -156,6 +156,10 @@ class ModuleObject:
                 elif die.tag == "DW_TAG_enumerator" and name:
                     self._enums.setdefault(name, int(die.attributes["DW_AT_const_value"].value))
 
+    @property
+    def struct_names(self) -> set[str]:
+        return set(self._types)
+
     def layout(self, struct_name: str) -> _Layout:
         die = self._types.get(struct_name)
         if die is None:
@@ -272,7 +276,9 @@ class _Reader:
     _validate: dict[int, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.pol = self.obj.layout("nla_policy")
+        # A module whose DWARF has no nla_policy has no policy to read: an empty layout.
+        has = "nla_policy" in self.obj.struct_names
+        self.pol = self.obj.layout("nla_policy") if has else _Layout(0)
         self._types = self.obj.enum(NLA_TYPES)
         self._validate = self.obj.enum(NLA_VALIDATE)
 
@@ -281,7 +287,7 @@ class _Reader:
         if name in self.sets:
             return self.sets[name]
         sym = self.obj.symbols.get(name)
-        if sym is None:
+        if sym is None or not self.pol.size:
             return None
         size = self.pol.size
         n = count if count is not None else sym.size // size
@@ -419,10 +425,13 @@ def genl_families(ko: Path) -> list[NlFamily]:
     header names them where one exists.
     """
     with ModuleObject(ko) as obj:
+        found = obj.variables("genl_family")
+        if not found:
+            return []  # most modules have none, nor the struct's DWARF
         fam_lay = obj.layout("genl_family").offsets
         r = _Reader(obj)
         out = []
-        for var, _ in obj.variables("genl_family"):
+        for var, _ in found:
             sym = obj.symbols.get(var)
             if sym is None:
                 continue
@@ -478,9 +487,12 @@ def _policy_at(obj: ModuleObject, r: _Reader, sh: int, at: int, maxattr: int) ->
 def family_policy(ko: Path, family: str) -> NlAttrSet | None:
     """The top-level policy of generic netlink family `family`, with `maxattr` applied."""
     with ModuleObject(ko) as obj:
+        found = obj.variables("genl_family")
+        if not found:
+            return None
         lay = obj.layout("genl_family").offsets
         r = _Reader(obj)
-        for var, _ in obj.variables("genl_family"):
+        for var, _ in found:
             sym = obj.symbols.get(var)
             if sym is None:
                 continue

@@ -74,3 +74,13 @@ def test_a_generic_netlink_family_with_its_commands_and_groups(obj: Path) -> Non
         NlCommand("cmd5", 5, "family_policy_arr", do=False, dump=True),
     )
     assert [s.name for s in fam.attr_sets] == ["family_policy_arr", "inner_policy"]
+
+
+def test_a_module_without_netlink_has_no_families_links_or_policies(tmp_path: Path) -> None:
+    """uinput has no genl_family, not even the struct in its DWARF: nothing, not an error."""
+    src = tmp_path / "plain.c"
+    src.write_text("struct plain { int a; };\nstruct plain plain_thing = { 1 };\n")
+    out = tmp_path / "plain.o"
+    subprocess.run(["gcc", "-g", "-c", "-o", str(out), str(src)], check=True)
+    assert genl_families(out) == [] and link_kinds(out) == [] and policies(out) == {}
+    assert family_policy(out, "any") is None
