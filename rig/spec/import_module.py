@@ -330,7 +330,7 @@ class _Reader:
         if kind == "NLA_BITFIELD32":
             return NlAttr(name, attr_id, "bitfield32")
         if kind in ("NLA_NESTED", "NLA_NESTED_ARRAY"):
-            nested = self._nested(shndx, at + o.get("nested_policy", 8), length)
+            nested = self.policy_at(shndx, at + o.get("nested_policy", 8), length)
             if nested is None:
                 return NlAttr(name, attr_id, "binary")  # any nest: no policy to follow
             t = "nest" if kind == "NLA_NESTED" else "indexed-array"
@@ -339,15 +339,17 @@ class _Reader:
             return NlAttr(name, attr_id, "binary", min_len=length)  # a minimum length only
         return None  # unused, or NLA_REJECT: nothing a request may carry
 
-    def _nested(self, shndx: int, at: int, maxtype: int) -> str | None:
+    def policy_at(self, shndx: int, at: int, maxtype: int) -> str | None:
+        """The policy array a pointer at (section, offset) names, read up to `maxtype`
+        (0: the whole array); None if it names none in this module."""
         target = self.obj.pointer(shndx, at)
-        if target is None:
-            return None
-        name = self.obj.symbol_at(*target)
-        if name is None:
-            return None
-        self.policy(name, maxtype + 1 if maxtype else None)
+        name = self.obj.symbol_at(*target) if target is not None else None
+        if name is not None:
+            self.policy(name, maxtype + 1 if maxtype else None)
         return name
+
+    def u32(self, shndx: int, at: int) -> int:
+        return int(struct.unpack("<I", self.obj.read(shndx, at, 4))[0])
 
     def _range(self, shndx: int, at: int, signed: bool, lo: int, hi: int) -> tuple[int, int]:
         target = self.obj.pointer(shndx, at)
@@ -386,13 +388,8 @@ def link_kinds(ko: Path) -> list[LinkKind]:
             sets: dict[str, NlAttrSet] = {}
             names: dict[str, str | None] = {}
             for member, maxtype in (("policy", "maxtype"), ("slave_policy", "slave_maxtype")):
-                target = obj.pointer(sym.shndx, sym.value + lay[member])
-                pname = obj.symbol_at(*target) if target is not None else None
-                raw = obj.read(sym.shndx, sym.value + lay[maxtype], 4)
-                top = struct.unpack("<I", raw)[0]
-                names[member] = pname
-                if pname is not None:
-                    r.policy(pname, top + 1 if top else None)
+                top = r.u32(sym.shndx, sym.value + lay[maxtype])
+                names[member] = r.policy_at(sym.shndx, sym.value + lay[member], top)
             if names["policy"] is None:
                 # Some drivers set ops->policy at run time (macvlan_link_register for
                 # macvlan and macvtap): take the one array named after the kind.
@@ -438,7 +435,7 @@ def genl_families(ko: Path) -> list[NlFamily]:
             at, sh = sym.value, sym.shndx
             name = obj.string(sh, at + fam_lay["name"], 16)
             version, maxattr = struct.unpack("<II", obj.read(sh, at + fam_lay["version"], 8))
-            top = _policy_at(obj, r, sh, at + fam_lay["policy"], maxattr)
+            top = r.policy_at(sh, at + fam_lay["policy"], maxattr)
             cmds: list[NlCommand] = []
             for kind in ("ops", "small_ops"):
                 n = obj.read(sh, at + fam_lay[f"n_{kind}"], 1)[0]
@@ -451,8 +448,8 @@ def genl_families(ko: Path) -> list[NlFamily]:
                     o = lay.offsets
                     own = None
                     if "policy" in o:
-                        own_max = struct.unpack("<I", obj.read(op_sh, op_at + o["maxattr"], 4))[0]
-                        own = _policy_at(obj, r, op_sh, op_at + o["policy"], own_max)
+                        own_max = r.u32(op_sh, op_at + o["maxattr"])
+                        own = r.policy_at(op_sh, op_at + o["policy"], own_max)
                     cmd = obj.read(op_sh, op_at + o["cmd"], 1)[0]
                     policy = own or top or name
                     do = obj.pointer(op_sh, op_at + o["doit"]) is not None
@@ -475,15 +472,6 @@ def genl_families(ko: Path) -> list[NlFamily]:
         return out
 
 
-def _policy_at(obj: ModuleObject, r: _Reader, sh: int, at: int, maxattr: int) -> str | None:
-    """The policy array a pointer at (section, offset) names, read up to `maxattr`."""
-    target = obj.pointer(sh, at)
-    name = obj.symbol_at(*target) if target is not None else None
-    if name is not None:
-        r.policy(name, maxattr + 1 if maxattr else None)
-    return name
-
-
 def family_policy(ko: Path, family: str) -> NlAttrSet | None:
     """The top-level policy of generic netlink family `family`, with `maxattr` applied."""
     with ModuleObject(ko) as obj:
@@ -498,12 +486,9 @@ def family_policy(ko: Path, family: str) -> NlAttrSet | None:
                 continue
             if obj.string(sym.shndx, sym.value + lay["name"], 16) != family:
                 continue
-            target = obj.pointer(sym.shndx, sym.value + lay["policy"])
-            pname = obj.symbol_at(*target) if target is not None else None
-            if pname is None:
-                return None
-            top = struct.unpack("<I", obj.read(sym.shndx, sym.value + lay["maxattr"], 4))[0]
-            return r.policy(pname, top + 1 if top else None)
+            top = r.u32(sym.shndx, sym.value + lay["maxattr"])
+            pname = r.policy_at(sym.shndx, sym.value + lay["policy"], top)
+            return r.sets.get(pname) if pname is not None else None
         return None
 
 
