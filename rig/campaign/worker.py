@@ -41,7 +41,7 @@ from rig.errors import ConfigError, GuestProtocolError, InfraError, RigError, di
 from rig.gen import rtnl
 from rig.gen.engines import Engine, make_engine
 from rig.gen.feedback import Feedback
-from rig.gen.returned import returned_values
+from rig.gen.returned import OutputStructs
 from rig.guest.protocol import ProgramResult, ProgStatus, netlink_errors
 from rig.guest.surface import spec_config
 from rig.image.build import Image, verify
@@ -242,6 +242,7 @@ class Worker:
         self.stats.status = "booting"
         self.flush(force=True, engine=engine)
         config = spec_config(spec, self.ctx.limits.call_s)
+        output_structs = OutputStructs(spec)
         worked = False
         with host.session(
             image,
@@ -265,7 +266,7 @@ class Worker:
                     break
                 fb = Feedback.from_program_result(result)
                 outputs = [(c.ret, c.output) for c in result.calls]
-                fb = dataclasses.replace(fb, returned=returned_values(spec, program, outputs))
+                fb = dataclasses.replace(fb, returned=output_structs.values(program, outputs))
                 engine.feedback(program, fb)
                 self.edges |= edge_ids(fb)
                 self.stats.execs += 1

@@ -140,7 +140,7 @@ def test_grammar_numbers_take_compared_operands() -> None:
 def test_an_id_the_driver_handed_back_is_offered_to_a_later_field_of_that_name() -> None:
     """GET fills {index, id}; USE takes an id: the driver's own id comes back to it."""
     from rig.gen.feedback import Feedback
-    from rig.gen.returned import returned_values
+    from rig.gen.returned import OutputStructs
     from rig.prog.program import Buffer, Ioctl, Program
     from rig.spec.types import Dir, Ptr, StructRef
     from rig.spec.types import Ioctl as IoctlSpec
@@ -150,9 +150,9 @@ def test_an_id_the_driver_handed_back_is_offered_to_a_later_field_of_that_name()
     get_io = IoctlSpec("GET", 0x80087701, Dir.OUT, 0x77, 1, 8, Ptr(StructRef("got")))
     spec = Spec("any", ioctls=(get_io,), structs=(got, use))
     p = Program((Ioctl(0, 0x80087701, Buffer.of(size=8)),))
-    back = returned_values(spec, p, [(0, struct.pack("<II", 3, 0xC0FFEE))])
+    back = OutputStructs(spec).values(p, [(0, struct.pack("<II", 3, 0xC0FFEE))])
     assert back == (("index", 4, 3), ("id", 4, 0xC0FFEE))
-    assert returned_values(spec, p, [(-1, struct.pack("<II", 3, 0xC0FFEE))]) == (), "failed"
+    assert OutputStructs(spec).values(p, [(-1, struct.pack("<II", 3, 0xC0FFEE))]) == (), "failed"
 
     h = Hints()
     h.add_returned(Feedback(returned=back).returned)
