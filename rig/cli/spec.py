@@ -9,7 +9,7 @@ import click
 
 from rig.cli.main import home_of, home_option, uri_option
 from rig.errors import ConfigError
-from rig.image.module import find_built, link_kinds
+from rig.image.module import find_built, link_aliases
 from rig.spec import import_guest, import_header, import_module, import_ynl
 from rig.spec.compose import compose, merge_families
 from rig.spec.load import dump, load, spec_hash
@@ -147,7 +147,7 @@ def import_(
 def _links(ko: Path) -> tuple[LinkKind, ...]:
     """Link kinds with their policies (rtnl_link_ops), and kinds only an alias names."""
     found = {k.kind: k for k in import_module.link_kinds(ko)}
-    for kind in link_kinds(ko):
+    for kind in link_aliases(ko):
         found.setdefault(kind, LinkKind(kind))
     return tuple(found.values())
 

@@ -61,7 +61,7 @@ O_FLAGS = [0, 1, 2, 0o4000, 0o2000, 0o100, 0o1000, 0o40000, 0o2000000, 0o2000000
 MAP_PAGES = [1, 1, 2, 4, 16, 256]
 MAP_ODD = [0, 1, PAGE - 1, PAGE + 1, 1 << 30, MAX_MAP]
 MAP_OFFSETS = [PAGE, 2 * PAGE, 1 << 20, 1 << 32, (1 << 63) - PAGE, (1 << 64) - PAGE]
-POLL_EVENTS = [0x1, 0x4, 0x5, 0x2, 0x41, 0x8]  # IN, OUT, IN|OUT, PRI, IN|RDNORM, ERR
+POLL_MASKS = [0x1, 0x4, 0x5, 0x2, 0x41, 0x8]  # IN, OUT, IN|OUT, PRI, IN|RDNORM, ERR
 
 
 def check_doors(doors: Iterable[str]) -> tuple[str, ...]:
@@ -240,7 +240,7 @@ class Builder:
         c = self.c
         fds = state.fds(FdKind.FILE) + state.fds(FdKind.SOCK)
         fd = pick(c, fds) if fds else self._fd(state, self.device())
-        events = pick(c, POLL_EVENTS) if self.valid() else c.uint(2)
+        events = pick(c, POLL_MASKS) if self.valid() else c.uint(2)
         state.calls.append(Poll(fd, events))
 
     def _ioctl(self, state: _State) -> None:

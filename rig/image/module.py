@@ -102,7 +102,7 @@ def modinfo(ko: Path, field: str) -> list[str]:
     return [ln for ln in out.stdout.splitlines() if ln]
 
 
-def link_kinds(ko: Path) -> list[str]:
+def link_aliases(ko: Path) -> list[str]:
     """rtnetlink link kinds the module registers: its MODULE_ALIAS_RTNL_LINK aliases.
 
     rtnetlink loads a module for an unknown kind by that alias, so every
