@@ -44,11 +44,6 @@ struct child {
 	u64 map_len[MAX_CALLS];
 };
 
-static int fd_of(struct child *c, u32 ref)
-{
-	return ref == NO_FD ? -1 : c->slot[ref];
-}
-
 static u8 *arena_alloc(struct child *c, u32 n, int crossing)
 {
 	size_t at, pages;
@@ -134,6 +129,10 @@ static void capture_arg(struct child *c, struct call_rec *r, u32 ai)
 		capture_arg(c, r, c->p->ptrs[a->first_ptr + i].target);
 }
 
+static int fd_of(struct child *c, u32 ref)
+{
+	return ref == NO_FD ? -1 : c->slot[ref];
+}
 
 static long do_open(struct child *c, struct call_rec *r, struct bytes path, int flags, u32 mode)
 {
