@@ -32,7 +32,9 @@ MAX_ARENA = 32 << 20  # total size of all buffers and read counts in one program
 U32 = (1 << 32) - 1
 U64 = (1 << 64) - 1
 BAD_FD = -1  # an fd reference that the agent turns into fd -1 (EBADF)
-PTR_SIZE = 8
+PTR_SIZE = 8  # the widest pointer a buffer can hold
+PTR_WIDTHS = (8, 4)  # a 64-bit pointer or __u64; a 32-bit pointer (compat_uptr_t)
+ABIS = (64, 32)  # a program runs in a 64-bit process, or a 32-bit one (compat syscalls)
 PAGE = 4096
 
 O_RDONLY = 0
@@ -71,10 +73,15 @@ class Special(enum.Enum):
 
 @dataclass(frozen=True)
 class Reloc:
-    """The address of `target` stored as 8 bytes at `offset` inside the enclosing buffer."""
+    """The address of `target` stored as `width` bytes at `offset` inside the enclosing buffer.
+
+    Width 8 is a 64-bit pointer, or a `__u64` field carrying one in any ABI;
+    width 4 is a pointer in a 32-bit layout (`compat_uptr_t`).
+    """
 
     offset: int
     target: Pointer
+    width: int = PTR_SIZE
 
 
 @dataclass(frozen=True)
@@ -322,9 +329,12 @@ def with_ref(call: Call, ref: int) -> Call:
 @dataclass(frozen=True)
 class Program:
     calls: tuple[Call, ...] = field(default_factory=tuple)
+    abi: int = 64  # 32: the agent runs it in a 32-bit process, so compat_ioctl handlers run
 
     def validate(self) -> None:
         """Raise ProgramError naming the first call that breaks a rule."""
+        if self.abi not in ABIS:
+            raise ProgramError(f"abi {self.abi!r} is not one of {', '.join(map(str, ABIS))}")
         if len(self.calls) > MAX_CALLS:
             raise ProgramError(f"{len(self.calls)} calls, at most {MAX_CALLS}")
         budget = _Budget()
@@ -471,6 +481,8 @@ def _check_buffer(buf: Buffer, depth: int, budget: _Budget) -> None:
         raise ProgramError(f"more than {MAX_RELOCS} pointers in buffers")
     for r in buf.ptrs:
         _check_range("pointer offset", r.offset, U32)
-        if r.offset + PTR_SIZE > buf.visible:
+        if r.width not in PTR_WIDTHS:
+            raise ProgramError(f"pointer width {r.width!r} is not 8 or 4")
+        if r.offset + r.width > buf.visible:
             raise ProgramError(f"pointer at {r.offset} does not fit in {buf.visible} mapped bytes")
         _check_arg(r.target, depth + 1, budget)

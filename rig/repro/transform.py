@@ -17,7 +17,6 @@ from rig.prog.program import (
     BAD_FD,
     MAX_CALLS,
     O_RDWR,
-    PTR_SIZE,
     Buffer,
     Call,
     Close,
@@ -179,11 +178,11 @@ def _edit_buffer(buf: Buffer, e: Edit, depth: int) -> Buffer | None:
 
 
 def _overlaps_ptr(buf: Buffer, offset: int, width: int) -> bool:
-    return any(r.offset < offset + width and offset < r.offset + PTR_SIZE for r in buf.ptrs)
+    return any(r.offset < offset + width and offset < r.offset + r.width for r in buf.ptrs)
 
 
 def _content_end(buf: Buffer) -> int:
-    return max([len(buf.data), *(r.offset + PTR_SIZE for r in buf.ptrs)])
+    return max([len(buf.data), *(r.offset + r.width for r in buf.ptrs)])
 
 
 def _buffers(buf: Buffer, path: tuple[int, ...] = ()) -> Iterator[tuple[tuple[int, ...], Buffer]]:
