@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from rig.cli.main import home_of, home_option, uri_option
-from rig.errors import ConfigError
+from rig.errors import ConfigError, InfraError
 from rig.image.module import find_built, link_aliases
 from rig.spec import import_guest, import_header, import_module, import_ynl
 from rig.spec.compose import compose, merge_families
@@ -21,6 +21,22 @@ _PATH = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.group()
 def cli() -> None:
     """Import and check interface specs."""
+
+
+def _with_abi32(
+    part: Spec, header: Path, name: str, devices: tuple[str, ...], includes: tuple[Path, ...]
+) -> Spec:
+    """`part` with the layouts 32-bit callers see, where they differ (compat_ioctl paths)."""
+    try:
+        part32 = import_header.header_spec(header, name, devices, includes, abi=32)
+        part32, _ = import_header.with_gcc_layout(part32, header, includes, abi=32)
+    except (import_header.HeaderError, InfraError) as e:
+        click.echo(f"{header}: no 32-bit layouts (gcc -m32: {e}); 32-bit programs use 64-bit ones")
+        return part
+    part = import_header.with_abi32(part, part32)
+    n = sum(1 for s in part.structs if s.abi32) + sum(1 for i in part.ioctls if i.abi32)
+    click.echo(f"{header}: {n} structs and ioctls differ for 32-bit callers")
+    return part
 
 
 def _rel(p: Path) -> str:
@@ -107,6 +123,7 @@ def import_(
         click.echo(f"{h}: {len(part.ioctls)} ioctls, {len(part.structs)} structs ({how})")
         for m in moved[:10]:
             click.echo(f"  {m}")
+        part = _with_abi32(part, h, name, devices, includes)
         if module is not None:
             bad, missing = import_header.check_with_dwarf(part, module)
             if bad:

@@ -101,12 +101,16 @@ class Builder:
         malformed: int = 30,
         max_calls: int = 12,
         hints: Hints | None = None,
+        abis: Sequence[int] = (64,),
     ) -> None:
-        self.spec, self.c, self.hints = spec, c, hints
+        self.base, self.spec, self.c, self.hints = spec, spec, c, hints
         self.doors = check_doors(doors)
         self.malformed = malformed
         self.max_calls = min(max_calls, MAX_CALLS - 2)
-        self.values = ValueBuilder(spec, c, hints)
+        # A program runs in a 64- or a 32-bit process and is laid out for it.
+        self.abis = tuple(abis) or (64,)
+        self.by_abi = {abi: ValueBuilder(spec.for_abi(abi), c, hints) for abi in self.abis}
+        self.use_abi(self.abis[0])
         self.netlink = NetlinkBuilder(spec, c, hints)
         kinds = {"sysfs": FileKind.SYSFS, "procfs": FileKind.PROCFS, "debugfs": FileKind.DEBUGFS}
         want = {kinds[d] for d in self.doors if d in kinds}
@@ -148,13 +152,22 @@ class Builder:
             self.hints.start()
         if self.empty:
             return Program()
+        self.use_abi(pick(self.c, self.abis) if len(self.abis) > 1 else self.abis[0])
         n = 1 + self.c.below(self.max_calls)
         while len(state.calls) < n:
             self.add_call(state)
-        return Program(tuple(state.calls[:MAX_CALLS]))
+        return Program(tuple(state.calls[:MAX_CALLS]), self.abi)
 
-    def calls_for(self, prefix: Sequence[Call]) -> list[Call]:
-        """New calls (one, plus any resource they need) to follow `prefix`."""
+    def use_abi(self, abi: int) -> None:
+        """Build what follows for a process of `abi`: its struct layouts and ioctl codes."""
+        if abi not in self.by_abi:
+            self.by_abi[abi] = ValueBuilder(self.base.for_abi(abi), self.c, self.hints)
+        self.abi, self.values = abi, self.by_abi[abi]
+        self.spec = self.values.spec
+
+    def calls_for(self, prefix: Sequence[Call], abi: int = 64) -> list[Call]:
+        """New calls (one, plus any resource they need) to follow `prefix` in a program of `abi`."""
+        self.use_abi(abi)
         state = _State(list(prefix))
         for call in prefix:
             if isinstance(call, Close) and call.fd >= 0:

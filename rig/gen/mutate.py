@@ -39,7 +39,7 @@ from rig.prog.program import (
 MAX_BLOB_GROWTH = 4096
 
 
-def repair(calls: list[Call]) -> Program:
+def repair(calls: list[Call], abi: int = 64) -> Program:
     """`calls` with every fd reference pointing at an earlier call of the right kind."""
     out: list[Call] = []
     for i, call in enumerate(calls):
@@ -51,7 +51,7 @@ def repair(calls: list[Call]) -> Program:
                 earlier = [j for j in range(i - 1, -1, -1) if result_kind(out[j]) in kinds]
                 call = with_ref(call, earlier[0] if earlier else BAD_FD)
         out.append(call)
-    return Program(tuple(out[:MAX_CALLS]))
+    return Program(tuple(out[:MAX_CALLS]), abi)
 
 
 def _shift(calls: list[Call], at: int, delta: int) -> list[Call]:
@@ -106,10 +106,10 @@ class Mutator:
         if len(p.calls) >= MAX_CALLS - 4:
             return self.remove(p)
         at = between(self.c, 0, len(p.calls))
-        new = self.b.calls_for(p.calls[:at])
+        new = self.b.calls_for(p.calls[:at], p.abi)
         # References in the new calls already point into the prefix; later calls shift.
         tail = _shift(list(p.calls[at:]), at, len(new))
-        return repair([*p.calls[:at], *new, *tail])
+        return repair([*p.calls[:at], *new, *tail], p.abi)
 
     def remove(self, p: Program) -> Program:
         if not p.calls:
@@ -127,7 +127,7 @@ class Mutator:
                 elif ref > at:
                     call = with_ref(call, ref - 1)
             fixed.append(call)
-        return repair(fixed)
+        return repair(fixed, p.abi)
 
     def duplicate(self, p: Program) -> Program:
         if not p.calls or len(p.calls) >= MAX_CALLS - 1:
@@ -135,13 +135,15 @@ class Mutator:
         i = self.c.below(len(p.calls))
         calls = list(p.calls)
         calls.insert(i + 1, calls[i])
-        return repair(calls[: i + 2] + _shift(calls[i + 2 :], i + 1, 1))
+        return repair(calls[: i + 2] + _shift(calls[i + 2 :], i + 1, 1), p.abi)
 
     def splice(self, p: Program, other: Program) -> Program:
+        if other.abi != p.abi:  # layouts differ: the other's buffers mean nothing here
+            return p
         a = between(self.c, 0, len(p.calls))
         b = between(self.c, 0, len(other.calls))
         tail = _shift(list(other.calls[b:]), 0, a - b)
-        return repair([*p.calls[:a], *tail])
+        return repair([*p.calls[:a], *tail], p.abi)
 
     def tweak(self, p: Program) -> Program:
         if not p.calls:
@@ -149,7 +151,7 @@ class Mutator:
         i = self.c.below(len(p.calls))
         calls = list(p.calls)
         calls[i] = self.tweak_call(calls[i])
-        return repair(calls)
+        return repair(calls, p.abi)
 
     def tweak_call(self, call: Call) -> Call:
         c = self.c
@@ -180,7 +182,7 @@ class Mutator:
                 target = self._tweak_arg(r.target)
                 if not isinstance(target, Buffer | Special):
                     target = Special.NULL
-                ptrs = (*arg.ptrs[:k], Reloc(r.offset, target), *arg.ptrs[k + 1 :])
+                ptrs = (*arg.ptrs[:k], Reloc(r.offset, target, r.width), *arg.ptrs[k + 1 :])
                 return replace(arg, ptrs=ptrs)
             data = self.tweak_bytes(arg.data, aligned=True, limit=arg.visible)
             return replace(arg, data=data[: arg.visible])

@@ -14,7 +14,19 @@ from dataclasses import dataclass, field
 from rig.gen.choose import Chooser, between, chance, pick
 from rig.gen.hints import Hints
 from rig.prog.program import MAX_PTRS, Buffer, Pointer, Reloc, Special
-from rig.spec.types import Array, Bytes, Int, Len, Ptr, Spec, String, Struct, StructRef, Type
+from rig.spec.types import (
+    Array,
+    Bytes,
+    Int,
+    Len,
+    Ptr,
+    Spec,
+    String,
+    Struct,
+    StructRef,
+    Type,
+    type_size,
+)
 
 PAGE = 4096
 _POW = [1 << i for i in range(65)]
@@ -179,7 +191,7 @@ class Mem:
         self.ptrs = self.ptrs[:MAX_PTRS]
         if not valid and size and chance(c, 15):
             mapped = between(c, 0, size - 1)
-            ptrs = tuple(r for r in self.ptrs if r.offset + 8 <= mapped)
+            ptrs = tuple(r for r in self.ptrs if r.offset + r.width <= mapped)
             return Buffer(data[:mapped], size, mapped, ptrs)
         return Buffer(data, size, None, tuple(self.ptrs))
 
@@ -191,18 +203,7 @@ class ValueBuilder:
         self.spec, self.c, self.hints = spec, c, hints
 
     def size_of(self, t: Type) -> int:
-        if isinstance(t, Int | Len):
-            return t.size
-        if isinstance(t, Ptr):
-            return 8
-        if isinstance(t, String):
-            return t.size
-        if isinstance(t, Array):
-            return (t.count or 0) * self.size_of(t.elem)
-        if isinstance(t, StructRef):
-            s = self.spec.struct(t.name)
-            return s.size if s else 0
-        return t.min
+        return type_size(t, self.spec)
 
     def struct(self, s: Struct, valid: bool, depth: int = 0) -> Mem:
         mem = Mem(bytearray(s.size))
@@ -210,7 +211,7 @@ class ValueBuilder:
         for f in s.fields:
             if isinstance(f.type, Ptr):
                 ptr, nbytes, nelem = self.pointer(f.type, valid, depth)
-                mem.ptrs.append(Reloc(f.offset, ptr))
+                mem.ptrs.append(Reloc(f.offset, ptr, f.type.size))
                 lengths[f.name] = self.extent(f.type, nbytes, nelem)
         for f in s.fields:
             if isinstance(f.type, Ptr):
@@ -219,7 +220,7 @@ class ValueBuilder:
                 continue
             mem_f = self.inline(f.type, valid, depth, lengths, key=f"{s.name}.{f.name}")
             mem.put(f.offset, bytes(mem_f.data))
-            mem.ptrs += [Reloc(f.offset + r.offset, r.target) for r in mem_f.ptrs]
+            mem.ptrs += [Reloc(f.offset + r.offset, r.target, r.width) for r in mem_f.ptrs]
         return mem
 
     def extent(self, p: Ptr, nbytes: int, nelem: int) -> Extent:
@@ -276,7 +277,7 @@ class ValueBuilder:
                 continue
             e = self.inline(t.elem, valid, depth)
             mem.put(i * stride, bytes(e.data))
-            mem.ptrs += [Reloc(i * stride + r.offset, r.target) for r in e.ptrs]
+            mem.ptrs += [Reloc(i * stride + r.offset, r.target, r.width) for r in e.ptrs]
         return mem
 
     def pointer(self, p: Ptr, valid: bool, depth: int) -> tuple[Pointer, int, int]:

@@ -50,11 +50,17 @@ def remove_calls(program: Program, drop: set[int]) -> Program:
             call = with_ref(call, new_index.get(use[0], BAD_FD))
         new_index[i] = len(calls)
         calls.append(call)
-    return Program(tuple(calls))
+    return Program(tuple(calls), program.abi)
 
 
 def concatenate(programs: Sequence[Program]) -> Program | None:
-    """One program doing what `programs` do in order (fds stay open); None if too long."""
+    """One program doing what `programs` do in order (fds stay open).
+
+    None if too long, or if the programs do not share one ABI (a process is
+    32- or 64-bit, and their buffers are laid out for one).
+    """
+    if len({p.abi for p in programs}) > 1:
+        return None
     calls: list[Call] = []
     for p in programs:
         base = len(calls)
@@ -65,7 +71,7 @@ def concatenate(programs: Sequence[Program]) -> Program | None:
             calls.append(call)
     if len(calls) > MAX_CALLS:
         return None
-    return Program(tuple(calls))
+    return Program(tuple(calls), programs[0].abi if programs else 64)
 
 
 def strip_trailing_zeros(buf: Buffer) -> Buffer:
@@ -77,6 +83,7 @@ def strip_trailing_zeros(buf: Buffer) -> Buffer:
             Reloc(
                 r.offset,
                 strip_trailing_zeros(r.target) if isinstance(r.target, Buffer) else r.target,
+                r.width,
             )
             for r in buf.ptrs
         ),
@@ -90,7 +97,7 @@ def normalize(program: Program) -> Program:
         if isinstance(call, Ioctl) and isinstance(call.arg, Buffer):
             call = dataclasses.replace(call, arg=strip_trailing_zeros(call.arg))
         calls.append(call)
-    return Program(tuple(calls))
+    return Program(tuple(calls), program.abi)
 
 
 # ---------------------------------------------------------------- argument edits
@@ -117,7 +124,7 @@ class Edit:
             return None
         calls = list(program.calls)
         calls[self.call] = new
-        edited = Program(tuple(calls))
+        edited = Program(tuple(calls), program.abi)
         try:
             edited.validate()
         except ProgramError:
@@ -159,7 +166,7 @@ def _edit_buffer(buf: Buffer, e: Edit, depth: int) -> Buffer | None:
         if inner is None:
             return None
         ptrs = list(buf.ptrs)
-        ptrs[i] = Reloc(ptrs[i].offset, inner)
+        ptrs[i] = Reloc(ptrs[i].offset, inner, ptrs[i].width)
         return dataclasses.replace(buf, ptrs=tuple(ptrs))
     if e.what == "word":
         if _overlaps_ptr(buf, e.offset, e.width) or e.offset >= len(buf.data):

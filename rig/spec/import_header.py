@@ -102,8 +102,8 @@ _GCC_DEFINES = [
     "-D__volatile=volatile",
     "-D__const__=const",
     "-D__const=const",
-    "-D__asm__(x)=",
-    "-D__asm(x)=",
+    "-D__asm__(...)=",
+    "-D__asm(...)=",
     "-D__restrict=",
     "-D__restrict__=",
     "-D__builtin_va_list=void*",
@@ -113,11 +113,12 @@ _GCC_DEFINES = [
 ]
 
 
-def _scalar(words: list[str]) -> tuple[int, bool, str] | None:
+def _scalar(words: list[str], abi: int = 64) -> tuple[int, bool, str] | None:
     """(size, signed, canonical name) of a C scalar type however its words are ordered.
 
     C lets `short int signed` and `signed short int` name one type; a table
-    of spellings misses some, so the words are counted instead (LP64).
+    of spellings misses some, so the words are counted instead. Sizes are
+    LP64's, or i386's for `abi` 32 (`long` is 4 bytes, `long double` 12).
     """
     known = {"signed", "unsigned", "char", "short", "int", "long", "_Bool", "float", "double"}
     known.add("__int128")
@@ -130,7 +131,9 @@ def _scalar(words: list[str]) -> tuple[int, bool, str] | None:
     if "float" in words:
         return 4, True, "float"
     if "double" in words:
-        return (16, True, "long double") if longs else (8, True, "double")
+        if longs:
+            return (12 if abi == 32 else 16), True, "long double"
+        return 8, True, "double"
     if "__int128" in words:
         return 16, not unsigned, "unsigned __int128" if unsigned else "__int128"
     if "char" in words:
@@ -140,7 +143,7 @@ def _scalar(words: list[str]) -> tuple[int, bool, str] | None:
         return 2, not unsigned, "unsigned short" if unsigned else "short"
     if longs:
         base = ("unsigned " if unsigned else "") + " ".join(["long"] * longs)
-        return 8, not unsigned, base
+        return (4 if abi == 32 and longs == 1 else 8), not unsigned, base
     return 4, not unsigned, "unsigned int" if unsigned else "int"
 
 
@@ -219,6 +222,7 @@ class HeaderInfo:
     """What a header declares, laid out."""
 
     path: Path
+    abi: int = 64  # laid out for 64-bit (x86_64) or 32-bit (i386) callers
     defines: dict[str, Define] = field(default_factory=dict)
     values: dict[str, int] = field(default_factory=dict)  # macros and enum constants
     strings: dict[str, str] = field(default_factory=dict)  # string macros
@@ -276,10 +280,19 @@ def _prelude() -> str:
     return "".join(f"#include <{h}>\n" for h in PRELUDE)
 
 
-def preprocess(header: Path, includes: Iterable[Path], extra: str = "") -> str:
+def abi_flags(abi: int) -> list[str]:
+    """gcc's flags for compiling as a caller of `abi` sees the header (i386 for 32)."""
+    return ["-m32"] if abi == 32 else []
+
+
+def preprocess(header: Path, includes: Iterable[Path], extra: str = "", abi: int = 64) -> str:
     """The header expanded by gcc's preprocessor after `PRELUDE`, with line markers for pycparser."""
     src = f'{_prelude()}#include "{header.resolve()}"\n{extra}'
-    cmd = ["gcc", "-E", "-x", "c", *_GCC_DEFINES, *include_flags(header, includes), "-"]
+    # pycparser knows no __float128, which i386's max_align_t holds: rig never
+    # lays that record out, so any type of its size will do.
+    i386 = ["-D__float128=long double"] if abi == 32 else []
+    flags = [*_GCC_DEFINES, *i386, *abi_flags(abi), *include_flags(header, includes)]
+    cmd = ["gcc", "-E", "-x", "c", *flags, "-"]
     try:
         done = subprocess.run(cmd, input=src, capture_output=True, text=True, check=False)
     except FileNotFoundError:
@@ -289,20 +302,20 @@ def preprocess(header: Path, includes: Iterable[Path], extra: str = "") -> str:
     return done.stdout
 
 
-def parse_header(header: Path, includes: Iterable[Path] = ()) -> HeaderInfo:
-    """Lay out everything `header` declares and evaluate its macros."""
+def parse_header(header: Path, includes: Iterable[Path] = (), abi: int = 64) -> HeaderInfo:
+    """Lay out everything `header` declares, as callers of `abi` see it, and evaluate its macros."""
     try:
         text = header.read_text(encoding="utf-8", errors="replace")
     except OSError as e:
         raise HeaderError(f"{header}: cannot read it: {e.strerror}") from None
-    info = HeaderInfo(header, read_defines(text), lines=text.splitlines())
+    info = HeaderInfo(header, abi, read_defines(text), lines=text.splitlines())
     probes = []
     for d in info.defines.values():
         if d.body.startswith('"'):
             info.strings[d.name] = _c_string(d.body)
         elif d.body and not d.body.startswith("#"):
             probes.append(f"long {_MACRO}{d.name} = ({d.name});")
-    pre = preprocess(header, list(includes), _PROBES_BEGIN + "\n" + "\n".join(probes))
+    pre = preprocess(header, list(includes), _PROBES_BEGIN + "\n" + "\n".join(probes), abi)
     head, found, tail = carry_attributes(pre).partition(_PROBES_BEGIN)
     if not found:
         raise HeaderError(f"{header}: gcc -E lost rig's marker line; is the header complete?")
@@ -546,15 +559,18 @@ class _Layout:
             name = " ".join(node.names)
             if name in self.typedefs:
                 return self.typedefs[name]
-            scalar = _scalar(list(node.names))
+            scalar = _scalar(list(node.names), self.info.abi)
             if scalar is not None:
                 size, signed, base = scalar
-                return _CType(size, size, "scalar", signed, base=base)
+                # i386 aligns 8- and 12-byte scalars to 4 (its psABI).
+                align = min(size, 4) if self.info.abi == 32 else size
+                return _CType(size, align, "scalar", signed, base=base)
             if name == "void":
                 return _CType(1, 1, "scalar", base="void")
             raise HeaderError(f"unknown type {name!r}")
         if isinstance(node, c_ast.PtrDecl):
-            return _CType(8, 8, "pointer")
+            width = 4 if self.info.abi == 32 else 8
+            return _CType(width, width, "pointer")
         if isinstance(node, c_ast.ArrayDecl):
             elem = self.ctype(node.type, hint)
             count = 0
@@ -960,7 +976,7 @@ def _fields(
         if (m.ctype.kind == "pointer")
         or (
             m.ctype.kind == "scalar"
-            and m.ctype.size == 8
+            and (m.ctype.size == 8 or m.ctype.base in ("long", "unsigned long"))
             and (
                 _PTR_NAME.search(m.name)
                 or re.search(r"\bpointer\b|\bptr\b", comments[m.name], re.I)
@@ -979,7 +995,8 @@ def _fields(
         t: Type
         if m.name in ptrs:
             fills = kernel_writes or _is_out(m.name, comment)
-            t = Ptr(_pointee(comment, above, rec.name, known), Dir.OUT if fills else Dir.IN)
+            d = Dir.OUT if fills else Dir.IN
+            t = Ptr(_pointee(comment, above, rec.name, known), d, m.ctype.size)
         elif m.ctype.kind == "array" and m.ctype.elem is not None:
             e = m.ctype.elem
             if (
@@ -1083,7 +1100,7 @@ def _object_type(ct: _CType, info: HeaderInfo) -> Type:
             return String(ct.count, max(ct.count - 1, 0))  # FS_IOC_GETFSLABEL: char[256]
         return Array(_object_type(ct.elem, info), ct.count)
     if ct.kind == "pointer":
-        return Int(8)
+        return Int(ct.size)
     size = ct.size if ct.size in (1, 2, 4, 8) else 8
     return Int(size, ct.signed and ct.base != "char")
 
@@ -1108,10 +1125,17 @@ def words(info: HeaderInfo) -> tuple[str, ...]:
 
 
 def header_spec(
-    header: Path, name: str, devices: Iterable[str] = (), includes: Iterable[Path] = ()
+    header: Path,
+    name: str,
+    devices: Iterable[str] = (),
+    includes: Iterable[Path] = (),
+    abi: int = 64,
 ) -> Spec:
-    """A spec with the header's ioctls and structs, its ioctls on each of `devices`."""
-    info = parse_header(header, includes)
+    """A spec with the header's ioctls and structs, its ioctls on each of `devices`.
+
+    Laid out as callers of `abi` see them; `with_abi32` joins the two.
+    """
+    info = parse_header(header, includes, abi)
     known = set(info.records)
     ioctls = []
     for macro, argc in info.ioctls:
@@ -1145,6 +1169,31 @@ def header_spec(
     names = tuple(io.name for io in ioctls)
     devs = tuple(Device(p, names) for p in devices)
     return Spec(name, devs, tuple(ioctls), structs, words=words(info))
+
+
+def with_abi32(spec: Spec, spec32: Spec) -> Spec:
+    """`spec` (64-bit) with the layouts of `spec32` attached where 32-bit callers differ.
+
+    Structs and ioctls are matched by name. A struct whose 32-bit fields do
+    not match its 64-bit ones by name (an #ifdef in the header) keeps only the
+    64-bit layout, with a warning: 32-bit programs then use that one.
+    """
+    structs32 = {s.name: s for s in spec32.structs}
+    ioctls32 = {i.name: i for i in spec32.ioctls}
+    structs = []
+    for s in spec.structs:
+        s32 = structs32.get(s.name)
+        if s32 is not None and [f.name for f in s32.fields] != [f.name for f in s.fields]:
+            log.warning("struct %s has other members for 32-bit callers; not laid out", s.name)
+            s32 = None
+        same = s32 is None or (s32.size, s32.align, s32.fields) == (s.size, s.align, s.fields)
+        structs.append(s if same else dataclasses.replace(s, abi32=s32))
+    ioctls = []
+    for io in spec.ioctls:
+        io32 = ioctls32.get(io.name)
+        same = io32 is None or (io32.code, io32.arg) == (io.code, io.arg)
+        ioctls.append(io if same else dataclasses.replace(io, abi32=io32))
+    return dataclasses.replace(spec, structs=tuple(structs), ioctls=tuple(ioctls))
 
 
 # ---------------------------------------------------------------- checks against gcc and DWARF
@@ -1355,7 +1404,7 @@ def check_with_gcc(spec: Spec, header: Path, includes: Iterable[Path] = ()) -> l
 
 
 def with_gcc_layout(
-    spec: Spec, header: Path, includes: Iterable[Path] = ()
+    spec: Spec, header: Path, includes: Iterable[Path] = (), abi: int = 64
 ) -> tuple[Spec, list[Mismatch]]:
     """The spec laid out as gcc lays it out, and where that differed from rig's own reading.
 
@@ -1364,7 +1413,7 @@ def with_gcc_layout(
     offsets and ioctl codes (which hold a size) are the truth. What the probe
     cannot compile keeps rig's numbers (`gcc_layout` warns about it).
     """
-    theirs = gcc_layout(spec, header, includes)
+    theirs = gcc_layout(spec, header, includes, abi)
     diff = [
         Mismatch(k, v, theirs[k])
         for k, v in _expected(spec).items()
@@ -1391,13 +1440,15 @@ def with_gcc_layout(
     return dataclasses.replace(spec, structs=structs, ioctls=tuple(ioctls)), diff
 
 
-def gcc_layout(spec: Spec, header: Path, includes: Iterable[Path] = ()) -> dict[str, int]:
+def gcc_layout(
+    spec: Spec, header: Path, includes: Iterable[Path] = (), abi: int = 64
+) -> dict[str, int]:
     """Sizes, alignments, offsets and ioctl codes of the spec's names, as gcc computes them.
 
     What the probe cannot compile is left out with a warning (one per struct
     or ioctl); a header gcc cannot compile at all is a HeaderError.
     """
-    theirs, failed = _run_probe(spec, header, includes)
+    theirs, failed = _run_probe(spec, header, includes, abi)
     by_owner: dict[str, str] = {}
     for key, why in failed.items():
         kind, _, what = key.partition(" ")
@@ -1420,7 +1471,7 @@ _PROBE_ROUNDS = 6  # tag -> typedef -> left out, with room for errors that hide 
 
 
 def _run_probe(
-    spec: Spec, header: Path, includes: Iterable[Path]
+    spec: Spec, header: Path, includes: Iterable[Path], abi: int = 64
 ) -> tuple[dict[str, int], dict[str, str]]:
     """gcc's numbers by key, and the keys it could not compile with gcc's first error for each.
 
@@ -1434,7 +1485,8 @@ def _run_probe(
     failed: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="rig-probe-") as tmp:
         src, exe = Path(tmp) / "probe.c", Path(tmp) / "probe"
-        cmd = ["gcc", "-std=gnu11", "-w", *include_flags(header, includes), "-o", str(exe)]
+        flags = [*abi_flags(abi), *include_flags(header, includes)]
+        cmd = ["gcc", "-std=gnu11", "-w", *flags, "-o", str(exe)]
         for _ in range(_PROBE_ROUNDS):
             live = [it for it in items if it.key not in failed]
             text, at = _probe_program(header, live, forms)

@@ -33,7 +33,21 @@ The format is YAML (one document, keys in kebab-case):
       - {kind: veth, data: info, attr-sets: [{name: info, attrs: [...]}]}
 
 Types are `u8`..`u64`, `s8`..`s64`, `bytes`, or a mapping with one of the keys
-int, len, ptr, bytes, array, string, struct (see `rig.spec.types`). File
+int, len, ptr, bytes, array, string, struct (see `rig.spec.types`). A `ptr`
+takes 8 bytes unless it says `size: 4` (a pointer in a 32-bit layout).
+
+The layout is the one 64-bit callers see. A struct or ioctl that 32-bit
+callers see differently (a C pointer or `long` inside, a 64-bit integer that
+i386 aligns to 4) adds it under `abi32`: a struct its `size`, `align` and
+`fields`, an ioctl its `code` and, if it differs, its `arg`:
+
+    - {name: NAME, code: 0xc018b708, ..., abi32: {code: 0xc00cb708}}
+    - name: peek
+      size: 24
+      fields: [...]
+      abi32: {size: 12, align: 4, fields: [{name: buf, offset: 0, type: {ptr: bytes, size: 4}}, ...]}
+
+File
 grammars are `text`, `int`, `string` or a mapping with one of int ([min, max]),
 enum (words), string (max length), commands (list of {word, args}).
 
@@ -44,6 +58,7 @@ comments and key order do not change it.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable, Iterator
@@ -79,6 +94,7 @@ from rig.spec.types import (
     StructRef,
     TextCommand,
     Type,
+    type_size,
 )
 from rig.util import atomic_write
 
@@ -283,9 +299,12 @@ def _len_type(m: _Map, at: _At) -> Len:
 
 
 def _ptr_type(m: _Map, at: _At) -> Ptr:
-    _map(m, at, allowed=("ptr", "dir"))
+    _map(m, at, allowed=("ptr", "dir", "size"))
     d = _enum(Dir, m.get("dir", "in"), at.key(m, "dir"), [x.value for x in Dir])
-    return Ptr(_type(m["ptr"], at.key(m, "ptr")), d)
+    size = _int(m.get("size", 8), at.key(m, "size"), 4, 8)
+    if size not in (4, 8):
+        raise at.key(m, "size").fail(f"a pointer is 8 or 4 bytes, not {size}")
+    return Ptr(_type(m["ptr"], at.key(m, "ptr")), d, size)
 
 
 def _bytes_type(m: _Map, at: _At) -> Bytes:
@@ -335,7 +354,17 @@ _TYPE_PARSERS: dict[str, Callable[[_Map, _At], Type]] = {
 
 
 def _struct(v: Any, at: _At) -> Struct:
-    m = _map(v, at, ("name", "size"), ("align", "fields", "union"))
+    m = _map(v, at, ("name", "size"), ("align", "fields", "union", "abi32"))
+    s = _struct_body(m, at, _str(m["name"], at.key(m, "name")))
+    if m.get("abi32") is None:
+        return s
+    a = at.key(m, "abi32")
+    m32 = _map(m["abi32"], a, ("size",), ("align", "fields"))
+    return dataclasses.replace(s, abi32=_struct_body(m32, a, s.name, s.union))
+
+
+def _struct_body(m: _Map, at: _At, name: str, union: bool | None = None) -> Struct:
+    """A struct's layout: its own, or (abi32) the one 32-bit callers see."""
     fields = []
     for x, a in _seq(m.get("fields"), at.key(m, "fields")):
         f = _map(x, a, ("name", "offset", "type"), ("out",))
@@ -348,19 +377,19 @@ def _struct(v: Any, at: _At) -> Struct:
             )
         )
     return Struct(
-        _str(m["name"], at.key(m, "name")),
+        name,
         _int(m["size"], at.key(m, "size"), 0),
         _int(m.get("align", 1), at.key(m, "align"), 1),
         tuple(fields),
-        _bool(m.get("union", False), at.key(m, "union")),
+        _bool(m.get("union", False), at.key(m, "union")) if union is None else union,
     )
 
 
 def _ioctl(v: Any, at: _At) -> Ioctl:
-    m = _map(v, at, ("name", "code"), ("dir", "type", "nr", "size", "arg"))
+    m = _map(v, at, ("name", "code"), ("dir", "type", "nr", "size", "arg", "abi32"))
     code = _int(m["code"], at.key(m, "code"), 0, (1 << 32) - 1)
     d = _enum(Dir, m.get("dir", Dir.from_ioc(code >> 30).value), at.key(m, "dir"), _dirs())
-    return Ioctl(
+    io = Ioctl(
         _str(m["name"], at.key(m, "name")),
         code,
         d,
@@ -369,6 +398,16 @@ def _ioctl(v: Any, at: _At) -> Ioctl:
         _int(m.get("size", (code >> 16) & 0x3FFF), at.key(m, "size"), 0, 0x3FFF),
         None if m.get("arg") is None else _type(m["arg"], at.key(m, "arg")),
     )
+    if m.get("abi32") is None:
+        return io
+    # 32-bit callers: the same command, with its own code (the size is part of it)
+    # and argument layout.
+    a = at.key(m, "abi32")
+    m32 = _map(m["abi32"], a, ("code",), ("arg",))
+    code32 = _int(m32["code"], a.key(m32, "code"), 0, (1 << 32) - 1)
+    arg32 = io.arg if m32.get("arg") is None else _type(m32["arg"], a.key(m32, "arg"))
+    abi32 = dataclasses.replace(io, code=code32, size=(code32 >> 16) & 0x3FFF, arg=arg32)
+    return dataclasses.replace(io, abi32=abi32)
 
 
 def _dirs() -> list[str]:
@@ -555,15 +594,23 @@ def _unique(items: list[Any], what: str, at: _At) -> None:
 
 
 def _check_types(spec: Spec, root: _Map, at: _At) -> None:
+    """Check the spec's own layout, then the one 32-bit callers see where it differs."""
+    _check_layout(spec, root, at, "")
+    if spec.abi_dependent:
+        _check_layout(spec.for_abi(32), root, at, " (abi32)")
+
+
+def _check_layout(spec: Spec, root: _Map, at: _At, abi: str) -> None:
     structs = {s.name: s for s in spec.structs}
     for i, s in enumerate(spec.structs):
         sat = _item(at.key(root, "structs"), root.get("structs"), i)
         names = {f.name for f in s.fields}
         for f in s.fields:
-            size = _size(f.type, structs)
+            size = type_size(f.type, spec)
             if f.offset + size > s.size:
                 raise sat.fail(
-                    f"{s.name}.{f.name}: offset {f.offset} + size {size} > struct size {s.size}"
+                    f"{s.name}.{f.name}{abi}: offset {f.offset} + size {size} "
+                    f"> struct size {s.size}"
                 )
             for ref in _refs(f.type):
                 if ref not in structs:
@@ -574,7 +621,7 @@ def _check_types(spec: Spec, root: _Map, at: _At) -> None:
         iat = _item(at.key(root, "ioctls"), root.get("ioctls"), i)
         want = (io.dir.ioc << 30) | (io.size << 16) | (io.type << 8) | io.nr
         if io.code != want:
-            raise iat.fail(f"{io.name}: code {io.code:#x} != dir/type/nr/size {want:#x}")
+            raise iat.fail(f"{io.name}{abi}: code {io.code:#x} != dir/type/nr/size {want:#x}")
         for ref in _refs(io.arg) if io.arg is not None else []:
             if ref not in structs:
                 raise iat.fail(f"{io.name}: no struct {ref!r}")
@@ -595,19 +642,6 @@ def _refs(t: Type) -> list[str]:
     if isinstance(t, Array):
         return _refs(t.elem)
     return []
-
-
-def _size(t: Type, structs: dict[str, Struct]) -> int:
-    if isinstance(t, StructRef):
-        s = structs.get(t.name)
-        return s.size if s else 0
-    if isinstance(t, Array):
-        return (t.count or 0) * _size(t.elem, structs)
-    if isinstance(t, Bytes):
-        return t.min
-    if isinstance(t, Ptr):
-        return 8
-    return t.size
 
 
 # ---------------------------------------------------------------- entry points
@@ -722,7 +756,10 @@ def type_obj(t: Type) -> Any:
             obj["unit"] = t.unit
         return obj
     if isinstance(t, Ptr):
-        return _Flow(ptr=type_obj(t.target), dir=t.dir.value)
+        obj = _Flow(ptr=type_obj(t.target), dir=t.dir.value)
+        if t.size != 8:
+            obj["size"] = t.size
+        return obj
     if isinstance(t, Bytes):
         return "bytes" if (t.min, t.max) == (0, 4096) else _Flow(bytes=[t.min, t.max])
     if isinstance(t, Array):
@@ -800,29 +837,13 @@ def spec_obj(spec: Spec, with_sources: bool = True) -> dict[str, Any]:
                     "nr": io.nr,
                     "size": io.size,
                     "arg": None if io.arg is None else type_obj(io.arg),
+                    "abi32": None if io.abi32 is None else _ioctl32_obj(io, io.abi32),
                 }
             )
         )
         for io in spec.ioctls
     ]
-    obj["structs"] = [
-        {
-            "name": s.name,
-            "size": s.size,
-            "align": s.align,
-            **({"union": True} if s.union else {}),
-            "fields": [
-                _Flow(
-                    name=f.name,
-                    offset=f.offset,
-                    type=type_obj(f.type),
-                    **({"out": True} if f.out else {}),
-                )
-                for f in s.fields
-            ],
-        }
-        for s in spec.structs
-    ]
+    obj["structs"] = [_struct_obj(s) for s in spec.structs]
     obj["families"] = [_family_obj(f) for f in spec.families]
     obj["files"] = [
         _Flow(
@@ -887,6 +908,32 @@ def _family_obj(f: NlFamily) -> dict[str, Any]:
             for c in f.commands
         ],
     }
+
+
+def _struct_obj(s: Struct, abi32: bool = False) -> dict[str, Any]:
+    obj: dict[str, Any] = {} if abi32 else {"name": s.name}
+    obj.update(size=s.size, align=s.align)
+    if s.union and not abi32:
+        obj["union"] = True
+    obj["fields"] = [
+        _Flow(
+            name=f.name,
+            offset=f.offset,
+            type=type_obj(f.type),
+            **({"out": True} if f.out else {}),
+        )
+        for f in s.fields
+    ]
+    if s.abi32 is not None:
+        obj["abi32"] = _struct_obj(s.abi32, abi32=True)
+    return obj
+
+
+def _ioctl32_obj(io: Ioctl, io32: Ioctl) -> dict[str, Any]:
+    obj: dict[str, Any] = {"code": _Hex(io32.code)}
+    if io32.arg != io.arg and io32.arg is not None:
+        obj["arg"] = type_obj(io32.arg)
+    return obj
 
 
 def dumps(spec: Spec, header: str = "") -> str:

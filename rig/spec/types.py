@@ -10,15 +10,22 @@ Types of ioctl arguments and struct fields form a small tree:
     Int       an integer of `size` bytes with an optional range, enum values,
               flag bits and a constant (reserved fields)
     Len       an integer holding the length of a sibling field's buffer
-    Ptr       a user pointer (8 bytes) to a `target` type
+    Ptr       a user pointer to a `target` type: 8 bytes (a 64-bit pointer, or a
+              `__u64` carrying one), 4 in a 32-bit layout
     Bytes     opaque bytes of a size in min..max (what a bare pointer points to)
     Array     `count` elements of `elem` (count None: variable, min..max)
     String    a char array of `size` bytes holding a NUL-terminated string
     StructRef a struct declared in `Spec.structs`
+
+A spec is laid out for 64-bit callers. Where a struct or an ioctl is laid out
+differently for 32-bit callers (pointers and `long` are 4 bytes, 64-bit
+integers 4-aligned on i386), it carries that layout as `abi32`, and
+`Spec.for_abi(32)` is the spec a 32-bit program is built from.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass, field
 from typing import TypeAlias
@@ -74,6 +81,7 @@ class Len:
 class Ptr:
     target: Type
     dir: Dir = Dir.IN
+    size: int = 8  # bytes the pointer takes in its struct: 4 in a 32-bit layout
 
 
 @dataclass(frozen=True)
@@ -120,6 +128,7 @@ class Struct:
     align: int
     fields: tuple[Field, ...] = ()
     union: bool = False
+    abi32: Struct | None = None  # the layout 32-bit callers use, where it differs
 
     def field(self, name: str) -> Field | None:
         return next((f for f in self.fields if f.name == name), None)
@@ -136,6 +145,7 @@ class Ioctl:
     nr: int = 0
     size: int = 0
     arg: Type | None = None  # None: no argument (the agent passes 0)
+    abi32: Ioctl | None = None  # code and argument of 32-bit callers, where they differ
 
 
 @dataclass(frozen=True)
@@ -315,6 +325,23 @@ class Spec:
     def struct(self, name: str) -> Struct | None:
         return next((s for s in self.structs if s.name == name), None)
 
+    def for_abi(self, abi: int) -> Spec:
+        """The spec as callers of `abi` (64 or 32) see it: each struct and ioctl in their layout."""
+        if abi == 64:
+            return self
+        if abi != 32:
+            raise ValueError(f"abi {abi!r} is not 64 or 32")
+        return dataclasses.replace(
+            self,
+            structs=tuple(s.abi32 or s for s in self.structs),
+            ioctls=tuple(i.abi32 or i for i in self.ioctls),
+        )
+
+    @property
+    def abi_dependent(self) -> bool:
+        """Whether any struct or ioctl differs for 32-bit callers."""
+        return any(s.abi32 for s in self.structs) or any(i.abi32 for i in self.ioctls)
+
     def ioctl(self, name: str) -> Ioctl | None:
         return next((i for i in self.ioctls if i.name == name), None)
 
@@ -334,11 +361,11 @@ class Spec:
 
 
 def type_size(t: Type, spec: Spec) -> int:
-    """Bytes a type takes inside a struct (a pointed-to type takes its pointer's 8)."""
+    """Bytes a type takes inside a struct (a pointed-to type takes its pointer's size)."""
     if isinstance(t, Int | Len):
         return t.size
     if isinstance(t, Ptr):
-        return 8
+        return t.size
     if isinstance(t, String):
         return t.size
     if isinstance(t, Array):

@@ -11,12 +11,19 @@ with a little room for older headers).
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from rig.spec.import_header import check_with_gcc, header_spec, with_gcc_layout
+from rig.spec.import_header import (
+    abi_flags,
+    check_with_gcc,
+    header_spec,
+    with_abi32,
+    with_gcc_layout,
+)
 from rig.spec.load import dumps, loads
 from rig.spec.types import Spec
 
@@ -40,32 +47,35 @@ def _header(rel: str) -> Path:
     return path
 
 
-def _gcc_codes(header: Path, names: list[str], tmp_path: Path) -> dict[str, int]:
-    """Each ioctl macro as gcc expands it in a program that includes the header."""
+def _gcc_codes(header: Path, names: list[str], tmp_path: Path, abi: int = 64) -> dict[str, int]:
+    """Each ioctl macro as gcc expands it in a program of `abi` that includes the header."""
     lines = ["#include <stdio.h>", "#include <sys/ioctl.h>", f"#include <{header}>"]
     lines.append("int main(void) {")
     lines += [f'printf("%s %lu\\n", "{n}", (unsigned long){n});' for n in names]
     lines += ["return 0;", "}"]
     src, exe = tmp_path / "codes.c", tmp_path / "codes"
     src.write_text("\n".join(lines) + "\n")
-    subprocess.run(["gcc", "-w", "-o", str(exe), str(src)], check=True, capture_output=True)
+    cmd = ["gcc", "-w", *abi_flags(abi), "-o", str(exe), str(src)]
+    subprocess.run(cmd, check=True, capture_output=True)
     out = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout
     return {name: int(value) for name, value in (line.split() for line in out.splitlines())}
 
 
-def _import(header: Path) -> tuple[Spec, Spec, list[str]]:
+def _import(header: Path, abi: int = 64) -> tuple[Spec, Spec, list[str]]:
     """The spec before and after gcc's layout is adopted (the CLI's two steps), and what moved."""
-    raw = header_spec(header, "golden", ["/dev/golden"])
-    spec, moved = with_gcc_layout(raw, header)
+    raw = header_spec(header, "golden", ["/dev/golden"], abi=abi)
+    spec, moved = with_gcc_layout(raw, header, abi=abi)
     return raw, spec, [str(m) for m in moved]
 
 
+@pytest.mark.parametrize("abi", [64, 32])
 @pytest.mark.parametrize("rel", sorted(FLOORS))
-def test_imported_ioctl_codes_are_gccs(rel: str, tmp_path: Path) -> None:
+def test_imported_ioctl_codes_are_gccs(rel: str, abi: int, tmp_path: Path) -> None:
+    """64: x86_64 callers; 32: i386 callers (4-byte pointers and long, u64 4-aligned)."""
     header = _header(rel)
-    raw, spec, moved = _import(header)
+    raw, spec, moved = _import(header, abi)
     assert len(spec.ioctls) >= FLOORS[rel], [io.name for io in spec.ioctls]
-    codes = _gcc_codes(header, [io.name for io in spec.ioctls], tmp_path)
+    codes = _gcc_codes(header, [io.name for io in spec.ioctls], tmp_path, abi)
     assert {io.name: io.code for io in spec.ioctls} == codes
     assert {io.name: io.code for io in raw.ioctls} == codes, "rig's own sizes are gcc's"
     assert moved == [], "rig lays out every struct as gcc does, attributes and bitfields included"
@@ -84,6 +94,38 @@ def test_imported_spec_is_valid_and_gcc_checks_it(rel: str) -> None:
     _, spec, _ = _import(header)
     assert loads(dumps(spec), rel) == spec, "what the CLI writes reads back"
     assert check_with_gcc(spec, header) == []
+
+
+@pytest.mark.parametrize("rel", sorted(FLOORS))
+def test_both_layouts_in_one_spec(rel: str, tmp_path: Path) -> None:
+    """The joined spec gives 32-bit programs gcc -m32's codes and reads back from its file."""
+    header = _header(rel)
+    _, spec64, _ = _import(header)
+    _, spec32, _ = _import(header, 32)
+    spec = with_abi32(spec64, spec32)
+    assert loads(dumps(spec), rel) == spec
+    assert [dataclasses.replace(s, abi32=None) for s in spec.structs] == list(spec64.structs)
+    assert [dataclasses.replace(i, abi32=None) for i in spec.ioctls] == list(spec64.ioctls)
+    names = [io.name for io in spec.ioctls]
+    assert {io.name: io.code for io in spec.for_abi(32).ioctls} == _gcc_codes(
+        header, names, tmp_path, 32
+    )
+    for s in spec.for_abi(32).structs:
+        assert s.name in {x.name for x in spec32.structs}
+        assert s == next(x for x in spec32.structs if x.name == s.name)
+
+
+def test_32_bit_layouts_differ_where_c_says() -> None:
+    """videodev2.h: v4l2_buffer holds a pointer and a long (timeval): its codes differ."""
+    header = _header("linux/videodev2.h")
+    spec = with_abi32(_import(header)[1], _import(header, 32)[1])
+    qbuf = spec.ioctl("VIDIOC_QBUF")
+    assert qbuf is not None and qbuf.abi32 is not None
+    assert (qbuf.size, qbuf.abi32.size) == (88, 68)
+    fmt = spec.ioctl("VIDIOC_G_FMT")
+    assert fmt is not None and fmt.abi32 is not None, "v4l2_format's union holds pointers"
+    cap = spec.ioctl("VIDIOC_QUERYCAP")
+    assert cap is not None and cap.abi32 is None, "fixed-width fields only: one layout"
 
 
 def test_anonymous_unions_are_reached_through_their_struct() -> None:
