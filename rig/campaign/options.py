@@ -12,7 +12,17 @@ from rig.errors import ConfigError, RigBug
 from rig.gen.build import DOORS
 from rig.gen.engines import ALIASES, ENGINES
 
-__all__ = ["CampaignOptions", "check_resume", "parse_doors", "parse_duration", "parse_engine"]
+__all__ = [
+    "CampaignOptions",
+    "abi_policy",
+    "check_resume",
+    "parse_abi",
+    "parse_doors",
+    "parse_duration",
+    "parse_engine",
+]
+
+ABI_CHOICES = {"64": (64,), "32": (32,), "both": (64, 32)}
 
 
 def parse_doors(text: str) -> tuple[str, ...]:
@@ -23,6 +33,30 @@ def parse_doors(text: str) -> tuple[str, ...]:
             f"unknown door(s) {', '.join(bad) or '(none)'}: doors are {', '.join(DOORS)}"
         )
     return doors
+
+
+def parse_abi(text: str) -> tuple[int, ...]:
+    """`--abi 64|32|both`: the processes programs run in."""
+    if text not in ABI_CHOICES:
+        raise ConfigError(f"--abi {text!r}: choose one of {', '.join(ABI_CHOICES)}")
+    return ABI_CHOICES[text]
+
+
+def abi_policy(module: str, compat: list[str] | None) -> tuple[tuple[int, ...], str]:
+    """The ABIs a campaign uses when not told, and why, from the module's compat_ioctl handlers.
+
+    A handler of the driver's own (not the kernel's compat_ptr_ioctl, which
+    only converts the pointer) translates 32-bit structs itself: code that
+    only 32-bit processes reach, so half the programs run as one.
+    """
+    from rig.spec.import_module import GENERIC_COMPAT
+
+    if compat is None:
+        return (64,), f"64-bit programs only ({module}'s compat_ioctl handlers are unknown)"
+    own = [c for c in compat if c not in GENERIC_COMPAT]
+    if own:
+        return (64, 32), f"64- and 32-bit programs: {module} has its own compat_ioctl ({own[0]})"
+    return (64,), f"64-bit programs only: {module} has no compat_ioctl of its own"
 
 
 def parse_engine(name: str) -> str:
@@ -45,6 +79,8 @@ class CampaignOptions:
     spec: str
     window: int = 1
     params: str = ""  # the module's parameters, the fault switch included
+    abis: tuple[int, ...] = (64,)  # processes programs run in: 64- and/or 32-bit
+    abi_reason: str = ""  # why those, when the campaign chose them itself
 
     def __post_init__(self) -> None:
         # The image is built from `params` alone: bugs without them would fuzz a
@@ -55,6 +91,7 @@ class CampaignOptions:
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["doors"] = list(self.doors)
+        d["abis"] = list(self.abis)
         return d
 
     @classmethod
@@ -62,6 +99,7 @@ class CampaignOptions:
         try:
             values = {f.name: d[f.name] for f in fields(cls) if f.name in d}
             values["doors"] = tuple(values["doors"])
+            values["abis"] = tuple(values.get("abis", (64,)))
             if "params" not in d and d.get("bugs"):  # saved before params were an option
                 values["params"] = f"bugs={d['bugs']}"
             return cls(**values)
@@ -70,7 +108,7 @@ class CampaignOptions:
 
 
 # Options a resumed campaign must keep: its results only make sense under them.
-FIXED = ("driver", "module", "bugs", "params", "engine", "doors", "seed", "spec")
+FIXED = ("driver", "module", "bugs", "params", "engine", "doors", "seed", "spec", "abis")
 
 
 def check_resume(saved: CampaignOptions, asked: dict[str, Any], where: Path) -> None:

@@ -25,14 +25,15 @@ from rig.campaign.directory import (
     read_json,
     write_json,
 )
-from rig.campaign.options import CampaignOptions, check_resume
+from rig.campaign.options import CampaignOptions, abi_policy, check_resume
 from rig.config import CampaignTiming, Home
 from rig.context import RunContext
 from rig.crash.store import CampaignBucket, CrashStore
 from rig.errors import ConfigError, InfraError, RigError, disk_full
 from rig.fleet.backend import Backend
 from rig.image.build import REPO, Image, verify
-from rig.image.module import source_hash
+from rig.image.module import find_built, source_hash
+from rig.spec.import_module import compat_ioctls
 from rig.spec.load import load as load_spec
 from rig.spec.load import spec_hash
 
@@ -188,6 +189,7 @@ def new_campaign(
     spec: Path | None,
     params: str = "",
     image_id: str | None = None,
+    abis: tuple[int, ...] | None = None,
 ) -> Campaign:
     """A new campaign on `driver` (default: the bundled one) with its spec (default: corpora/specs/MODULE.yaml).
 
@@ -206,6 +208,9 @@ def new_campaign(
     spec_path = spec or REPO / "corpora" / "specs" / f"{image.module}.yaml"
     if not spec_path.exists():
         raise ConfigError(f"no spec {spec_path}: write one with `rig spec import`, or pass --spec")
+    reason = ""
+    if abis is None:
+        abis, reason = abi_policy(image.module, compat_handlers(ctx.home, image))
     opts = CampaignOptions(
         driver=str(drv),
         module=module,
@@ -217,8 +222,25 @@ def new_campaign(
         seed=seed,
         spec=str(spec_path.resolve()),
         params=full,
+        abis=abis,
+        abi_reason=reason,
     )
     return prepare(ctx, camp_dir, opts, {}, image=image)
+
+
+def compat_handlers(home: Home, image: Image) -> list[str] | None:
+    """The image module's compat_ioctl handlers (None: unknown), as `rig image build` read them.
+
+    Images built before the manifest said are read from the module it built.
+    """
+    m = image.manifest["module"]
+    if "compat_ioctl" in m:
+        return None if m["compat_ioctl"] is None else list(m["compat_ioctl"])
+    try:
+        return compat_ioctls(find_built(home.root / "cache" / "build", image.module))
+    except ConfigError as e:
+        log.info("compat_ioctl handlers of %s unknown: %s", image.module, e)
+        return None
 
 
 def existing_image(

@@ -11,7 +11,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from rig.campaign.options import parse_doors, parse_engine
+from rig.campaign.options import parse_abi, parse_doors, parse_engine
 from rig.campaign.runner import Campaign, Progress, new_campaign, prepare, run, verdict
 from rig.cli.image import campaign_driver_option, module_option
 from rig.cli.main import DURATION, home_of, home_option, snapshot_option, uri_option
@@ -99,6 +99,13 @@ def summary_table(p: Progress) -> Table:
 @click.option("--doors", default=None, help=f"Comma list of {','.join(DOORS)} [default: all].")
 @click.option("--seed", type=int, default=None, help="Seed of the engines [default: 0].")
 @click.option(
+    "--abi",
+    type=click.Choice(["64", "32", "both"]),
+    default=None,
+    help="Run programs as 64-bit and/or 32-bit processes (32-bit ones reach compat_ioctl) "
+    "[default: both if the module has its own compat_ioctl, else 64].",
+)
+@click.option(
     "--spec",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
@@ -144,6 +151,7 @@ def cli(
     engine: str | None,
     doors: str | None,
     seed: int | None,
+    abi: str | None,
     spec: Path | None,
     name: str | None,
     resume: Path | None,
@@ -171,6 +179,7 @@ def cli(
             "engine": engine_name,
             "doors": door_list,
             "seed": seed,
+            "abis": parse_abi(abi) if abi else None,
             "spec": str(spec.resolve()) if spec else None,
             "duration_s": duration_s,
             "vms": vms,
@@ -193,12 +202,17 @@ def cli(
             spec=spec,
             params=params or "",
             image_id=image_id,
+            abis=parse_abi(abi) if abi else None,
         )
     out = Console(highlight=False)
     out.print(
         f"campaign {escape(str(camp.dir.path))}: {camp.opts.engine} on {camp.opts.vms} VM(s), "
         f"image {camp.image.id}, {camp.image.module} {escape(camp.opts.params) or '(no parameters)'}"
     )
+    if camp.opts.abi_reason:
+        out.print(f"abi: {escape(camp.opts.abi_reason)} (choose with --abi)")
+    elif camp.opts.abis != (64,):
+        out.print(f"abi: {' and '.join(f'{a}-bit' for a in camp.opts.abis)} programs")
     reproducer = BackgroundReproducer(camp.ctx, repro_budget).start() if repro else None
 
     def on_buckets(_camp: Campaign, fresh: list[CampaignBucket]) -> None:

@@ -111,6 +111,7 @@ def decode(
     malformed: int = 30,
     max_calls: int = 12,
     hints: Hints | None = None,
+    abis: Sequence[int] = (64,),
 ) -> Program:
     """The program fuzzer input `data` stands for.
 
@@ -124,7 +125,7 @@ def decode(
     spelled = _spelled(data)
     if spelled is not None:
         return spelled
-    b = Builder(spec, FdpChooser(data), doors, malformed, max_calls, hints)
+    b = Builder(spec, FdpChooser(data), doors, malformed, max_calls, hints, abis)
     try:
         p = b.program()
         p.validate()
@@ -209,6 +210,7 @@ class _ChildArgs:
     doors: tuple[str, ...]
     malformed: int
     extra_args: tuple[str, ...]
+    abis: tuple[int, ...] = (64,)
 
 
 def _child_main(conn: Connection) -> None:
@@ -224,7 +226,7 @@ def _child_main(conn: Connection) -> None:
     hints = Hints()
 
     def one_input(data: bytes) -> None:
-        program = decode(args.spec, data, args.doors, args.malformed, hints=hints)
+        program = decode(args.spec, data, args.doors, args.malformed, hints=hints, abis=args.abis)
         if not program.calls:
             return
         try:
@@ -290,11 +292,12 @@ class AtherisEngine(_Counting):
         seeds: Sequence[Path] = (),
         header: text.Header | None = None,
         limits: EngineLimits | None = None,
+        abis: Sequence[int] = (64,),
     ) -> None:
         super().__init__()
         workdir.mkdir(parents=True, exist_ok=True)
         self.args = _ChildArgs(
-            spec, str(workdir), seed, check_doors(doors), malformed, tuple(extra_args)
+            spec, str(workdir), seed, check_doors(doors), malformed, tuple(extra_args), tuple(abis)
         )
         # Corrupt seed files are skipped with a warning and reported (`corpus.skipped`).
         self.corpus = Corpus(None, header or text.Header()).load(*seeds, spec=spec)
@@ -340,7 +343,7 @@ class AtherisEngine(_Counting):
                 self.execs,
             )
             a = self.args
-            self.fallback = Generator(a.spec, a.seed, a.doors, a.malformed)
+            self.fallback = Generator(a.spec, a.seed, a.doors, a.malformed, abis=a.abis)
             with contextlib.suppress(OSError, BrokenPipeError):
                 self.conn.send(("stop",))
             self._reap()

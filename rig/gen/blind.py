@@ -41,7 +41,9 @@ class BlindGenerator:
         families: Sequence[str] = (),
         seed: int = 0,
         max_calls: int = 12,
+        abis: Sequence[int] = (64,),
     ) -> None:
+        self.abis = tuple(abis) or (64,)
         self.devices, self.files, self.families = list(devices), list(files), list(families)
         self.rng = random.Random(seed)
         self.max_calls = max_calls
@@ -101,7 +103,8 @@ class BlindGenerator:
         calls: list[Call] = []
         if not self.kinds:
             return Program()
+        abi = self.rng.choice(self.abis)  # raw bytes: no layout to follow either way
         n = 1 + self.rng.randrange(self.max_calls)
         while len(calls) < n:
             calls += self.call(calls)
-        return Program(tuple(calls))
+        return Program(tuple(calls), abi)

@@ -114,10 +114,11 @@ class GenerateEngine(_Counting):
         seeds: Sequence[Path] = (),
         header: Header | None = None,
         malformed: int = 30,
+        abis: Sequence[int] = (64,),
     ) -> None:
         super().__init__()
         self.hints = Hints()
-        self.gen = Generator(spec, seed, doors, malformed, hints=self.hints)
+        self.gen = Generator(spec, seed, doors, malformed, hints=self.hints, abis=abis)
         self.corpus = Corpus(workdir / "corpus", header or Header()).load(*seeds, spec=spec)
 
     def next_program(self) -> Program:
@@ -149,7 +150,9 @@ class BlindEngine(_Counting):
 
     name = "random"
 
-    def __init__(self, spec: Spec, seed: int = 0, doors: Iterable[str] = DOORS) -> None:
+    def __init__(
+        self, spec: Spec, seed: int = 0, doors: Iterable[str] = DOORS, abis: Sequence[int] = (64,)
+    ) -> None:
         super().__init__()
         doors = check_doors(doors)
         kinds = {"sysfs": FileKind.SYSFS, "procfs": FileKind.PROCFS, "debugfs": FileKind.DEBUGFS}
@@ -159,6 +162,7 @@ class BlindEngine(_Counting):
             [f.path for f in spec.files if f.kind in want],
             [f.name for f in spec.families] if "netlink" in doors else [],
             seed,
+            abis=abis,
         )
 
     def next_program(self) -> Program:
@@ -192,9 +196,11 @@ class HypothesisEngine(_Counting):
         seeds: Sequence[Path] = (),
         header: Header | None = None,
         malformed: int = 30,
+        abis: Sequence[int] = (64,),
     ) -> None:
         super().__init__()
         self.spec, self.seed, self.doors = spec, seed, check_doors(doors)
+        self.abis = tuple(abis)
         self.malformed = malformed
         self.hints = Hints()  # filled here, read by the search thread's draws
         self.db_dir = workdir / "hypothesis"
@@ -225,7 +231,7 @@ class HypothesisEngine(_Counting):
             verbosity=Verbosity.quiet,
         )
         @hseed(self.seed)
-        @given(programs(self.spec, self.malformed, self.doors, hints=self.hints))
+        @given(programs(self.spec, self.malformed, self.doors, hints=self.hints, abis=self.abis))
         def search(program: Program) -> None:
             self._body(program)
 
@@ -309,8 +315,12 @@ def make_engine(
     doors: Iterable[str] = DOORS,
     seeds: Sequence[Path] = (),
     header: Header | None = None,
+    abis: Sequence[int] = (64,),
 ) -> Engine:
-    """An engine by name (`ENGINES` or an alias); raises ConfigError for an unknown one."""
+    """An engine by name (`ENGINES` or an alias); raises ConfigError for an unknown one.
+
+    `abis`: the processes its programs run in, 64- and/or 32-bit (compat paths).
+    """
     name = ALIASES.get(name, name)
     try:
         doors = check_doors(doors)
@@ -318,13 +328,13 @@ def make_engine(
         raise ConfigError(str(e)) from None
     workdir.mkdir(parents=True, exist_ok=True)
     if name == "generate":
-        return GenerateEngine(spec, workdir, seed, doors, seeds, header)
+        return GenerateEngine(spec, workdir, seed, doors, seeds, header, abis=abis)
     if name == "hypothesis":
-        return HypothesisEngine(spec, workdir, seed, doors, seeds, header)
+        return HypothesisEngine(spec, workdir, seed, doors, seeds, header, abis=abis)
     if name == "random":
-        return BlindEngine(spec, seed, doors)
+        return BlindEngine(spec, seed, doors, abis)
     if name == "atheris":
         from rig.gen.atheris_engine import AtherisEngine
 
-        return AtherisEngine(spec, workdir, seed, doors, seeds=seeds, header=header)
+        return AtherisEngine(spec, workdir, seed, doors, seeds=seeds, header=header, abis=abis)
     raise ConfigError(f"unknown engine {name!r}; engines are {', '.join(ENGINES)}")

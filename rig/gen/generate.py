@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,10 +38,11 @@ class Generator:
         malformed: int = 30,
         max_calls: int = 12,
         hints: Hints | None = None,
+        abis: Sequence[int] = (64,),
     ) -> None:
         self.rng = random.Random(seed)
         self.builder = Builder(
-            spec, RandomChooser(rng=self.rng), doors, malformed, max_calls, hints
+            spec, RandomChooser(rng=self.rng), doors, malformed, max_calls, hints, abis
         )
         self.mutator = Mutator(self.builder)
 

@@ -11,7 +11,7 @@ draw is the valid, simple choice) and are replayed from the database.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from hypothesis import strategies as st
 
@@ -28,13 +28,16 @@ def programs(
     doors: Iterable[str] = DOORS,
     max_calls: int = 12,
     hints: Hints | None = None,
+    abis: Sequence[int] = (64,),
 ) -> st.SearchStrategy[Program]:
-    """Programs; `hints` (filled by the caller as results come in) offers compared operands."""
+    """Programs for processes of `abis`; `hints` (filled by the caller as results come in)
+    offers compared operands."""
     doors = tuple(doors)
 
     @st.composite
     def build(draw: st.DrawFn) -> Program:
-        return Builder(spec, DrawChooser(draw), doors, malformed, max_calls, hints).program()
+        c = DrawChooser(draw)
+        return Builder(spec, c, doors, malformed, max_calls, hints, abis).program()
 
     return build()
 

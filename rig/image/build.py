@@ -23,6 +23,7 @@ from rig.errors import BuildError, ConfigError, InfraError
 from rig.image import kernel as kmod
 from rig.image import module as drvmod
 from rig.image.initramfs import pack
+from rig.spec.import_module import compat_ioctls
 from rig.util import atomic_write, sha256_file
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,15 @@ class Image:
     @property
     def module(self) -> str:
         return str(self.manifest["module"]["name"])
+
+
+def _compat_ioctls(ko: Path) -> list[str] | None:
+    """The module's compat_ioctl handlers; None when it has no DWARF to read them from."""
+    try:
+        return compat_ioctls(ko)
+    except ConfigError as e:
+        log.info("%s: compat_ioctl handlers unknown: %s", ko.name, e)
+        return None
 
 
 def qemu_version() -> str:
@@ -242,6 +252,8 @@ def _build(home: Home, req: ImageRequest, version: str, cmdline: str, image_dir:
                 "depends": list(built.depends),
                 "coverage": drvmod.COVERAGE_MODULE if coverage else None,
                 "words": drvmod.rodata_words(built.ko),
+                # Its own compat_ioctl means code only 32-bit callers reach.
+                "compat_ioctl": _compat_ioctls(built.ko),
             },
             "guest_modules": [ko.stem for ko in deps],
             "cmdline": cmdline,

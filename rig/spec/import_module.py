@@ -218,6 +218,21 @@ class ModuleObject:
             return None  # outside the module: a kernel symbol
         return sym.shndx, sym.value + addend
 
+    def target_name(self, shndx: int, offset: int) -> str | None:
+        """The symbol the pointer stored at (section, offset) names, in the module or the kernel."""
+        rel = self._relocations(shndx).get(offset)
+        if rel is None:
+            return None
+        index, addend = rel
+        if index in self._section_syms:  # a static function: section + offset
+            sec = self._section_syms[index]
+            return next(
+                (s.name for s in self._by_index if s and s.shndx == sec and s.value == addend),
+                None,
+            )
+        sym = self._by_index[index] if index < len(self._by_index) else None
+        return sym.name if sym is not None and sym.name else None
+
     def symbol_at(self, shndx: int, offset: int) -> str | None:
         return next(
             (s.name for s in self.symbols.values() if s.shndx == shndx and s.value == offset),
@@ -503,3 +518,37 @@ def _closure(sets: dict[str, NlAttrSet], roots: list[str]) -> list[str]:
         seen.append(n)
         todo += [a.nested for a in sets[n].attrs if a.nested]
     return seen
+
+
+# The kernel's own compat_ioctl for drivers whose structs are the same for
+# 32-bit callers: it only converts the argument pointer.
+GENERIC_COMPAT = frozenset({"compat_ptr_ioctl"})
+
+
+def compat_ioctls(ko: Path) -> list[str]:
+    """Functions the module's file operations run for ioctls of 32-bit processes.
+
+    A name other than compat_ptr_ioctl is the driver's own translation of
+    32-bit structs: code only 32-bit callers reach.
+    """
+    out: list[str] = []
+    with ModuleObject(ko) as obj:
+        for struct_name, member in (
+            ("file_operations", "compat_ioctl"),
+            ("proc_ops", "proc_compat_ioctl"),
+        ):
+            if struct_name not in obj.struct_names:
+                continue
+            lay = obj.layout(struct_name)
+            if member not in lay.offsets:
+                continue
+            for var, count in obj.variables(struct_name):
+                sym = obj.symbols.get(var)
+                if sym is None:
+                    continue
+                for k in range(count):
+                    at = sym.value + k * lay.size + lay.offsets[member]
+                    name = obj.target_name(sym.shndx, at)
+                    if name and name not in out:
+                        out.append(name)
+    return out

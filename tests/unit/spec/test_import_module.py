@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from rig.errors import ConfigError
-from rig.spec.import_module import family_policy, genl_families, link_kinds, policies
+from rig.spec.import_module import (
+    compat_ioctls,
+    family_policy,
+    genl_families,
+    link_kinds,
+    policies,
+)
 from rig.spec.types import NlAttr, NlCommand
 
 SOURCE = Path(__file__).parent / "data" / "policies.c"
@@ -84,3 +90,15 @@ def test_a_module_without_netlink_has_no_families_links_or_policies(tmp_path: Pa
     subprocess.run(["gcc", "-g", "-c", "-o", str(out), str(src)], check=True)
     assert genl_families(out) == [] and link_kinds(out) == [] and policies(out) == {}
     assert family_policy(out, "any") is None
+
+
+def test_compat_ioctl_handlers_are_named_whether_the_drivers_or_the_kernels(obj: Path) -> None:
+    """A static handler (a section-relative relocation) and an undefined kernel symbol."""
+    assert compat_ioctls(obj) == ["toy_compat_ioctl", "compat_ptr_ioctl"]
+    from rig.campaign.options import abi_policy
+
+    abis, why = abi_policy("toy", compat_ioctls(obj))
+    assert abis == (64, 32) and "toy_compat_ioctl" in why
+    assert abi_policy("toy", ["compat_ptr_ioctl"])[0] == (64,)
+    assert abi_policy("toy", [])[0] == (64,)
+    assert abi_policy("toy", None)[0] == (64,)

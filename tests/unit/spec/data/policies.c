@@ -135,3 +135,33 @@ static struct genl_family toy_family __used = {
 	.n_mcgrps = 1,
 	.mcgrps = toy_groups,
 };
+
+/* Two kinds of compat_ioctl: the driver's own translation, and the kernel's. */
+struct file;
+
+struct file_operations {
+	long (*unlocked_ioctl)(struct file *f, unsigned int cmd, unsigned long arg);
+	long (*compat_ioctl)(struct file *f, unsigned int cmd, unsigned long arg);
+};
+
+long compat_ptr_ioctl(struct file *f, unsigned int cmd, unsigned long arg);
+
+static long toy_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
+{
+	return cmd + arg;
+}
+
+static long toy_compat_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
+{
+	return toy_ioctl(f, cmd, arg & 0xffffffff);
+}
+
+static const struct file_operations toy_fops __used = {
+	.unlocked_ioctl = toy_ioctl,
+	.compat_ioctl = toy_compat_ioctl,
+};
+
+static const struct file_operations toy_plain_fops __used = {
+	.unlocked_ioctl = toy_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+};
