@@ -79,7 +79,9 @@ class CampaignOptions:
     spec: str
     window: int = 1
     params: str = ""  # the module's parameters, the fault switch included
-    abis: tuple[int, ...] = (64,)  # processes programs run in: 64- and/or 32-bit
+    # Processes programs run in, 64- and/or 32-bit; None until the campaign's
+    # image is known, which decides (`abi_policy`).
+    abis: tuple[int, ...] | None = None
     abi_reason: str = ""  # why those, when the campaign chose them itself
 
     def __post_init__(self) -> None:
@@ -91,7 +93,7 @@ class CampaignOptions:
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["doors"] = list(self.doors)
-        d["abis"] = list(self.abis)
+        d["abis"] = None if self.abis is None else list(self.abis)
         return d
 
     @classmethod
@@ -99,7 +101,9 @@ class CampaignOptions:
         try:
             values = {f.name: d[f.name] for f in fields(cls) if f.name in d}
             values["doors"] = tuple(values["doors"])
-            values["abis"] = tuple(values.get("abis", (64,)))
+            # Saved before 32-bit programs existed: 64-bit ones only.
+            abis = d.get("abis", (64,))
+            values["abis"] = None if abis is None else tuple(abis)
             if "params" not in d and d.get("bugs"):  # saved before params were an option
                 values["params"] = f"bugs={d['bugs']}"
             return cls(**values)

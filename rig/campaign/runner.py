@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -167,6 +168,9 @@ def prepare(
         image = verify(home.images / cd.current_image())  # a benchmark may have switched it
     else:
         cd.set_image(image.id)
+    if opts.abis is None:
+        abis, reason = abi_policy(image.module, compat_handlers(home, image))
+        opts = dataclasses.replace(opts, abis=abis, abi_reason=reason)
     camp = Campaign(ctx, cd, opts, image, elapsed_before=elapsed)
     cd.update_state(
         status="running", options=opts.to_json(), elapsed_s=elapsed, context=ctx.to_json()
@@ -208,9 +212,6 @@ def new_campaign(
     spec_path = spec or REPO / "corpora" / "specs" / f"{image.module}.yaml"
     if not spec_path.exists():
         raise ConfigError(f"no spec {spec_path}: write one with `rig spec import`, or pass --spec")
-    reason = ""
-    if abis is None:
-        abis, reason = abi_policy(image.module, compat_handlers(ctx.home, image))
     opts = CampaignOptions(
         driver=str(drv),
         module=module,
@@ -223,7 +224,6 @@ def new_campaign(
         spec=str(spec_path.resolve()),
         params=full,
         abis=abis,
-        abi_reason=reason,
     )
     return prepare(ctx, camp_dir, opts, {}, image=image)
 

@@ -172,7 +172,7 @@ class Worker:
             doors=self.opts.doors,
             seeds=[Path(__file__).resolve().parents[2] / "corpora" / "seeds"],
             header=header,
-            abis=self.opts.abis,
+            abis=self.opts.abis or (64,),
         )
         corpus = getattr(engine, "corpus", None)
         self.stats.corpus_skipped = list(getattr(corpus, "skipped", []))

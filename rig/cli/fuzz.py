@@ -211,7 +211,7 @@ def cli(
     )
     if camp.opts.abi_reason:
         out.print(f"abi: {escape(camp.opts.abi_reason)} (choose with --abi)")
-    elif camp.opts.abis != (64,):
+    elif camp.opts.abis and camp.opts.abis != (64,):
         out.print(f"abi: {' and '.join(f'{a}-bit' for a in camp.opts.abis)} programs")
     reproducer = BackgroundReproducer(camp.ctx, repro_budget).start() if repro else None
 
