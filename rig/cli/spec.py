@@ -8,12 +8,11 @@ from pathlib import Path
 import click
 
 from rig.cli.main import home_of, home_option, uri_option
-from rig.errors import ConfigError, InfraError
-from rig.image.module import find_built, link_aliases
-from rig.spec import import_guest, import_header, import_module, import_ynl
-from rig.spec.compose import compose, merge_families
+from rig.errors import ConfigError
+from rig.image.module import find_built
+from rig.spec import import_header
+from rig.spec.assemble import Sources, assemble, rel
 from rig.spec.load import dump, load, spec_hash
-from rig.spec.types import LinkKind, NlFamily, Spec
 
 _PATH = click.Path(exists=True, dir_okay=False, path_type=Path)
 
@@ -21,29 +20,6 @@ _PATH = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.group()
 def cli() -> None:
     """Import and check interface specs."""
-
-
-def _with_abi32(
-    part: Spec, header: Path, name: str, devices: tuple[str, ...], includes: tuple[Path, ...]
-) -> Spec:
-    """`part` with the layouts 32-bit callers see, where they differ (compat_ioctl paths)."""
-    try:
-        part32 = import_header.header_spec(header, name, devices, includes, abi=32)
-        part32, _ = import_header.with_gcc_layout(part32, header, includes, abi=32)
-    except (import_header.HeaderError, InfraError) as e:
-        click.echo(f"{header}: no 32-bit layouts (gcc -m32: {e}); 32-bit programs use 64-bit ones")
-        return part
-    part = import_header.with_abi32(part, part32)
-    n = sum(1 for s in part.structs if s.abi32) + sum(1 for i in part.ioctls if i.abi32)
-    click.echo(f"{header}: {n} structs and ioctls differ for 32-bit callers")
-    return part
-
-
-def _rel(p: Path) -> str:
-    try:
-        return str(p.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(p)
 
 
 @cli.command("import")
@@ -107,66 +83,13 @@ def import_(
     """Write a spec from a header, YNL specs and what a guest reported."""
     rig_home = home_of(ctx, home)
     module = _module(module_arg, rig_home.root / "cache" / "build")
-    parts: list[Spec] = []
-    sources: list[str] = []
-    if module is not None:  # first: a YNL spec or a live policy dump names what it says
-        fams = tuple(import_module.genl_families(module))
-        if fams:
-            parts.append(Spec(name, families=fams))
-            sources.append(_rel(module))
-            said = [f"{f.name} ({len(f.commands)} commands)" for f in fams]
-            click.echo(f"{module}: generic netlink families {', '.join(said)}")
-    for h in headers:
-        part = import_header.header_spec(h, name, devices, includes)
-        part, moved = import_header.with_gcc_layout(part, h, includes)
-        how = f"gcc's layout taken for {len(moved)} numbers (attributes)" if moved else "gcc agrees"
-        click.echo(f"{h}: {len(part.ioctls)} ioctls, {len(part.structs)} structs ({how})")
-        for m in moved[:10]:
-            click.echo(f"  {m}")
-        part = _with_abi32(part, h, name, devices, includes)
-        if module is not None:
-            bad, missing = import_header.check_with_dwarf(part, module)
-            if bad:
-                raise ConfigError(f"{module}: DWARF disagrees: " + "; ".join(map(str, bad)))
-            seen = len(part.structs) - len(missing)
-            click.echo(f"{module}: DWARF agrees on {seen} structs ({len(missing)} not in it)")
-        parts.append(part)
-        sources.append(_rel(h))
-    if listing is not None:
-        entries = import_guest.parse_listing(listing.read_text(errors="replace"), str(listing))
-        excl = import_guest.DEFAULT_EXCLUDES + excludes
-        devs, files = import_guest.files_from_listing(entries, excl)
-        parts.append(Spec(name, devs, files=files))
-        sources.append(_rel(listing))
-        click.echo(f"{listing}: {len(devs)} devices, {len(files)} files")
-    families = _families(ynls, policies)
-    if families:
-        parts.append(Spec(name, families=tuple(families)))
-        sources += [_rel(p) for p in (*ynls, *policies)]
-    if module is not None:
-        links = _links(module)
-        if links:
-            parts.append(Spec(name, links=links))
-            sources += [] if _rel(module) in sources else [_rel(module)]
-            said = [f"{k.kind} ({sum(len(s.attrs) for s in k.attr_sets)} attrs)" for k in links]
-            click.echo(f"{module}: rtnetlink link kinds {', '.join(said)}")
-    if overlay is not None:
-        parts.append(load(overlay))
-        sources.append(_rel(overlay))
-    spec = compose(name, parts, sources)
-    if not spec.devices and spec.ioctls:
-        raise ConfigError("the header has ioctls but no device: give --device or --listing")
+    sources = Sources(
+        name, headers, includes, devices, ynls, listing, excludes, policies, module, overlay
+    )
+    spec = assemble(sources, click.echo)
     dump(output, spec, _header_comment(ctx, output))
     load(output)  # what was written must read back
     click.echo(f"wrote {output} (spec {spec_hash(spec)[:16]})")
-
-
-def _links(ko: Path) -> tuple[LinkKind, ...]:
-    """Link kinds with their policies (rtnl_link_ops), and kinds only an alias names."""
-    found = {k.kind: k for k in import_module.link_kinds(ko)}
-    for kind in link_aliases(ko):
-        found.setdefault(kind, LinkKind(kind))
-    return tuple(found.values())
 
 
 def _module(arg: str | None, build_root: Path) -> Path | None:
@@ -195,30 +118,19 @@ def _header_comment(ctx: click.Context, output: Path) -> str:
         ("excludes", "--exclude"),
     ):
         for v in params[key]:
-            argv += [flag, _rel(v) if isinstance(v, Path) else str(v)]
+            argv += [flag, rel(v) if isinstance(v, Path) else str(v)]
     for key, flag in (
         ("listing", "--listing"), ("module_arg", "--module"), ("overlay", "--overlay"),
     ):  # fmt: skip
         v = params[key]
         if v is not None:
-            argv += [flag, _rel(Path(v)) if isinstance(v, Path) or "/" in v else v]
-    argv += ["-o", _rel(output)]
+            argv += [flag, rel(Path(v)) if isinstance(v, Path) or "/" in v else v]
+    argv += ["-o", rel(output)]
     return (
         "Generated; do not edit. Regenerate with:\n"
         f"  {shlex.join(argv)}\n"
         "Specs describe interfaces only (see rig/spec/load.py for the format)."
     )
-
-
-def _families(ynls: tuple[Path, ...], policies: tuple[Path, ...]) -> list[NlFamily]:
-    from_ynl = {f.name: f for f in (import_ynl.ynl_family(p) for p in ynls)}
-    out: dict[str, NlFamily] = dict(from_ynl)
-    for p in policies:
-        kernel = import_guest.family_from_replies(p.read_bytes())
-        merged = merge_families(from_ynl.get(kernel.name), kernel)
-        if merged is not None:
-            out[kernel.name] = merged
-    return list(out.values())
 
 
 @cli.command()
