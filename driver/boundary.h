@@ -145,6 +145,12 @@ void boundary_snapshot_twins_free(struct boundary_dev *dev);
 
 /* boundary_ioctl.c */
 long boundary_ioctl(struct file *file, unsigned int cmd, unsigned long arg);
+#ifdef CONFIG_COMPAT
+long boundary_compat_ioctl(struct file *file, unsigned int cmd,
+			   unsigned long arg);
+#else
+#define boundary_compat_ioctl	NULL
+#endif
 int boundary_file_open(struct file *file);
 void boundary_file_release(struct file *file);
 

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * ioctl door of /dev/boundary: per-fd configuration, transfers between user
- * memory and the fd's buffer, batches of transfers and the device lock flag.
+ * memory and the fd's buffer, batches of transfers, peeks into the buffer and
+ * the device lock flag; and the 32-bit translation of PEEK, the one ioctl
+ * whose struct has a native layout.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/compat.h>
 #include <linux/err.h>
 #include <linux/fs.h>
 #include <linux/kernel.h>
@@ -451,6 +454,48 @@ out:
 	return ret;
 }
 
+/* struct boundary_peek is UAPI: its user pointer sits in a plain field. */
+static void __user *boundary_peek_buf(const struct boundary_peek *p)
+{
+	return (void __force __user *)p->buf;
+}
+
+/* Caller holds bf->lock; cfg is set. Copies what was written, not beyond. */
+static long boundary_peek_copy(const struct boundary_cfg *cfg,
+			       const struct boundary_peek *p)
+{
+	unsigned long n = 0;
+
+	if (p->offset > cfg->size || p->len > cfg->size - p->offset)
+		return -EINVAL;
+	if (p->offset < cfg->used)
+		n = min_t(unsigned long, p->len, cfg->used - p->offset);
+	if (copy_to_user(boundary_peek_buf(p), cfg->buf + p->offset, n))
+		return -EFAULT;
+	return n;
+}
+
+/* Native and fixed 32-bit PEEK alike: bytes copied or -errno. */
+static long boundary_peek(struct boundary_file *bf,
+			  const struct boundary_peek *p)
+{
+	long ret;
+
+	mutex_lock(&bf->lock);
+	ret = bf->cfg ? boundary_peek_copy(bf->cfg, p) : -EINVAL;
+	mutex_unlock(&bf->lock);
+	return ret;
+}
+
+static long boundary_ioctl_peek(struct boundary_file *bf, void __user *argp)
+{
+	struct boundary_peek p;
+
+	if (copy_from_user(&p, argp, sizeof(p)))
+		return -EFAULT;
+	return boundary_peek(bf, &p);
+}
+
 static long boundary_ioctl_lock(struct file *file)
 {
 	struct boundary_dev *dev = &boundary_dev;
@@ -520,7 +565,50 @@ long boundary_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return boundary_ioctl_unlock(file);
 	case BOUNDARY_IOC_RESET:
 		return boundary_ioctl_reset(bf);
+	case BOUNDARY_IOC_PEEK:
+		return boundary_ioctl_peek(bf, argp);
 	default:
 		return -ENOTTY;
 	}
 }
+
+#ifdef CONFIG_COMPAT
+/*
+ * struct boundary_peek as a 32-bit caller lays it out: 12 bytes, so the
+ * 32-bit PEEK has an ioctl code of its own. Not UAPI: only this translation
+ * needs it.
+ */
+struct boundary_peek32 {
+	compat_uptr_t buf;
+	compat_ulong_t len;
+	compat_ulong_t offset;
+};
+
+#define BOUNDARY_IOC_PEEK32	_IOWR(BOUNDARY_IOC_MAGIC, 0x08, struct boundary_peek32)
+
+static long boundary_compat_peek(struct boundary_file *bf, unsigned long arg)
+{
+	struct boundary_peek32 p32;
+	struct boundary_peek p;
+
+	if (copy_from_user(&p32, compat_ptr(arg), sizeof(p32)))
+		return -EFAULT;
+	p.buf = (void __force *)compat_ptr(p32.buf);
+	p.len = p32.len;
+	p.offset = p32.offset;
+	return boundary_peek(bf, &p);
+}
+
+/*
+ * Every struct but PEEK's is the same in both ABIs, so compat_ptr_ioctl
+ * (which only widens the pointer argument) serves the rest. The native PEEK
+ * code also gets there: a 32-bit caller may well lay out the 64-bit struct.
+ */
+long boundary_compat_ioctl(struct file *file, unsigned int cmd,
+			   unsigned long arg)
+{
+	if (cmd == BOUNDARY_IOC_PEEK32)
+		return boundary_compat_peek(file->private_data, arg);
+	return compat_ptr_ioctl(file, cmd, arg);
+}
+#endif

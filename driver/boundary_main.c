@@ -231,7 +231,7 @@ static const struct file_operations boundary_fops = {
 	.poll		= boundary_poll,
 	.mmap		= boundary_mmap,
 	.unlocked_ioctl	= boundary_ioctl,
-	.compat_ioctl	= compat_ptr_ioctl,
+	.compat_ioctl	= boundary_compat_ioctl,
 };
 
 static void boundary_dev_setup(struct boundary_dev *dev)

@@ -108,12 +108,13 @@ static void do_ioctl(void)
 	static const unsigned long cmds[] = {
 		BOUNDARY_IOC_GET_INFO, BOUNDARY_IOC_SET_CONFIG, BOUNDARY_IOC_XFER,
 		BOUNDARY_IOC_BATCH, BOUNDARY_IOC_LOCK, BOUNDARY_IOC_UNLOCK,
-		BOUNDARY_IOC_RESET,
+		BOUNDARY_IOC_RESET, BOUNDARY_IOC_PEEK,
 	};
-	unsigned long cmd = pick(10) ? cmds[pick(7)] : num();
+	unsigned long cmd = pick(10) ? cmds[pick(ARRAY_SIZE(cmds))] : num();
 	unsigned char *arg = buf + pick(1024);
 	struct boundary_config *c = (void *)arg;
 	struct boundary_batch *b = (void *)arg;
+	struct boundary_peek *p = (void *)arg;
 	uint32_t i, n;
 
 	fill(arg, 256);
@@ -132,6 +133,10 @@ static void do_ioctl(void)
 			fill_xfer((void *)(buf + 1024 + 8 * pick(64)));
 		if (!pick(10))
 			b->addr = ptr();
+	} else if (cmd == BOUNDARY_IOC_PEEK) {
+		p->buf = (void *)(uintptr_t)ptr();
+		p->len = pick(3) ? pick(300) : num();
+		p->offset = pick(3) ? pick(300) : num();
 	}
 	ioctl(fd(), cmd, pick(10) ? (uintptr_t)arg : ptr());
 }

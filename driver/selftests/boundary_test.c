@@ -306,6 +306,82 @@ static void *bad_ptr(void)
 	return (void *)p;
 }
 
+TEST(dev_peek)
+{
+	char out[64];
+	int fd = dev_open();
+
+	ASSERT_OK(fd);
+	ASSERT_EQ(0, dev_config(fd, 0, 64, "peek"));
+	ASSERT_EQ(0, dev_xfer(fd, "hello world", 11, BOUNDARY_XFER_IN, NULL));
+	/* Copies what was written, never beyond it. */
+	memset(out, 0, sizeof(out));
+	EXPECT_EQ(11, dev_peek(fd, out, 64, 0));
+	EXPECT_STREQ("hello world", out);
+	memset(out, 0, sizeof(out));
+	EXPECT_EQ(5, dev_peek(fd, out, 5, 6));
+	EXPECT_STREQ("world", out);
+	EXPECT_EQ(3, dev_peek(fd, out, 3, 0));
+	EXPECT_EQ(0, dev_peek(fd, out, 10, 11));
+	EXPECT_EQ(0, dev_peek(fd, out, 20, 40));
+	EXPECT_EQ(0, dev_peek(fd, out, 0, 64));
+	EXPECT_EQ(0, dev_peek(fd, NULL, 0, 0));
+	/* Peeking moves nothing. */
+	EXPECT_EQ(11, dev_peek(fd, out, 64, 0));
+	close(fd);
+}
+
+/* PEEK's struct in the other ABI: pointer and longs of the other width. */
+struct peek_other {
+#if __SIZEOF_LONG__ == 8
+	uint32_t buf, len, offset;
+#else
+	uint64_t buf, len, offset;
+#endif
+};
+
+TEST(dev_peek_invalid)
+{
+	struct peek_other o;
+	char out[128] = {};
+	int fd = dev_open();
+
+	ASSERT_OK(fd);
+	EXPECT_EQ(-EINVAL, dev_peek(fd, out, 1, 0));	/* not configured */
+	ASSERT_EQ(0, dev_config(fd, 0, 64, "peek"));
+	EXPECT_EQ(-EINVAL, dev_peek(fd, out, 65, 0));
+	EXPECT_EQ(-EINVAL, dev_peek(fd, out, 128, 0));
+	EXPECT_EQ(-EINVAL, dev_peek(fd, out, 1, 64));
+	EXPECT_EQ(-EINVAL, dev_peek(fd, out, 0, 65));
+	EXPECT_EQ(-EINVAL, dev_peek(fd, out, 60, 5));
+	EXPECT_EQ(-EINVAL, dev_peek(fd, out, -1UL, 0));
+	EXPECT_EQ(-EINVAL, dev_peek(fd, out, 0x80000000UL, 0));
+	EXPECT_EQ(-EINVAL, dev_peek(fd, out, 2, -1UL));
+	EXPECT_EQ(-EINVAL, dev_peek(fd, out, -1UL, -1UL));
+	ASSERT_EQ(0, dev_xfer(fd, "abc", 3, BOUNDARY_XFER_IN, NULL));
+	EXPECT_EQ(-EFAULT, dev_peek(fd, NULL, 3, 0));
+	EXPECT_EQ(-EFAULT, dev_peek(fd, bad_ptr(), 3, 0));
+	EXPECT_ERRNO(EFAULT, ioctl(fd, BOUNDARY_IOC_PEEK, NULL));
+	/*
+	 * The other ABI's layout: a 64-bit caller's kernel has no 32-bit
+	 * PEEK; a 32-bit caller's compat_ioctl passes the 64-bit code to the
+	 * native handler, which reads the 64-bit layout.
+	 */
+	memset(out, 0, sizeof(out));
+	o.buf = (uintptr_t)out;
+	o.len = 64;
+	o.offset = 0;
+#if __SIZEOF_LONG__ == 8
+	EXPECT_ERRNO(ENOTTY, ioctl(fd, _IOWR(BOUNDARY_IOC_MAGIC, 0x08, struct peek_other), &o));
+#else
+	EXPECT_EQ(3, ioctl(fd, _IOWR(BOUNDARY_IOC_MAGIC, 0x08, struct peek_other), &o));
+	EXPECT_STREQ("abc", out);
+	o.len = 65;
+	EXPECT_ERRNO(EINVAL, ioctl(fd, _IOWR(BOUNDARY_IOC_MAGIC, 0x08, struct peek_other), &o));
+#endif
+	close(fd);
+}
+
 TEST(dev_read_write)
 {
 	char buf[BOUNDARY_DATA_SIZE + 16];

@@ -100,6 +100,14 @@ int dev_xfer(int fd, void *buf, uint32_t len, uint32_t op, uint32_t *done)
 	return 0;
 }
 
+long dev_peek(int fd, void *buf, unsigned long len, unsigned long offset)
+{
+	struct boundary_peek p = { .buf = buf, .len = len, .offset = offset };
+	int ret = ioctl(fd, BOUNDARY_IOC_PEEK, &p);
+
+	return ret < 0 ? -errno : ret;
+}
+
 /* ---- netlink ---- */
 
 #define NLMSG_TAIL(n) ((struct nlattr *)((char *)(n) + NLMSG_ALIGN((n)->nlmsg_len)))

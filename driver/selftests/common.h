@@ -36,6 +36,8 @@ int dev_open(void);
 int dev_config(int fd, uint32_t flags, uint32_t size, const char *name);
 /* ioctl result: 0 or -errno. */
 int dev_xfer(int fd, void *buf, uint32_t len, uint32_t op, uint32_t *done);
+/* PEEK in this program's own ABI: bytes copied or -errno. */
+long dev_peek(int fd, void *buf, unsigned long len, unsigned long offset);
 
 /* Generic netlink client. */
 #define NL_BUF_SIZE	16384

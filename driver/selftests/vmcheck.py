@@ -5,7 +5,7 @@
 Boots (through vmrun.sh, QEMU/TCG) one guest per planted bug with bugs=NAME,
 one per bug with bugs=all, one with bugs=all running two non-fatal triggers
 then a fatal one, two with no bugs (30 s of random input from
-boundary_stress, the ABI test, the coverage test, every trigger; no report
+boundary_stress, the ABI test in both ABIs, the coverage test, every trigger; no report
 allowed, coverage hashes compared across the two boots) and one with an
 unknown bug name, and checks each console against driver/bugs.toml.
 A development aid: the rig's own VM tests use its image and fleet code.
@@ -64,11 +64,11 @@ def check_bug(bug, bugs_param):
 
 
 def check_clean(tag, seed):
-    cmds = [f"boundary_stress 30 {seed}", "boundary_test", "boundary_cov_test"]
+    cmds = [f"boundary_stress 30 {seed}", "boundary_test", "boundary_test32", "boundary_cov_test"]
     cmds += [f"boundary_trigger {b['name']}" for b in BUGS]
     console = boot("", cmds)
     problems = []
-    for cmd in cmds[:3]:
+    for cmd in cmds[:4]:
         m = re.search(rf"vmrun: run: {re.escape(cmd)}\n(?:.*\n)*?vmrun: rc=(\d+)", console)
         if not m or m.group(1) != "0":
             problems.append(f"{cmd} failed")

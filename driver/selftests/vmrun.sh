@@ -32,7 +32,8 @@ root=$work/root
 mkdir -p "$root/bin" "$root/proc" "$root/sys" "$root/dev" "$root/tmp"
 cp "${BUSYBOX:-/bin/busybox}" "$root/bin/busybox"
 cp "$ko" "$root/boundary.ko"
-for p in boundary_test boundary_trigger boundary_cov_test boundary_stress ${EXTRA_BINS:-}; do
+for p in boundary_test boundary_trigger boundary_cov_test boundary_stress \
+	 boundary_test32 boundary_trigger32 ${EXTRA_BINS:-}; do
 	cp "$here/$p" "$root/bin/$p"
 done
 

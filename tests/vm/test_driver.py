@@ -2,7 +2,8 @@
 
 Triggers come from driver/selftests (boundary_trigger), run in the guest's
 console shell; one short boot per planted bug, titles checked with the
-rig's own parser against driver/bugs.toml.
+rig's own parser against driver/bugs.toml. The ABI test is also built with
+-m32: a 32-bit process reaches the driver's compat_ioctl.
 """
 
 from __future__ import annotations
@@ -29,7 +30,12 @@ from rig.vmhost import VmHost
 pytestmark = pytest.mark.vm
 
 BUGS = load(REPO / "driver")
-SELFTESTS = ("boundary_test", "boundary_trigger", "boundary_cov_test")
+SELFTESTS = (
+    "boundary_test",
+    "boundary_trigger",
+    "boundary_cov_test",
+    "boundary_test32",
+)
 
 
 @pytest.fixture(scope="session")
@@ -69,6 +75,13 @@ def clean_vm(host: VmHost, test_image: Callable[[str], Image]) -> Iterator[Insta
 
 def test_every_door_works_and_rejects_bad_input_without_a_report(clean_vm: Instance) -> None:
     rc, out, report = run(clean_vm, "boundary_test")
+    assert report is None, clean_vm.console_tail()
+    assert rc == 0, out
+    assert "not ok" not in out
+
+
+def test_a_32_bit_caller_gets_the_same_answers_through_compat_ioctl(clean_vm: Instance) -> None:
+    rc, out, report = run(clean_vm, "boundary_test32")
     assert report is None, clean_vm.console_tail()
     assert rc == 0, out
     assert "not ok" not in out

@@ -2,7 +2,10 @@
 /*
  * User-space ABI of the boundary driver: ioctls of /dev/boundary and the
  * "boundary" generic netlink family. Every struct has fixed-width fields and
- * explicit padding so that 32- and 64-bit callers see the same layout.
+ * explicit padding so that 32- and 64-bit callers see the same layout, except
+ * struct boundary_peek: PEEK keeps a legacy native layout (a pointer and
+ * longs) on purpose, so the driver carries its own 32-bit translation in its
+ * compat_ioctl handler, like many real drivers.
  */
 #ifndef _UAPI_LINUX_BOUNDARY_H
 #define _UAPI_LINUX_BOUNDARY_H
@@ -75,6 +78,16 @@ struct boundary_batch {
 	__u32 elem_size;	/* multiple of 8, sizeof(xfer) .. BATCH_ELEM_MAX */
 };
 
+/*
+ * Legacy native layout: 24 bytes on x86-64, 12 on i386, so PEEK's ioctl
+ * code differs between the two ABIs (see the comment at the top).
+ */
+struct boundary_peek {
+	void *buf;		/* user pointer: receives the bytes */
+	unsigned long len;	/* offset + len <= buffer_size */
+	unsigned long offset;	/* into the fd's transfer buffer */
+};
+
 #define BOUNDARY_IOC_MAGIC	0xB7
 #define BOUNDARY_IOC_GET_INFO	_IOR(BOUNDARY_IOC_MAGIC, 0x01, struct boundary_info)
 #define BOUNDARY_IOC_SET_CONFIG	_IOW(BOUNDARY_IOC_MAGIC, 0x02, struct boundary_config)
@@ -83,6 +96,7 @@ struct boundary_batch {
 #define BOUNDARY_IOC_LOCK	_IO(BOUNDARY_IOC_MAGIC, 0x05)
 #define BOUNDARY_IOC_UNLOCK	_IO(BOUNDARY_IOC_MAGIC, 0x06)
 #define BOUNDARY_IOC_RESET	_IO(BOUNDARY_IOC_MAGIC, 0x07)
+#define BOUNDARY_IOC_PEEK	_IOWR(BOUNDARY_IOC_MAGIC, 0x08, struct boundary_peek)
 
 /* Generic netlink family; see driver/netlink/boundary.yaml. */
 #define BOUNDARY_GENL_NAME		"boundary"
