@@ -35,6 +35,7 @@ static const char * const boundary_bug_names[BOUNDARY_BUG_COUNT] = {
 	[BOUNDARY_BUG_DEBUGFS_INJECT_WARN]	= "debugfs_inject_warn",
 	[BOUNDARY_BUG_PROCFS_DOUBLE_RESET]	= "procfs_double_reset",
 	[BOUNDARY_BUG_DEBUGFS_CRASH_HOOK]	= "debugfs_crash_hook",
+	[BOUNDARY_BUG_COMPAT_PEEK_UNCHECKED]	= "compat_peek_unchecked",
 };
 
 const char *boundary_bug_name(enum boundary_bug bug)

@@ -586,6 +586,29 @@ struct boundary_peek32 {
 
 #define BOUNDARY_IOC_PEEK32	_IOWR(BOUNDARY_IOC_MAGIC, 0x08, struct boundary_peek32)
 
+/*
+ * Planted bug compat_peek_unchecked: the 32-bit translation grew a copy path
+ * of its own, whose bounds check looks at the offset and never at offset +
+ * len, so a len beyond the buffer copies whatever follows it in the heap.
+ */
+static noinline __noclone long boundary_peek_compat_unchecked(struct boundary_file *bf,
+							      const struct boundary_peek *p)
+{
+	const struct boundary_cfg *cfg;
+	long ret = -EINVAL;
+
+	mutex_lock(&bf->lock);
+	cfg = bf->cfg;
+	if (cfg && p->offset <= cfg->size) {
+		if (copy_to_user(boundary_peek_buf(p), cfg->buf + p->offset, p->len))
+			ret = -EFAULT;
+		else
+			ret = p->len;
+	}
+	mutex_unlock(&bf->lock);
+	return ret;
+}
+
 static long boundary_compat_peek(struct boundary_file *bf, unsigned long arg)
 {
 	struct boundary_peek32 p32;
@@ -596,6 +619,8 @@ static long boundary_compat_peek(struct boundary_file *bf, unsigned long arg)
 	p.buf = (void __force *)compat_ptr(p32.buf);
 	p.len = p32.len;
 	p.offset = p32.offset;
+	if (boundary_bug_enabled(BOUNDARY_BUG_COMPAT_PEEK_UNCHECKED))
+		return boundary_peek_compat_unchecked(bf, &p);
 	return boundary_peek(bf, &p);
 }
 

@@ -4,6 +4,11 @@
  * of the boundary driver (see driver/README.md, driver/bugs.toml). Works
  * with bugs=all too: every sequence configures what it needs first.
  *
+ * Built twice: boundary_trigger (native) and boundary_trigger32 (-m32, for
+ * the bugs of the driver's compat_ioctl path). The native one hands those
+ * bugs to boundary_trigger32 installed beside it, so that every bug's
+ * trigger is `boundary_trigger NAME`.
+ *
  * Exit status: 0 if the sequence ran to its end (a non-fatal bug, or the
  * bug is off), 1 on a setup failure, 2 on bad usage. Fatal bugs do not
  * return; the two blocking ones (ioctl_lock_leak, nl_dump_spin) block.
@@ -18,19 +23,28 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <linux/limits.h>
+
 #include "common.h"
+
+/* The same source builds both: boundary_trigger and its -m32 twin. */
+#if __SIZEOF_LONG__ == 8
+#define PROG	"boundary_trigger"
+#else
+#define PROG	"boundary_trigger32"
+#endif
 
 static const char *bug_name;
 
 static void step(const char *what)
 {
-	printf("boundary_trigger: %s: %s\n", bug_name, what);
+	printf(PROG ": %s: %s\n", bug_name, what);
 	fflush(stdout);
 }
 
 static int fail(const char *what, int err)
 {
-	printf("boundary_trigger: %s: %s failed: %s\n", bug_name, what,
+	printf(PROG ": %s: %s failed: %s\n", bug_name, what,
 	       strerror(err < 0 ? -err : err));
 	return 1;
 }
@@ -250,6 +264,49 @@ static int trig_debugfs_crash_hook(void)
 	return fail("write crash_hook returned", n < 0 ? n : 0);
 }
 
+#if __SIZEOF_LONG__ == 8
+/* Runs bug_name's trigger as a 32-bit process: boundary_trigger32 beside us. */
+static int run32(void)
+{
+	char *argv[] = { "boundary_trigger32", (char *)bug_name, NULL };
+	char self[PATH_MAX], twin[PATH_MAX + 2];
+	ssize_t n;
+
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		snprintf(twin, sizeof(twin), "%s32", self);
+		execv(twin, argv);
+	}
+	execvp(argv[0], argv);
+	return fail("exec boundary_trigger32", errno);
+}
+#endif
+
+/*
+ * The bug is in the driver's 32-bit translation of PEEK. Natively the same
+ * request must fail with EINVAL; the native build checks that, then runs
+ * the 32-bit one, whose PEEK copies 65 bytes out of a kmalloc-64 object.
+ */
+static int trig_compat_peek_unchecked(void)
+{
+	static char buf[256];
+	int fd = open_configured(64);
+	long ret;
+
+	step("PEEK of 65 bytes at offset 0 of a 64-byte buffer");
+	ret = dev_peek(fd, buf, 65, 0);
+#if __SIZEOF_LONG__ == 8
+	if (ret != -EINVAL)
+		return fail("native PEEK (wanted EINVAL)", ret < 0 ? ret : EPROTO);
+	step("native PEEK: EINVAL; again as a 32-bit process");
+	close(fd);
+	return run32();
+#else
+	return fail("PEEK returned", ret < 0 ? ret : 0);
+#endif
+}
+
 static const struct trigger {
 	const char *name;
 	int (*run)(void);
@@ -267,13 +324,14 @@ static const struct trigger {
 	{ "debugfs_inject_warn",	trig_debugfs_inject_warn },
 	{ "procfs_double_reset",	trig_procfs_double_reset },
 	{ "debugfs_crash_hook",		trig_debugfs_crash_hook },
+	{ "compat_peek_unchecked",	trig_compat_peek_unchecked },
 };
 
 static int usage(void)
 {
 	size_t i;
 
-	fprintf(stderr, "usage: boundary_trigger NAME | --list\nnames:");
+	fprintf(stderr, "usage: " PROG " NAME | --list\nnames:");
 	for (i = 0; i < ARRAY_SIZE(triggers); i++)
 		fprintf(stderr, " %s", triggers[i].name);
 	fprintf(stderr, "\n");

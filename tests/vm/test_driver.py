@@ -2,8 +2,8 @@
 
 Triggers come from driver/selftests (boundary_trigger), run in the guest's
 console shell; one short boot per planted bug, titles checked with the
-rig's own parser against driver/bugs.toml. The ABI test is also built with
--m32: a 32-bit process reaches the driver's compat_ioctl.
+rig's own parser against driver/bugs.toml. The ABI test and the trigger are
+also built with -m32: a 32-bit process reaches the driver's compat_ioctl.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ SELFTESTS = (
     "boundary_trigger",
     "boundary_cov_test",
     "boundary_test32",
+    "boundary_trigger32",  # boundary_trigger runs it for bugs only a 32-bit caller reaches
 )
 
 
