@@ -75,3 +75,85 @@ def by_title(bugs: list[PlantedBug], title: str) -> PlantedBug | None:
     """The planted bug whose expected title is `title`, else one whose `also` matches it."""
     exact = next((b for b in bugs if b.title == title), None)
     return exact or next((b for b in bugs if b.also and re.search(b.also, title)), None)
+
+
+# ---------------------------------------------------------------- real bugs
+
+NEEDS = ("ioctl", "genl", "rtnetlink", "compat", "file", "mmap")
+
+
+@dataclass(frozen=True)
+class RealBug:
+    """An upstream fix reverted by hand (tests/realbugs/NAME/): what it takes to rebuild and find it.
+
+    `bug` holds what a crash is matched with, as for planted bugs; the rest
+    is how the module is built (`driver/`, from `sources` with `revert.patch`)
+    and the public interface the fuzzer may be given besides the module
+    itself and live discovery (`header`, `device`): never the trigger.
+    """
+
+    bug: PlantedBug
+    directory: Path
+    module: str
+    sources: tuple[str, ...]
+    params: str
+    needs: str
+    fix: dict[str, str]
+    header: str = ""
+    device: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.bug.name
+
+    @property
+    def driver(self) -> Path:
+        return self.directory / "driver"
+
+
+def load_real(root: Path) -> list[RealBug]:
+    """Every tests/realbugs/NAME/bug.toml under `root`, sorted by name."""
+    out = [_real(p) for p in sorted(root.glob("*/bug.toml"))]
+    if not out:
+        raise ConfigError(f"{root}: no real bugs (NAME/bug.toml)")
+    return out
+
+
+def _real(path: Path) -> RealBug:
+    try:
+        r = tomllib.loads(path.read_text())
+        interface = r.get("interface", {})
+        fix = {str(k): str(v) for k, v in r["fix"].items()}
+        needs = str(r["needs"])
+        if needs not in NEEDS:
+            raise ConfigError(f"{path}: needs {needs!r} is not one of {', '.join(NEEDS)}")
+        bug = PlantedBug(
+            name=str(r["name"]),
+            door=needs,
+            function=str(r.get("function", "")),
+            trigger=str(r["trigger"]),
+            pattern=str(r["pattern"]),
+            title=str(r["title"]),
+            fatal=bool(r["fatal"]),
+            also=str(r.get("also", "")),
+        )
+        real = RealBug(
+            bug,
+            path.parent,
+            str(r["module"]),
+            tuple(str(s) for s in r["sources"]),
+            str(r.get("params", "")),
+            needs,
+            fix,
+            str(interface.get("header", "")),
+            str(interface.get("device", "")),
+        )
+    except FileNotFoundError as e:
+        raise ConfigError(f"{path}: missing") from e
+    except (tomllib.TOMLDecodeError, KeyError, TypeError, AttributeError) as e:
+        raise ConfigError(f"{path}: malformed real bug ({e})") from e
+    if real.name != path.parent.name:
+        raise ConfigError(f"{path}: name {real.name!r} is not its directory's")
+    if not (real.driver / "Kbuild").is_file():
+        raise ConfigError(f"{path}: no driver/Kbuild beside it")
+    return real
