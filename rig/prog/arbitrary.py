@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from rig.prog.program import (
+    ABIS,
     BAD_FD,
     MAP_NORESERVE,
     MAP_PRIVATE,
@@ -13,6 +14,7 @@ from rig.prog.program import (
     MAX_FAMILY,
     MAX_MAP,
     POLL_EVENTS,
+    PTR_WIDTHS,
     RAW_FAMILIES,
     TOUCH_READ,
     TOUCH_WRITE,
@@ -62,10 +64,11 @@ def buffers(draw: st.DrawFn, depth: int = 0) -> Buffer:
     mapped = draw(st.one_of(st.none(), st.integers(len(data), size)))
     visible = size if mapped is None else mapped
     ptrs: list[Reloc] = []
-    if visible >= 8 and depth < 3:
+    if visible >= 4 and depth < 3:
         for _ in range(draw(st.integers(0, 3))):
+            width = draw(st.sampled_from([w for w in PTR_WIDTHS if w <= visible]))
             target = draw(st.one_of(specials, buffers(depth + 1)))
-            ptrs.append(Reloc(draw(st.integers(0, visible - 8)), target))
+            ptrs.append(Reloc(draw(st.integers(0, visible - width)), target, width))
     return Buffer(data, size, mapped, tuple(ptrs))
 
 
@@ -118,4 +121,4 @@ def programs(draw: st.DrawFn, max_calls: int = 12) -> Program:
     out: list[Call] = []
     for _ in range(draw(st.integers(0, max_calls))):
         out.append(draw(calls(tuple(out))))
-    return Program(tuple(out))
+    return Program(tuple(out), draw(st.sampled_from(ABIS)))

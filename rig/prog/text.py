@@ -4,8 +4,10 @@
     rig-program 1
     driver 5f0c...e1        (sha256 of the driver the program was made for, or -)
     spec 9a7b...04          (sha256 of the interface spec, or -)
+    abi 32                  (only for a program run as a 32-bit process; 64 when absent)
     r0 = open("/dev/boundary", 0x2, 0x0)
     ioctl(r0, 0xc0284203, buf(size=40, data=x"0100", @8=buf(size=64, mapped=60), @16=null))
+    ioctl(r0, 0xc00cb708, buf(size=12, @0=ptr32(buf(size=8))))
     write(r0, "hello\\n")
     r3 = nl_socket()                (generic netlink; nl_socket(0) is rtnetlink)
     nl_send(r3, "boundary", x"1c000000...")
@@ -21,8 +23,11 @@ later calls name that label, or `badfd` for fd -1. Labels are names, not
 numbers: deleting a line by hand leaves the other references intact. Values
 are integers (decimal or 0x hex), strings ("..." with \\\\, \\", \\n, \\r, \\t
 and \\xHH escapes, or x"hex" for bytes), `null`, `unmapped`, `kernel` and
-`buf(...)` with `size=`, `mapped=`, `data=` and `@OFFSET=pointer`. Arguments
-may be given by position or by name (`open(path=..., flags=...)`).
+`buf(...)` with `size=`, `mapped=`, `data=` and `@OFFSET=pointer`. A pointer
+inside a buf is 8 bytes (a 64-bit pointer, or a __u64 carrying one, in either
+ABI); `@OFFSET=ptr32(pointer)` is a 4-byte one, a pointer in a 32-bit layout
+(compat_uptr_t). Arguments may be given by position or by name
+(`open(path=..., flags=...)`).
 
 `dumps` writes the canonical form and `loads(dumps(p, h)) == ProgramFile(p, h)`
 for every valid program. Errors name the file, the line and the call.
@@ -38,6 +43,7 @@ from typing import Any
 
 from rig.errors import ConfigError
 from rig.prog.program import (
+    ABIS,
     BAD_FD,
     NETLINK_GENERIC,
     O_RDWR,
@@ -67,6 +73,9 @@ from rig.util import atomic_write
 MAGIC = "rig-program"
 VERSION = 1
 _HASH = re.compile(r"-|[0-9a-f]{8,128}")
+# After the header, for a program that is not abi 64: older files have no such line.
+_ABI = re.compile(r"\s*abi\s+([^\s=(]+)\s*")  # never a call labelled abi
+_PTR32 = "ptr32"  # @OFFSET=ptr32(pointer): a 4-byte pointer
 
 
 class ProgramSyntaxError(ConfigError):
@@ -129,9 +138,14 @@ def _arg(arg: IoctlArg) -> str:
             parts.append(f"mapped={arg.mapped}")
         if arg.data:
             parts.append(f"data={quote(arg.data)}")
-        parts += [f"@{r.offset}={_arg(r.target)}" for r in arg.ptrs]
+        parts += [f"@{r.offset}={_pointer(r)}" for r in arg.ptrs]
         return f"buf({', '.join(parts)})"
     return hex(arg)
+
+
+def _pointer(r: Reloc) -> str:
+    target = _arg(r.target)
+    return target if r.width == 8 else f"{_PTR32}({target})"
 
 
 def format_call(call: Call) -> str:
@@ -178,6 +192,7 @@ def dumps(program: Program, header: Header | None = None) -> str:
         f"{MAGIC} {VERSION}",
         f"driver {header.driver_hash or '-'}",
         f"spec {header.spec_hash or '-'}",
+        *([f"abi {program.abi}"] if program.abi != 64 else []),
         *format_calls(program),
     ]
     return "\n".join(lines) + "\n"
@@ -292,6 +307,8 @@ def _value(t: _Tokens) -> _Value:
             return Special(text)
         if text == "buf" and t.peek() == ("punct", "("):
             return _buffer(t)
+        if text == _PTR32 and t.peek() == ("punct", "("):
+            raise _SyntaxError(f"{_PTR32}(...) is a pointer inside a buf: @OFFSET={_PTR32}(...)")
         return ("ref", text)
     raise _SyntaxError(f"expected a value, found {text or 'end of line'!r}")
 
@@ -310,10 +327,16 @@ def _buffer(t: _Tokens) -> Buffer:
         kind, key = t.next()
         t.expect("=")
         if kind == "at":
+            width = 8
+            if t.peek() == ("name", _PTR32) and t.items[t.pos + 1 : t.pos + 2] == [("punct", "(")]:
+                t.pos += 2
+                width = 4
             target = _value(t)
             if not isinstance(target, Special | Buffer):
                 raise _SyntaxError(f"{key} must be a pointer (buf(...), null, unmapped, kernel)")
-            ptrs.append(Reloc(int(key[1:], 0), target))
+            if width == 4:
+                t.expect(")")
+            ptrs.append(Reloc(int(key[1:], 0), target, width))
         elif key in ("size", "mapped"):
             v = _value(t)
             if not isinstance(v, int):
@@ -425,6 +448,7 @@ def _call(t: _Tokens, labels: dict[str, int]) -> tuple[str, Call]:
 @dataclass
 class _Parser:
     source: str
+    abi: int = 64
     labels: dict[str, int] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     where: list[tuple[int, str]] = field(default_factory=list)  # (line, name) per call
@@ -453,7 +477,7 @@ class _Parser:
         self.where.append((lineno, name))
 
     def program(self) -> Program:
-        program = Program(tuple(self.calls))
+        program = Program(tuple(self.calls), self.abi)
         try:
             program.validate()
         except ProgramError as e:
@@ -494,8 +518,17 @@ def loads(text: str, source: str = "<string>") -> ProgramFile:
         if line.strip() and not line.lstrip().startswith("#")
     ]
     header = _header(lines[:3], source)
+    body = lines[3:]
     parser = _Parser(source)
-    for lineno, line in lines[3:]:
+    if body and (m := _ABI.fullmatch(body[0][1])):
+        if m.group(1) not in [str(a) for a in ABIS]:
+            raise ProgramSyntaxError(
+                f"{source}:{body[0][0]}: abi {m.group(1)!r} is not one of "
+                + ", ".join(map(str, ABIS))
+            )
+        parser.abi = int(m.group(1))
+        body = body[1:]
+    for lineno, line in body:
         parser.line(lineno, line)
     return ProgramFile(parser.program(), header)
 

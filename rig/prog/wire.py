@@ -3,7 +3,8 @@
 Twin of vmimages/agent/wire.h and decode.c: change both together (and bump
 VERSION when an existing encoding changes; a new call kind is an addition). All integers are little-endian; there is no padding.
 
-    program := u32 magic 0x50474952 ("RIGP") | u16 version (2) | u16 ncalls | call * ncalls
+    program := u32 magic 0x50474952 ("RIGP") | u16 version (3) | u16 ncalls
+               | u32 abi (64, or 32: run in a 32-bit process) | call * ncalls
     call    := u8 kind | u8 thread | u16 zero | u32 size | body (exactly size bytes)
     body, by kind:
         1 open        u32 flags | u32 mode | str path
@@ -25,12 +26,18 @@ VERSION when an existing encoding changes; a new call kind is an addition). All 
         0 int         u64 value          (top level only)
         1 null, 2 unmapped, 3 kernel     (nothing follows)
         4 buffer      u32 size | u32 mapped (0xffffffff: all) | blob data | u16 nptrs
-                      | (u32 offset | arg) * nptrs
+                      | (u32 offset | u8 width (8 or 4) | arg) * nptrs
+    A pointer inside a buffer is the low `width` bytes of the target's address,
+    little-endian: 8 for a 64-bit pointer or a __u64 carrying one, 4 for a
+    pointer in a 32-bit layout (compat_uptr_t).
 
 Nothing may follow the last call. The agent accepts exactly the byte strings
 that `decode` accepts: every limit of `rig.prog.program` applies, and a
 decoded program always passes `Program.validate()`. `thread` is reserved for
 concurrent calls; today the agent runs all calls in order on one thread.
+
+Wire bytes live only on the channel to the agent (corpora, crash stores and
+saved inputs keep the text form), so `decode` reads the current version only.
 """
 
 from __future__ import annotations
@@ -63,7 +70,7 @@ from rig.prog.program import (
 )
 
 MAGIC = 0x50474952
-VERSION = 2  # 2: nl_socket carries its protocol
+VERSION = 3  # 2: nl_socket carries its protocol; 3: the ABI, and each pointer's width
 MAX_WIRE = 32 << 20  # bytes of one encoded program (the agent takes frames of 33 MiB)
 
 K_OPEN, K_CLOSE, K_READ, K_WRITE, K_IOCTL = 1, 2, 3, 4, 5
@@ -87,7 +94,7 @@ class WireError(GuestProtocolError):
 def encode(program: Program) -> bytes:
     """The wire form of a valid program (validates it first)."""
     program.validate()
-    out = bytearray(struct.pack("<IHH", MAGIC, VERSION, len(program.calls)))
+    out = bytearray(struct.pack("<IHHI", MAGIC, VERSION, len(program.calls), program.abi))
     for call in program.calls:
         kind, body = _encode_call(call)
         out += struct.pack("<BBHI", kind, call.thread, 0, len(body))
@@ -150,7 +157,7 @@ def _encode_arg(arg: IoctlArg) -> bytes:
         out += blob(arg.data)
         out += struct.pack("<H", len(arg.ptrs))
         for r in arg.ptrs:
-            out += _u32(r.offset) + _encode_arg(r.target)
+            out += struct.pack("<IB", r.offset, r.width) + _encode_arg(r.target)
         return bytes(out)
     return struct.pack("<BQ", A_INT, arg)
 
@@ -224,9 +231,10 @@ def decode(data: bytes | memoryview) -> Program:
         raise WireError(f"program: bad magic {magic:#x}")
     if version != VERSION:
         raise WireError(f"program: version {version}, expected {VERSION}")
+    abi = r.u32()
     calls = [_decode_call(r, i) for i in range(ncalls)]
     r.end()
-    program = Program(tuple(calls))
+    program = Program(tuple(calls), abi)
     try:
         program.validate()
     except ProgramError as e:
@@ -305,8 +313,8 @@ def _decode_arg(b: Reader, depth: int) -> IoctlArg:
     data = b.blob(1 << 32)
     ptrs = []
     for _ in range(b.u16()):
-        offset = b.u32()
-        ptrs.append(Reloc(offset, _pointer(b, depth)))
+        offset, width = b.u32(), b.u8()
+        ptrs.append(Reloc(offset, _pointer(b, depth), width))
     return Buffer(data, size, None if mapped == ALL_MAPPED else mapped, tuple(ptrs))
 
 

@@ -198,9 +198,12 @@ static int decode_buffer(struct pdec *d, struct rd *r, int depth, struct arg *a)
 		struct ptr *p = &d->prog->ptrs[base + i];
 
 		p->offset = rd_u32(r);
+		p->width = rd_u8(r);
 		if (r->bad)
 			return fail(d, "truncated pointer");
-		if ((u64)p->offset + 8 > visible)
+		if (p->width != 8 && p->width != 4)
+			return fail(d, "pointer width not 8 or 4");
+		if ((u64)p->offset + p->width > visible)
 			return fail(d, "pointer outside the mapped bytes");
 		if (decode_arg(d, r, depth + 1, &p->target))
 			return -1;
@@ -362,14 +365,17 @@ const char *decode_program(const u8 *p, size_t len, struct prog *out)
 	struct pdec d = { .prog = out };
 	u32 i;
 
-	out->ncalls = out->nargs = out->nptrs = out->nbuffers = 0;
+	out->abi = out->ncalls = out->nargs = out->nptrs = out->nbuffers = 0;
 	out->arena = 0;
 	rd_init(&d.r, p, len);
 	if (rd_u32(&d.r) != PROG_MAGIC || rd_u16(&d.r) != PROG_VERSION)
 		return "bad program magic or version";
 	out->ncalls = rd_u16(&d.r);
+	out->abi = rd_u32(&d.r);
 	if (d.r.bad || out->ncalls > MAX_CALLS)
 		return "bad call count";
+	if (out->abi != ABI_64 && out->abi != ABI_32)
+		return "abi not 64 or 32";
 	for (i = 0; i < out->ncalls; i++)
 		if (decode_call(&d, i))
 			return d.err;

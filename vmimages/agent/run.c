@@ -110,8 +110,11 @@ static u64 place_arg(struct child *c, u32 ai)
 	for (i = 0; i < a->nptrs; i++) {
 		const struct ptr *p = &c->p->ptrs[a->first_ptr + i];
 		u64 v = place_arg(c, p->target);
+		u32 k;
 
-		memcpy(at + p->offset, &v, sizeof(v));
+		/* The low width bytes, little-endian: a compat_uptr_t takes 4. */
+		for (k = 0; k < p->width; k++)
+			at[p->offset + k] = (u8)(v >> (8 * k));
 	}
 	return c->addr[ai];
 }

@@ -38,8 +38,8 @@
  *		| u32 ncmps | (u32 type | u32 pc | u64 arg1 | u64 arg2) * ncmps
  *
  * Programs:
- *	program := u32 magic 0x50474952 ("RIGP") | u16 version (2) | u16 ncalls
- *		| call * ncalls
+ *	program := u32 magic 0x50474952 ("RIGP") | u16 version (3) | u16 ncalls
+ *		| u32 abi (64, or 32: run in a 32-bit process) | call * ncalls
  *	call    := u8 kind | u8 thread | u16 zero | u32 size | body (exactly size bytes)
  *	bodies:  1 open u32 flags | u32 mode | str path;  2 close u32 fd;
  *		 3 read u32 fd | u32 count;  4 write u32 fd | blob data;
@@ -53,7 +53,10 @@
  *	map     := index of an earlier mmap call, 0xffffffff for none
  *	arg     := u8 tag: 0 int u64 value (top level only); 1 null; 2 unmapped;
  *		   3 kernel; 4 buffer u32 size | u32 mapped (0xffffffff: all)
- *		   | blob data | u16 nptrs | (u32 offset | arg) * nptrs
+ *		   | blob data | u16 nptrs | (u32 offset | u8 width | arg) * nptrs
+ *	width   := 8 (a 64-bit pointer, or a __u64 carrying one) or 4 (a pointer
+ *		   in a 32-bit layout, compat_uptr_t): the pointer is the low
+ *		   width bytes of the address, little-endian
  * Limits are the MAX_ values below (rig/prog/program.py has the same).
  */
 #ifndef RIG_AGENT_WIRE_H
@@ -87,7 +90,9 @@ enum err_code {
 
 /* Program limits (twin: rig/prog/program.py). */
 #define PROG_MAGIC	0x50474952u
-#define PROG_VERSION	2	/* 2: nl_socket carries its protocol */
+#define PROG_VERSION	3	/* 2: nl_socket carries its protocol; 3: abi, widths */
+#define ABI_64		64u
+#define ABI_32		32u
 #define MAX_CALLS	256
 #define MAX_PATH	4095
 #define MAX_FAMILY	15
@@ -164,6 +169,7 @@ struct arg {
 
 struct ptr {
 	u32 offset;
+	u8 width;		/* 8 or 4 bytes */
 	u32 target;		/* into prog.args */
 };
 
@@ -179,6 +185,7 @@ struct call {
 };
 
 struct prog {
+	u32 abi;		/* ABI_64 or ABI_32 */
 	u32 ncalls, nargs, nptrs, nbuffers;
 	u64 arena;		/* bytes of arena the program needs */
 	struct call calls[MAX_CALLS];

@@ -69,6 +69,12 @@ def test_good_file_parses() -> None:
         (("spec -", "spec nothex"), "p.prog:4: 'nothex' is not a hex hash"),
         (("sock = nl_socket()", "r0 = nl_socket()"), "p.prog:8: call 2 (nl_socket): label 'r0'"),
         (("close(r0)", "c = close(r0)"), "p.prog:10: call 4 (close): close yields no fd"),
+        (("spec -\n", "spec -\nabi 16\n"), "p.prog:5: abi '16' is not one of 64, 32"),
+        (
+            ("@8=buf(size=8, mapped=4)", "@13=ptr32(null)"),
+            "p.prog:7: call 1 (ioctl): pointer at 13",
+        ),
+        (("0xc0104201, buf", "0xc0104201, ptr32(buf"), "p.prog:7: call 1 (ioctl): ptr32(...) is"),
     ],
 )
 def test_errors_name_file_line_and_call(edit: tuple[str, str], expect: str) -> None:
@@ -140,3 +146,19 @@ def test_nesting_limit() -> None:
 def test_wire_decode_garbage_raises_only_wire_error(data: bytes) -> None:
     with contextlib.suppress(wire.WireError):
         wire.decode(wire.encode(Program()) + data if data[:1] == b"\0" else data)
+
+
+def test_wire_refusals_of_abi_width_and_version() -> None:
+    good = wire.encode(
+        Program((Open("/x"), Ioctl(0, 1, Buffer(b"", 8, None, (Reloc(4, Special.NULL, 4),)))), 32)
+    )
+    wire.decode(good)
+    at_width = good.index(bytes([4, 0, 0, 0, 4, 1]))  # offset 4, width 4, tag null
+    for bad, why in [
+        (good[:4] + b"\x02" + good[5:], "version 2"),
+        (good[:8] + b"\x21" + good[9:], "abi 33"),
+        (good[: at_width + 4] + b"\x05" + good[at_width + 5 :], "pointer width 5"),
+        (good[: at_width + 4] + b"\x08" + good[at_width + 5 :], "pointer at 4 does not fit"),
+    ]:
+        with pytest.raises(wire.WireError, match=why):
+            wire.decode(bad)
