@@ -66,6 +66,7 @@ log = logging.getLogger(__name__)
 
 KILL_GRACE_S = 0.5  # the agent's wait for a killed child (KILL_GRACE_NS in run.c)
 FAMILY_LOOKUP_S = 1.0  # the agent's receive timeout per family lookup
+HELPER_SLACK_S = 2.0  # the 32-bit helper's start and reply (HELPER_SLACK_MS in relay.c)
 SLOW_LINK_BPS = 8e6  # a pessimistic virtio-serial rate under TCG, for big requests
 _MAGIC_BYTES = FRAME_MAGIC.to_bytes(4, "little")
 
@@ -101,6 +102,13 @@ class _Pending:
 
 _Reply = ProgramResult | ExecResult | BenchResult | ConfigReply | AgentError
 R = TypeVar("R", ProgramResult, ExecResult, BenchResult, ConfigReply)
+
+
+def _helper_s(program: Program, config: AgentConfig) -> float:
+    """What the agent may add for an abi-32 program: the helper's start, and its config."""
+    if program.abi == 64:
+        return 0.0
+    return HELPER_SLACK_S + 2.0 + FAMILY_LOOKUP_S * len(config.allow_families)
 
 
 class Channel:
@@ -213,10 +221,29 @@ class Channel:
         self.config = config
         return reply
 
+    def require_abi(self, abi: int) -> None:
+        """Refuse, with what to do about it, programs of an ABI the agent cannot run.
+
+        Call it before a campaign of abi-32 programs: an image built before the
+        32-bit agent existed, or on a host without gcc-multilib, has no
+        /bin/rig-agent32.
+        """
+        if self.info is None:
+            raise RigBug("require_abi() before handshake()")
+        if not self.info.runs(abi):
+            raise ConfigError(
+                f"the guest agent cannot run abi-{abi} programs: the image has no "
+                "/bin/rig-agent32 (its HELLO lacks FEAT_ABI32); rebuild it with "
+                "`rig image build` on a host with gcc-multilib (`rig doctor` checks)"
+            )
+
     def submit(self, program: Program, seq: int) -> None:
         """Queue a program for execution; its result comes from `collect`, in order."""
         config = self._configured()
+        if self.info is not None:
+            self.require_abi(program.abi)
         budget = len(program.calls) * config.call_timeout_s + KILL_GRACE_S
+        budget += _helper_s(program, config)
         p = _Pending(
             self._next_tag(),
             MsgType.RUN,
@@ -282,7 +309,10 @@ class Channel:
     ) -> BenchResult:
         """Run a program up to `count` times inside the guest for at most `max_s` seconds."""
         config = self._configured()
+        if self.info is not None:
+            self.require_abi(program.abi)
         budget = max_s + len(program.calls) * config.call_timeout_s + KILL_GRACE_S
+        budget += _helper_s(program, config)
         p = _Pending(self._next_tag(), MsgType.BENCH, budget, "bench")
         self._send(p, encode_bench(seq_base, count, max_s, wire.encode(program)))
         return self._collect(BenchResult, deadline)

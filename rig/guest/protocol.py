@@ -11,6 +11,7 @@ encoded by rig.prog.wire. All integers are little-endian, without padding.
     HELLO  1   u32 version | u64 nonce                   u32 version | u64 nonce | u32 pid
                                                          | u32 max_request | u32 features
                                                          | str release
+               features: FEAT_ABI32 (1) abi-32 programs can run
     CONFIG 2   u32 call_ms | u32 max_output | u32 flags  u16 n | u32 family_id * n
                | str cov_path | u16 n | str path * n     | u32 ndenied
                | u16 n | str family * n
@@ -32,6 +33,12 @@ encoded by rig.prog.wire. All integers are little-endian, without padding.
 
 Replies come in the order of the requests. Before each program the agent
 writes `<5>rig: executing program <seq>` to /dev/kmsg.
+
+A 64-bit agent runs abi-32 programs (RUN, BENCH) in its 32-bit helper,
+/bin/rig-agent32, which it starts when the first one comes; the reply is the
+helper's, as it sent it. When the helper is missing, dies or stops answering
+the reply is ERROR HELPER saying why, and the next abi-32 program starts a new
+one. HELLO's FEAT_ABI32 says whether the helper is there at all.
 """
 
 from __future__ import annotations
@@ -63,6 +70,7 @@ MAX_CMPS = 4096
 REPLY = 0x80
 CFG_COV_DEDUP = 1
 CFG_NO_MARKERS = 2
+FEAT_ABI32 = 1  # HELLO features: the agent can run abi-32 programs (it has /bin/rig-agent32)
 MARKER_RE = r"rig: executing program (\d+)"
 
 
@@ -82,6 +90,7 @@ class ErrorCode(enum.IntEnum):
     NOT_CONFIGURED = 4
     INTERNAL = 5
     TOO_LARGE = 6
+    HELPER = 7  # the 32-bit helper for abi-32 programs is missing, died or is silent
 
 
 class ProgStatus(enum.IntEnum):
@@ -244,6 +253,15 @@ class AgentInfo:
     max_request: int
     features: int
     release: str
+
+    @property
+    def abi32(self) -> bool:
+        """Whether the agent can run abi-32 programs (in its 32-bit helper)."""
+        return bool(self.features & FEAT_ABI32)
+
+    def runs(self, abi: int) -> bool:
+        """Whether the agent can run programs of this ABI (64 always)."""
+        return abi == 64 or (abi == 32 and self.abi32)
 
 
 def decode_hello(payload: bytes) -> tuple[int, AgentInfo]:

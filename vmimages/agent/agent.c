@@ -6,10 +6,14 @@
  * benchmarks programs in a loop. Twin of rig/guest/protocol.py and
  * rig/prog/wire.py; the formats are specified in wire.h.
  *
- * Usage: rig-agent [-n PORT_NAME] [-d DEVICE | -f FD] [-k MARKER_FILE]
+ * Usage: rig-agent [-n PORT_NAME] [-d DEVICE | -f FD] [-k MARKER_FILE] [-c HELPER]
+ *		    [-r RDEV]
  *   default: find the port named rig.agent under /sys/class/virtio-ports and
  *   write markers to /dev/kmsg. -f serves an inherited socket instead and
- *   exits when it closes (host-side tests).
+ *   exits when it closes (host-side tests). -c: the 32-bit agent that runs
+ *   abi-32 programs (default /bin/rig-agent32, see relay.c). -r: the device
+ *   number of the host's channel, which programs may not open; the agent
+ *   passes it to its helper, whose own channel is a socket.
  *
  * Everything from the host is untrusted: frames are checked before their
  * payload is read, a malformed request gets an ERROR reply, and garbage is
@@ -35,9 +39,9 @@
 
 #define PARTIAL_FRAME_MS	1000	/* a frame's bytes arrive back to back */
 #define INBUF_KEEP		(64u << 10)
-#define FEATURES		0
 
 static struct agent agent;
+static struct helper helper = { .path = HELPER_PATH, .fd = -1 };
 
 u64 now_ns(void)
 {
@@ -131,7 +135,7 @@ void send_error(struct agent *a, u32 tag, u32 code, const char *msg)
 }
 
 /* A line in the kernel log at warning level, for what the host should know. */
-static void klog(struct agent *a, const char *msg, const char *arg)
+void klog(struct agent *a, const char *msg, const char *arg)
 {
 	char line[256];
 	int n;
@@ -179,7 +183,7 @@ static void do_hello(struct agent *a, const struct frame *f)
 	ob_u64(&a->out, nonce);
 	ob_u32(&a->out, (u32)getpid());
 	ob_u32(&a->out, MAX_REQUEST);
-	ob_u32(&a->out, FEATURES);
+	ob_u32(&a->out, AGENT_ABI == ABI_32 || helper_ready(a->helper) ? FEAT_ABI32 : 0);
 	ob_blob(&a->out, u.release, (u32)strlen(u.release));
 	send_reply(a, f->tag);
 }
@@ -199,6 +203,8 @@ static void do_config(struct agent *a, const struct frame *f)
 	a->cfg = next;
 	ndenied = policy_load(&a->pol, a->cfg, a->port_rdev);
 	a->configured = 1;
+	if (AGENT_ABI == ABI_64)
+		helper_config(a->helper, f);
 	begin_reply(a, T_REPLY | T_CONFIG, f->tag);
 	ob_u16(&a->out, (u16)a->cfg->nfamilies);
 	for (i = 0; i < a->cfg->nfamilies; i++)
@@ -207,7 +213,10 @@ static void do_config(struct agent *a, const struct frame *f)
 	send_reply(a, f->tag);
 }
 
-/* The program after a RUN or BENCH header of hdr bytes; replies itself on error. */
+/*
+ * The program after a RUN or BENCH header of hdr bytes; replies itself on
+ * error. A program of the other ABI is checked here too, then relayed.
+ */
 static int take_program(struct agent *a, const struct frame *f, size_t hdr, struct prog *p)
 {
 	const char *err;
@@ -225,7 +234,17 @@ static int take_program(struct agent *a, const struct frame *f, size_t hdr, stru
 		send_error(a, f->tag, E_MALFORMED, err);
 		return -1;
 	}
+	if (AGENT_ABI == ABI_32 && p->abi != ABI_32) {
+		send_error(a, f->tag, E_MALFORMED, "a 32-bit agent runs abi-32 programs only");
+		return -1;
+	}
 	return 0;
+}
+
+/* The longest the programs' calls may take, by their limits. */
+static u64 calls_ms(const struct agent *a, const struct prog *p)
+{
+	return (u64)p->ncalls * a->cfg->call_ms + KILL_GRACE_NS / 1000000;
 }
 
 static void after_run(struct agent *a, const struct outcome *o)
@@ -252,6 +271,10 @@ static void do_run(struct agent *a, const struct frame *f)
 	}
 	if (take_program(a, f, 12, &a->prog))
 		return;
+	if (a->prog.abi != AGENT_ABI) {
+		relay(a, f, calls_ms(a, &a->prog));
+		return;
+	}
 	run_program(a, &a->prog, seq, &o);
 	begin_reply(a, T_REPLY | T_RUN, f->tag);
 	encode_result(a, &a->prog, seq, &o);
@@ -276,6 +299,10 @@ static void do_bench(struct agent *a, const struct frame *f)
 	}
 	if (take_program(a, f, 16, &a->prog))
 		return;
+	if (a->prog.abi != AGENT_ABI) {
+		relay(a, f, max_ms + calls_ms(a, &a->prog));
+		return;
+	}
 	t0 = now_ns();
 	while (done < count && now_ns() - t0 < max_ms * 1000000ull) {
 		run_program(a, &a->prog, seq + done, &o);
@@ -474,6 +501,10 @@ static int open_port(struct agent *a, const char *name, const char *dev, int fd)
 	return fd;
 }
 
+/* What the agent reserves fits a 32-bit process (3 GiB at least) with room to spare. */
+_Static_assert((u64)ARENA_SIZE + sizeof(struct shm) + 2 * FRAME_HDR + MAX_REQUEST + MAX_REPLY +
+	       MAX_OUTPUT + PAGE < (1ull << 30), "the agent's memory fits a 32-bit process");
+
 static void *reserve(size_t len, int prot)
 {
 	void *m = mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -492,7 +523,7 @@ int main(int argc, char **argv)
 	struct inbuf in = { 0 };
 	int opt, fd = -1;
 
-	while ((opt = getopt(argc, argv, "n:d:f:k:")) != -1) {
+	while ((opt = getopt(argc, argv, "n:d:f:k:c:r:")) != -1) {
 		if (opt == 'n')
 			name = optarg;
 		else if (opt == 'd')
@@ -501,10 +532,16 @@ int main(int argc, char **argv)
 			fd = atoi(optarg);
 		else if (opt == 'k')
 			kmsg = optarg;
+		else if (opt == 'c')
+			helper.path = optarg;
+		else if (opt == 'r')
+			a->port_rdev = (dev_t)strtoull(optarg, NULL, 10);
 		else
 			return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	a->helper = &helper;
+	a->kmsg_path = kmsg;
 	a->kmsg = open(kmsg, O_WRONLY | O_CLOEXEC | O_APPEND);
 	memset(a->pol.dirfd, -1, sizeof(a->pol.dirfd));
 	a->cfg = &a->cfgs[0];

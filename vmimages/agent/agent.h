@@ -17,6 +17,11 @@
 #define NL_RECV_MAX	65536u
 #define KILL_GRACE_NS	500000000ull	/* twin: KILL_GRACE_S in rig/guest/channel.py */
 #define COV_READ_MAX	(16u + RIGCOV_MAX_PCS * 4u + RIGCOV_MAX_CMPS * 24u)
+#define AGENT_ABI	((u32)sizeof(void *) * 8)	/* the programs this binary runs */
+#define HELPER_PATH	"/bin/rig-agent32"
+/* The longest CONFIG payload decode_config() accepts. */
+#define CONFIG_MAX	(12u + 4u + MAX_PATH + 2u + MAX_ALLOW * (4u + MAX_PATH) + 2u + \
+			 MAX_FAMILIES * (4u + MAX_FAMILY))
 
 /* An output buffer of fixed capacity; a write past the end sets over. */
 struct obuf {
@@ -88,6 +93,19 @@ struct agent {
 	struct prog prog;
 	u32 exec_count;
 	u32 stuck;			/* killed children not reaped yet */
+	const char *kmsg_path;		/* passed on to the helper */
+	struct helper *helper;		/* runs abi-32 programs for a 64-bit agent */
+};
+
+/* The 32-bit helper (relay.c): a rig-agent32 on the other end of a socket. */
+struct helper {
+	const char *path;
+	pid_t pid;			/* 0: none */
+	int fd;				/* -1: none */
+	int configured;			/* has the config in force */
+	int exited, status;		/* reaped by reap_stuck() */
+	u32 cfg_len;			/* the last CONFIG payload accepted */
+	u8 cfg[CONFIG_MAX];
 };
 
 /* agent.c */
@@ -97,6 +115,7 @@ int write_all(int fd, const u8 *p, size_t n);
 void begin_reply(struct agent *a, u16 type, u32 tag);
 void send_reply(struct agent *a, u32 tag);
 void send_error(struct agent *a, u32 tag, u32 code, const char *msg);
+void klog(struct agent *a, const char *msg, const char *arg);
 
 /* exec.c */
 void do_exec(struct agent *a, const struct frame *f);
@@ -108,6 +127,12 @@ int policy_open(const struct policy *pol, const struct config *cfg, const char *
 		int flags, u32 mode, int *refused);
 int family_index(const struct config *cfg, struct bytes name);
 int genl_family_id(const char *name);
+
+/* relay.c */
+int helper_ready(const struct helper *h);
+void helper_config(struct helper *h, const struct frame *f);
+int helper_reaped(struct helper *h, pid_t pid, int status);
+void relay(struct agent *a, const struct frame *f, u64 budget_ms);
 
 /* run.c */
 int shm_renew(struct agent *a);

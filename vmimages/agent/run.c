@@ -15,6 +15,8 @@
 #include <linux/netlink.h>
 #include <poll.h>
 #include <setjmp.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +30,11 @@
 #include <unistd.h>
 
 #include "agent.h"
+
+/* The coverage file's records read the same in the 64- and the 32-bit agent. */
+_Static_assert(sizeof(struct rigcov_header) == 16, "struct rigcov_header is 16 bytes");
+_Static_assert(offsetof(struct rigcov_cmp, arg1) == 8 && sizeof(struct rigcov_cmp) == 24,
+	       "struct rigcov_cmp is 24 bytes with arg1 at 8");
 
 /* ---------------------------------------------------------------- child */
 
@@ -300,9 +307,17 @@ static u64 touch_pages(u8 *at, u64 len, u32 how)
 /* The mapping is the result; its address stays in the child. Returns 0 or -1. */
 static long do_mmap(struct child *c, const struct call *k, u32 i)
 {
-	void *m = mmap(NULL, k->length, (int)k->mode, (int)k->flags, fd_of(c, k->fd),
-		       (off_t)k->offset);
+	void *m;
 
+#if SIZE_MAX < UINT64_MAX
+	/* A 32-bit process cannot ask for more: the length must not wrap into a small one. */
+	if (k->length > SIZE_MAX) {
+		errno = ENOMEM;
+		return -1;
+	}
+#endif
+	m = mmap(NULL, (size_t)k->length, (int)k->mode, (int)k->flags, fd_of(c, k->fd),
+		 (off_t)k->offset);
 	if (m == MAP_FAILED)
 		return -1;
 	c->map[i] = m;
@@ -492,8 +507,10 @@ static void child_main(struct agent *a, const struct prog *p)
 	u32 i;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	/* A child stuck in the kernel must not keep the channel open. */
+	/* A child stuck in the kernel must not keep the channel (or the helper's) open. */
 	close(a->port);
+	if (a->helper->fd >= 0)
+		close(a->helper->fd);
 	memset(c.slot, -1, sizeof(c.slot));
 	memset(c.map, 0, sizeof(c.map));
 	signal(SIGBUS, touch_fault);
@@ -548,8 +565,12 @@ int wait_exit(pid_t pid, int pidfd, u64 deadline_ns, int *status)
 /* Children that outlived their kill and have exited since. */
 void reap_stuck(struct agent *a)
 {
-	while (a->stuck && waitpid(-1, NULL, WNOHANG) > 0)
-		a->stuck--;
+	pid_t pid;
+	int status;
+
+	while (a->stuck && (pid = waitpid(-1, &status, WNOHANG)) > 0)
+		if (!helper_reaped(a->helper, pid, status))
+			a->stuck--;
 }
 
 int shm_renew(struct agent *a)

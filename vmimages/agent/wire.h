@@ -16,6 +16,7 @@
  *	HELLO  1  u32 version | u64 nonce
  *	   0x81   u32 version | u64 nonce | u32 pid | u32 max_request | u32 features
  *		  | str release
+ *		  features: FEAT_ABI32 (1) the agent can run abi-32 programs
  *	CONFIG 2  u32 call_ms | u32 max_output | u32 flags | str cov_path (empty: none)
  *		  | u16 npaths | str path * npaths | u16 nfamilies | str family * nfamilies
  *	   0x82   u16 nfamilies | u32 id * nfamilies (0: unresolved) | u32 ndenied
@@ -26,6 +27,13 @@
  *	BENCH  5  u64 seq_base | u32 count | u32 max_ms | program
  *	   0x85   u32 done | u32 timeouts | u32 died | u64 elapsed_ns
  *	any       0xff ERROR: u32 code | str message   (tag 0 when no request is known)
+ *
+ * A 64-bit agent runs an abi-32 program (RUN or BENCH) in a 32-bit helper,
+ * rig-agent32 -f FD, started when the first one comes: it sends the helper
+ * the last CONFIG, then the request frame as it came, and sends the host the
+ * helper's reply frame as it came. When the helper is missing, dies or stops
+ * answering, the reply is ERROR E_HELPER saying why; the next abi-32 request
+ * starts a new helper.
  *
  * A path in the allowlist that ends in '/' allows everything beneath that
  * directory; otherwise it allows exactly that file.
@@ -86,7 +94,10 @@ enum msg_type {
 enum err_code {
 	E_BAD_FRAME = 1, E_UNKNOWN_TYPE = 2, E_MALFORMED = 3,
 	E_NOT_CONFIGURED = 4, E_INTERNAL = 5, E_TOO_LARGE = 6,
+	E_HELPER = 7,		/* the 32-bit helper is missing, died or is silent */
 };
+
+#define FEAT_ABI32	1u	/* HELLO features: abi-32 programs can run */
 
 /* Program limits (twin: rig/prog/program.py). */
 #define PROG_MAGIC	0x50474952u

@@ -33,6 +33,11 @@ def _build_dir() -> Path:
 BINARIES = {"all": "rig-agent", "fuzz": "fuzz-decode", "test-agent": "rig-agent-fakecov"}
 
 
+def helper_of(agent: Path) -> Path:
+    """The 32-bit agent built beside a 64-bit one (rig-agent32, rig-agent32-fakecov)."""
+    return agent.with_name(agent.name.replace("rig-agent", "rig-agent32", 1))
+
+
 @functools.cache
 def build(target: str) -> Path:
     """make a target of vmimages/agent/Makefile (see BINARIES), once per test run."""
@@ -63,14 +68,14 @@ class RunningAgent:
 
 @contextmanager
 def run_agent(
-    binary: Path, workdir: Path, limits: ChannelLimits | None = None
+    binary: Path, workdir: Path, limits: ChannelLimits | None = None, args: tuple[str, ...] = ()
 ) -> Iterator[RunningAgent]:
     """The real agent serving one end of a socketpair; markers go to workdir/kmsg."""
     ours, theirs = socket.socketpair()
     kmsg = workdir / "kmsg"
     kmsg.touch()
     proc = subprocess.Popen(
-        [str(binary), "-f", str(theirs.fileno()), "-k", str(kmsg)],
+        [str(binary), "-f", str(theirs.fileno()), "-k", str(kmsg), *args],
         pass_fds=[theirs.fileno()],
     )
     theirs.close()
