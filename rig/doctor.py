@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from rig.host import accel as accelmod
 from rig.host import daemons, packages
 from rig.image import build as imgbuild
 from rig.image import kernel as kmod
+from rig.image import module as drvmod
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,40 @@ def _firmware(home: Home, driver: Path, uri: str) -> Check:
     return Check("qemu", True, imgbuild.qemu_version())
 
 
+M32_PACKAGES = ("gcc", "gcc-multilib", "libc6-dev")
+_M32_PROGRAM = '#include <stdio.h>\nint main(void) { return printf("%zu", sizeof(void *)) < 0; }\n'
+
+
+def _gcc_m32(home: Home, driver: Path, uri: str) -> Check:
+    """gcc -m32 -static builds the 32-bit guest agent and reproducers of abi-32 programs."""
+    with tempfile.TemporaryDirectory(prefix="rig-doctor-") as tmp:
+        src, out = Path(tmp) / "m32.c", Path(tmp) / "m32"
+        src.write_text(_M32_PROGRAM)
+        try:
+            proc = subprocess.run(
+                ["gcc", "-m32", "-static", "-o", str(out), str(src)],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            error = "" if proc.returncode == 0 else drvmod.first_error(proc.stderr + proc.stdout)
+        except OSError as e:
+            error = str(e)
+    if not error:
+        return Check("gcc -m32", True, "builds static 32-bit binaries (the 32-bit agent)")
+    try:
+        missing = packages.missing(M32_PACKAGES)
+    except RigError:
+        missing = []
+    need = " ".join(missing or ["gcc-multilib"])
+    return Check(
+        "gcc -m32",
+        False,
+        f"gcc -m32 -static cannot build the 32-bit guest agent ({error}); missing: {need}",
+        f"apt-get install {need} (or rig host setup)",
+    )
+
+
 def _image(home: Home, driver: Path, uri: str) -> Check:
     try:
         version = kmod.default_version()
@@ -124,6 +160,7 @@ CHECKS: tuple[Callable[[Home, Path, str], Check], ...] = (
     _accel,
     _kernel,
     _firmware,
+    _gcc_m32,
     _image,
 )
 

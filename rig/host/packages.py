@@ -22,6 +22,7 @@ DEBIAN_PACKAGES: tuple[str, ...] = (
     "cpio",
     "kmod",
     "gcc",
+    "gcc-multilib",  # gcc -m32: the 32-bit guest agent, and reproducers of abi-32 programs
     "make",
     "libc6-dev",
     "linux-headers-amd64",

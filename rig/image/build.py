@@ -36,6 +36,11 @@ BUSYBOX = Path("/bin/busybox")
 GUEST_MODULES = ("virtio_console", "virtio_pci")
 MANIFEST = "manifest.json"
 PARTS = ("vmlinux", "initramfs.cpio")
+# The guest agents, installed as /bin/NAME: (name, what it is, how to fix its build).
+AGENTS = (
+    ("rig-agent", "guest agent", ""),
+    ("rig-agent32", "32-bit guest agent (gcc -m32)", "; install gcc-multilib (`rig host setup`)"),
+)
 
 
 @dataclass(frozen=True)
@@ -98,24 +103,31 @@ def qemu_version() -> str:
     return out.splitlines()[0].strip() if out else "unknown"
 
 
-def agent_binary(build_root: Path) -> Path | None:
-    """Build the guest agent if its sources are in the tree; None while it has none."""
+def agent_binaries(build_root: Path) -> dict[str, Path]:
+    """Build the guest agents if their sources are in the tree: {name in /bin: binary}.
+
+    rig-agent runs the programs; rig-agent32, the same sources built with
+    -m32, runs the abi-32 ones for it, so that drivers' compat_ioctl handlers
+    run. Empty while the tree has no agent.
+    """
     src = VMIMAGES / "agent"
     if not (src / "Makefile").exists():
-        return None
+        return {}
     out = build_root / "agent"
     out.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(
-        ["make", "-s", "-C", str(src), f"O={out}"], capture_output=True, text=True
-    )
-    if proc.returncode != 0:
-        raise BuildError(
-            f"guest agent does not build: {drvmod.first_error(proc.stderr + proc.stdout)}"
+    built = {}
+    for name, what, fix in AGENTS:
+        binary = out / name
+        proc = subprocess.run(
+            ["make", "-s", "-C", str(src), f"O={out}", str(binary)], capture_output=True, text=True
         )
-    binary = out / "rig-agent"
-    if not binary.exists():
-        raise BuildError(f"guest agent build left no {binary}")
-    return binary
+        if proc.returncode != 0:
+            error = drvmod.first_error(proc.stderr + proc.stdout)
+            raise BuildError(f"{what} does not build: {error}{fix}")
+        if not binary.exists():
+            raise BuildError(f"{what} build left no {binary}")
+        built[name] = binary
+    return built
 
 
 def input_key(req: ImageRequest, version: str, pkg_version: str, cmdline: str) -> str:
@@ -207,7 +219,7 @@ def _build(home: Home, req: ImageRequest, version: str, cmdline: str, image_dir:
     build_root = home.root / "cache" / "build"
     coverage = drvmod.build_coverage(RIGCOV, build_root, kernel.build_dir) if req.coverage else None
     built = drvmod.build(req.driver, build_root, kernel.build_dir, req.module, req.params, coverage)
-    agent = agent_binary(build_root)
+    agents = agent_binaries(build_root)
     deps = kmod.module_closure(kernel, [*GUEST_MODULES, *built.depends])
     with tempfile.TemporaryDirectory(dir=home.images, prefix=".build-") as tmps:
         tmp = Path(tmps)
@@ -217,8 +229,8 @@ def _build(home: Home, req: ImageRequest, version: str, cmdline: str, image_dir:
         shutil.copy(BUSYBOX, tree / "bin" / "busybox")
         shutil.copy(VMIMAGES / "init", tree / "init")
         (tree / "init").chmod(0o755)
-        if agent is not None:
-            shutil.copy(agent, tree / "bin" / "rig-agent")
+        for name, binary in agents.items():
+            shutil.copy(binary, tree / "bin" / name)
         for extra in req.include:
             (tree / "usr" / "bin").mkdir(parents=True, exist_ok=True)
             shutil.copy(extra, tree / "usr" / "bin" / extra.name)
@@ -262,7 +274,8 @@ def _build(home: Home, req: ImageRequest, version: str, cmdline: str, image_dir:
             "machine": req.shape.machine,
             "accel": req.accel,
             "qemu_version": qemu_version(),
-            "agent": agent is not None,
+            "agent": "rig-agent" in agents,
+            "agent32": "rig-agent32" in agents,  # abi-32 programs can run
             "include": {p.name: sha256_file(p) for p in req.include},
             "sha256": {
                 "vmlinux": sha256_file(tmp / "vmlinux"),
@@ -271,7 +284,7 @@ def _build(home: Home, req: ImageRequest, version: str, cmdline: str, image_dir:
                 **({COVERAGE_KO: sha256_file(coverage.ko)} if coverage else {}),
                 "busybox": sha256_file(BUSYBOX),
                 "init": sha256_file(VMIMAGES / "init"),
-                **({"rig-agent": sha256_file(agent)} if agent else {}),
+                **{name: sha256_file(binary) for name, binary in agents.items()},
             },
         }
         atomic_write(
