@@ -9,7 +9,11 @@ The C does what the guest agent does (vmimages/agent/run.c, policy.c):
   order (a buffer, then what it points to), 16-byte aligned, or, for a
   buffer crossing into an unmapped page, flush against a PROT_NONE page;
   special pointers are 0, an address in a PROT_NONE page, and the agent's
-  kernel address; pointers inside buffers are written after the data;
+  kernel address; pointers inside buffers are written after the data, as
+  the low 8 or 4 bytes (their width) of the address, little-endian;
+- abi-32 programs make a 32-bit reproducer (gcc -m32, which `compile_static`
+  reads from the source), as the agent runs them in its 32-bit helper: the
+  compat syscalls, and the driver's compat_ioctl, are what they reach;
 - reads land in the arena too; writes come from static data;
 - nl_send resolves the family by name (CTRL_CMD_GETFAMILY), writes its id
   into the type of every message the kernel would parse, sends, and reads
@@ -27,6 +31,7 @@ the two to the same behaviour.
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import subprocess
 import tempfile
@@ -71,9 +76,13 @@ MAX_OUTPUT = 64 << 10  # the agent's default max_output: what -v prints per call
 # Twin of ARENA_SIZE in vmimages/agent/agent.h: MAX_ARENA + MAX_BUFFERS pages + SCRATCH.
 AGENT_ARENA = MAX_ARENA + MAX_BUFFERS * PAGE + (1 << 20)
 CFLAGS = ("-static", "-O1", "-s", "-Wall", "-Wno-unused-function", "-Wno-unused-variable")
+ABI_CFLAGS = {64: (), 32: ("-m32",)}  # gcc -m32 needs gcc-multilib
+_ABI_LINE = re.compile(r"^#define RIG_ABI (\d+)\b", re.MULTILINE)
 EXIT_TIMED_OUT = 3  # the reproducer's exit status when a call hit the call limit
 
 _PRELUDE = r"""#define _GNU_SOURCE
+#define _FILE_OFFSET_BITS 64	/* a 64-bit mmap offset in a 32-bit build too */
+#define RIG_ABI %(abi)d		/* the programs' ABI: 32 is a 32-bit process */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -91,6 +100,12 @@ _PRELUDE = r"""#define _GNU_SOURCE
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#if RIG_ABI == 32 && UINTPTR_MAX != 0xffffffffu
+#error "its programs are abi 32 (compat ioctls): build it with gcc -m32"
+#elif RIG_ABI == 64 && UINTPTR_MAX == 0xffffffffu
+#error "its programs are abi 64: build it without -m32"
+#endif
 
 #ifndef SYS_openat2
 #define SYS_openat2 437
@@ -160,9 +175,13 @@ static unsigned char *arena_alloc(size_t n, int crossing)
 	return arena + at + pages - n;
 }
 
-static void put_ptr(unsigned char *at, uint64_t v)
+/* The low width bytes of an address, little-endian (a compat_uptr_t takes 4). */
+static void put_ptr(unsigned char *at, uint64_t v, int width)
 {
-	memcpy(at, &v, sizeof(v));
+	int i;
+
+	for (i = 0; i < width; i++)
+		at[i] = (unsigned char)(v >> (8 * i));
 }
 
 static void out_add(const void *p, size_t n)
@@ -459,8 +478,15 @@ static void touch_pages(unsigned char *at, uint64_t len, int how)
 static long do_mmap(long fd, uint64_t len, uint64_t off, int prot, int flags,
 		int how, void **at, uint64_t *at_len)
 {
-	void *m = mmap(NULL, len, prot, flags, (int)fd, (off_t)off);
+	void *m;
 
+#if SIZE_MAX < UINT64_MAX
+	if (len > SIZE_MAX) {	/* the agent's too: a 32-bit length must not wrap */
+		errno = ENOMEM;
+		return -1;
+	}
+#endif
+	m = mmap(NULL, (size_t)len, prot, flags, (int)fd, (off_t)off);
 	if (m == MAP_FAILED)
 		return -1;
 	*at = m;
@@ -634,7 +660,11 @@ class _Gen:
         return f"open({c_string(path.encode())}, {flags}, {mode})"
 
     def place(self, arg: IoctlArg, captured: list[tuple[str, int]]) -> str:
-        """Emit the placement of an ioctl argument (the agent's place_arg); its value."""
+        """Emit the placement of an ioctl argument (the agent's place_arg); its u64 value.
+
+        A u64 as the agent's is: a 32-bit build keeps the kernel address whole
+        in an 8-byte pointer, and cuts it (the agent's cast) only to fit less.
+        """
         if isinstance(arg, Special):
             return {
                 Special.NULL: "0ull",
@@ -655,8 +685,8 @@ class _Gen:
             self.emit(f"memcpy({var}, {c_string(arg.data)}, {len(arg.data)});", 2)
         for r in arg.ptrs:
             value = self.place(r.target, captured)
-            self.emit(f"put_ptr({var} + {r.offset}, (uint64_t)(uintptr_t){value});", 2)
-        return var
+            self.emit(f"put_ptr({var} + {r.offset}, {value}, {r.width});", 2)
+        return f"(uint64_t)(uintptr_t){var}"
 
     def call(self, i: int, call: Call) -> None:
         line = text.format_call(call)
@@ -690,8 +720,6 @@ class _Gen:
         if isinstance(call, Ioctl):
             captured: list[tuple[str, int]] = []
             value = self.place(call.arg, captured)
-            if isinstance(call.arg, Buffer):
-                value = f"(uint64_t)(uintptr_t){value}"
             self.emit(
                 f"long ret = ioctl((int){self.fd(call.fd)}, {call.cmd:#x}u,"
                 f" (unsigned long){value});",
@@ -763,25 +791,36 @@ def generate(
     header: text.Header | None = None,
     notes: Sequence[str] = (),
 ) -> str:
-    """The C source of a reproducer running `programs` in order, as the agent would."""
+    """The C source of a reproducer running `programs` in order, as the agent would.
+
+    BuildError when the programs are of both ABIs: a reproducer is one
+    process, 64- or 32-bit.
+    """
     if not programs:
         raise ValueError("a reproducer needs at least one program")
+    abi = program_abi(programs)
     head = ["/*"]
     if title:
         head.append(f" * Reproducer for: {_comment(title)}")
         head.append(" *")
     head += [
         " * Generated by rig from a program replayed through its guest agent; needs only libc.",
-        " * Build: gcc -static -O1 -o repro repro.c    Run (as root, in the guest): ./repro [-v]",
+        f" * Build: {build_command(abi)}    Run (as root, in the guest): ./repro [-v]",
         " * -v prints each call's result; -n N runs the programs N times (0: forever).",
         f" * Exit status {EXIT_TIMED_OUT}: a call hit the {config.call_timeout_s:g}s call limit"
         " (a hang: the kernel's report follows).",
     ]
+    if abi == 32:
+        head += [
+            " * The programs are abi 32: they run as a 32-bit process, so the kernel's",
+            " * compat syscalls, and the driver's compat_ioctl, take their calls.",
+        ]
     if header is not None and header.driver_hash:
         head.append(f" * Driver: sha256 {header.driver_hash}")
     head += [f" * {_comment(n)}" for n in notes]
     head.append(" */")
     prelude = _PRELUDE % {
+        "abi": abi,
         "kernel": KERNEL_ADDR,
         "call_ms": config.call_ms,
         "out_max": MAX_OUTPUT,
@@ -824,16 +863,43 @@ def generate(
     return "\n".join(p for p in parts if p)
 
 
+def program_abi(programs: Sequence[Program]) -> int:
+    """The one ABI of a reproducer's programs; BuildError when they have two."""
+    abis = {p.abi for p in programs}
+    if len(abis) > 1:
+        raise BuildError(
+            "no C reproducer: its programs are of both ABIs (64 and 32), and a reproducer is"
+            " one process of one"
+        )
+    return abis.pop() if abis else 64
+
+
+def build_command(abi: int) -> str:
+    """How to build a reproducer of programs of this ABI by hand."""
+    return " ".join(["gcc", *ABI_CFLAGS[abi], "-static -O1 -o repro repro.c"])
+
+
+def source_abi(source: str) -> int:
+    """The ABI a generated reproducer says its programs are of (RIG_ABI)."""
+    m = _ABI_LINE.search(source)
+    return int(m.group(1)) if m and int(m.group(1)) in ABI_CFLAGS else 64
+
+
 def compile_static(source: str, out: Path, cc: str = "gcc") -> Path:
-    """Build a reproducer with `cc -static`; BuildError with the compiler's first error."""
+    """Build a reproducer with `cc -static` (and -m32 for abi-32 programs).
+
+    BuildError with the compiler's first error, and for a 32-bit one without
+    gcc-multilib, the package.
+    """
     if shutil.which(cc) is None:
         raise BuildError(f"{cc} not found: install gcc and libc6-dev to build C reproducers")
+    abi = source_abi(source)
     with tempfile.TemporaryDirectory(prefix="rig-repro-cc-") as tmp:
         src = Path(tmp) / "repro.c"
         src.write_text(source)
         built = Path(tmp) / "repro"
         proc = subprocess.run(
-            [cc, *CFLAGS, "-o", str(built), str(src)],
+            [cc, *ABI_CFLAGS[abi], *CFLAGS, "-o", str(built), str(src)],
             capture_output=True,
             text=True,
             check=False,
@@ -842,7 +908,8 @@ def compile_static(source: str, out: Path, cc: str = "gcc") -> Path:
             first = next(
                 (ln for ln in proc.stderr.splitlines() if "error" in ln), proc.stderr.strip()
             )
-            raise BuildError(f"the C reproducer does not compile: {first[:300]}")
+            hint = "; a 32-bit build needs gcc-multilib (`rig doctor`)" if abi == 32 else ""
+            raise BuildError(f"the C reproducer does not compile: {first[:300]}{hint}")
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(built, out)
     return out

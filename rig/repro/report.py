@@ -30,6 +30,7 @@ class ReportFacts:
     steps: list[Step] = field(default_factory=list)
     other_titles: dict[str, int] = field(default_factory=dict)
     message: str = ""
+    c_build: str = "gcc -static -O1 -o repro repro.c"  # -m32 for abi-32 programs
 
 
 def _md(s: str) -> str:
@@ -72,7 +73,7 @@ def render(f: ReportFacts) -> str:
         "command line above and the driver loaded with the parameters above:",
         "",
         "```sh",
-        "gcc -static -O1 -o repro repro.c",
+        f.c_build,
         "./repro        # -v prints every call's result",
         "```",
         "",

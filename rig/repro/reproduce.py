@@ -251,23 +251,23 @@ def _verify(
     limits: Limits,
     t0: float,
 ) -> None:
-    source = csource.generate(
-        result.programs,
-        replayer.agent_config,
-        title=oracle.title or "",
-        header=inp.header,
-        notes=[f"Bucket {inp.bucket_id}" if inp.bucket_id else f"From {inp.source}"],
-    )
-    c_path = inp.out_dir / "repro.c"
-    atomic_write(c_path, source.encode())
-    result.files["c"] = c_path
-    replayer.discard()  # verification runs on fresh VMs only
+    binary = None
     try:
+        source = csource.generate(
+            result.programs,
+            replayer.agent_config,
+            title=oracle.title or "",
+            header=inp.header,
+            notes=[f"Bucket {inp.bucket_id}" if inp.bucket_id else f"From {inp.source}"],
+        )
+        c_path = inp.out_dir / "repro.c"
+        atomic_write(c_path, source.encode())
+        result.files["c"] = c_path
         with tempfile.TemporaryDirectory(prefix="rig-repro-") as tmp:
             binary = csource.compile_static(source, Path(tmp) / "repro").read_bytes()
-    except BuildError as e:
+    except BuildError as e:  # programs of both ABIs, or a compiler that refuses
         result.message = f"{e}; reliability measured with repro.prog instead"
-        binary = None
+    replayer.discard()  # verification runs on fresh VMs only
     calls = sum(len(p.calls) for p in result.programs)
     timeout = calls * limits.call_s + limits.binary_slack_s
     ok = done = 0
@@ -300,6 +300,14 @@ def _verify(
         result.message = f"reproduced: {what} showed the same title in {ok} of {done} fresh VMs"
 
 
+def _abi(programs: list[Program]) -> int:
+    """The ABI repro.c is built for (64 when there is none, for programs of both)."""
+    try:
+        return csource.program_abi(programs)
+    except BuildError:
+        return 64
+
+
 def _write_md(inp: inputs.CrashInput, result: ReproResult, oracle: Oracle) -> None:
     facts = ReportFacts(
         title=result.title or "(unknown)",
@@ -322,6 +330,7 @@ def _write_md(inp: inputs.CrashInput, result: ReproResult, oracle: Oracle) -> No
         steps=result.steps,
         other_titles=dict(oracle.other_titles),
         message=result.message,
+        c_build=csource.build_command(_abi(result.programs)),
     )
     md = inp.out_dir / "repro.md"
     atomic_write(md, render(facts).encode())

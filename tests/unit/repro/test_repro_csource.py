@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from rig.deadline import Deadline
+from rig.errors import BuildError
 from rig.guest.protocol import AgentConfig, CallStatus, ExecStatus
 from rig.guest.surface import default_config
 from rig.prog.program import (
@@ -49,7 +50,7 @@ from rig.prog.program import (
 from rig.repro import csource, policy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "guest"))
-from agent_support import RunningAgent, build, run_agent
+from agent_support import RunningAgent, build, helper_of, run_agent
 
 AGENT_SRC = Path(__file__).resolve().parents[3] / "vmimages" / "agent"
 FIONREAD = 0x541B
@@ -225,7 +226,8 @@ def stand_in_program(tree: Path) -> Program:
 
 @pytest.fixture
 def agent(tmp_path: Path, tree: Path) -> Iterator[RunningAgent]:
-    with run_agent(build("all"), tmp_path) as a:
+    # With its 32-bit helper built beside it, for abi-32 programs.
+    with run_agent(build("all"), tmp_path, args=("-c", str(helper_of(build("all"))))) as a:
         a.channel.handshake(Deadline(5))
         a.channel.configure(stand_in_config(tree), Deadline(10))
         yield a
@@ -253,16 +255,23 @@ def _normal(program: Program, i: int, ret: int, err: int, out: bytes) -> tuple[o
     if isinstance(call, Ioctl) and isinstance(call.arg, Buffer) and call.arg.ptrs:
         b = bytearray(out)
         for r in call.arg.ptrs:  # addresses of the pointed-to buffers differ
-            b[r.offset : r.offset + 8] = bytes(8)
+            if r.target in (Special.NULL, Special.KERNEL):
+                continue  # the same everywhere
+            b[r.offset : r.offset + r.width] = bytes(r.width)
         out = bytes(b)
     return ret, err, out
 
 
-def test_the_c_reproducer_does_what_the_agent_does(
-    agent: RunningAgent, tree: Path, tmp_path: Path
-) -> None:
-    needs_gcc()
-    program = stand_in_program(tree)
+Outcome = tuple[object, ...]
+
+
+def run_both(
+    agent: RunningAgent, program: Program, tree: Path, tmp_path: Path
+) -> tuple[list[Outcome], bytes]:
+    """Run a program through the agent, then as C; each call's outcome must be the same.
+
+    Returns the agent's outcomes and the reproducer binary.
+    """
     program.validate()
     config = stand_in_config(tree)
     (tree / "label").write_bytes(b"")
@@ -295,11 +304,19 @@ def test_the_c_reproducer_does_what_the_agent_does(
     for i, (a, c) in enumerate(zip(by_agent, by_c, strict=True)):
         assert a == c, f"call {i} ({program.calls[i]}): agent {a} != C {c}"
     assert (tree / "label").read_bytes() == label_after_agent
+    assert all(c.status != CallStatus.TIMED_OUT for c in got.calls)
+    return by_agent, binary.read_bytes()
+
+
+def test_the_c_reproducer_does_what_the_agent_does(
+    agent: RunningAgent, tree: Path, tmp_path: Path
+) -> None:
+    needs_gcc()
+    by_agent, _ = run_both(agent, stand_in_program(tree), tree, tmp_path)
     # The checks above compared like with like; make sure the program said something.
     assert by_agent[2][1:3] == (-1, errno.EFAULT) and by_agent[6][1] == 0
     assert by_agent[13][0] == "ok" and by_agent[15][0] == "refused"
     assert [s[0] for s in by_agent].count("refused") >= 4
-    assert all(c.status != CallStatus.TIMED_OUT for c in got.calls)
     assert [a[1] for a in by_agent[24:29]] == [0, 0x5, 0, -1, 0x4], "mmap, poll, munmap ran"
     assert by_agent[30][0] == "ok" and by_agent[31][0] == "refused", "raw only on a route socket"
     assert struct.unpack_from("<i", by_agent[30][3], 16)[0] == -errno.ENODEV
@@ -331,3 +348,56 @@ def test_arena_and_kernel_address_twins_match_the_agent() -> None:
     assert csource.AGENT_ARENA == (32 << 20) + 1024 * 4096 + (1 << 20)
     m = re.search(r"#define KERNEL_ADDR\s+0x([0-9a-f]+)ull", header)
     assert m is not None and int(m.group(1), 16) == csource.KERNEL_ADDR
+
+
+NO_SUCH_IOCTL = 0xAB01  # ENOTTY on a regular file: the buffers stay as placed
+
+
+def abi32_program(tree: Path) -> Program:
+    """The stand-in program as abi 32, with 4- and 8-byte pointers to buffers and specials."""
+    inner = Buffer.of(b"in", size=4)
+    ptrs = (
+        Reloc(0, inner, 4),
+        Reloc(4, Special.KERNEL, 4),
+        Reloc(8, Special.KERNEL, 8),
+        Reloc(16, Buffer.of(b"wide", size=8), 8),
+        Reloc(24, Special.NULL, 4),
+    )
+    mixed = Buffer.of(b"\xaa" * 32, ptrs=ptrs)
+    return Program((*stand_in_program(tree).calls, Ioctl(22, NO_SUCH_IOCTL, mixed)), 32)
+
+
+def test_an_abi32_reproducer_is_32bit_and_does_what_the_helper_does(
+    agent: RunningAgent, tree: Path, tmp_path: Path
+) -> None:
+    needs_gcc()
+    program = abi32_program(tree)
+    by_agent, binary = run_both(agent, program, tree, tmp_path)
+    assert binary[4] == 1, "ELFCLASS32: built with -m32"
+    assert by_agent[2][1:3] == (-1, errno.EFAULT) and by_agent[6][1] == 0
+    assert by_agent[30][0] == "ok" and by_agent[31][0] == "refused"
+    head = by_agent[-1][3]
+    assert isinstance(head, bytes)
+    assert head[4:8] == struct.pack("<I", 0x81000000), "the low 4 bytes of the kernel address"
+    assert head[8:16] == struct.pack("<Q", csource.KERNEL_ADDR), "an 8-byte one keeps it whole"
+    assert head[24:32] == bytes(4) + b"\xaa" * 4, "a 4-byte pointer is 4 bytes"
+
+
+def test_an_abi32_reproducer_says_so_and_refuses_a_64bit_build(tmp_path: Path) -> None:
+    needs_gcc()
+    src = csource.generate([Program((FileRead("/proc/version", 5),), 32)], AgentConfig())
+    assert "#define RIG_ABI 32" in src and "Build: gcc -m32 -static -O1" in src
+    assert "compat_ioctl" in src.split("*/")[0]
+    (tmp_path / "r.c").write_text(src)
+    proc = subprocess.run(
+        ["gcc", *csource.CFLAGS, "-o", str(tmp_path / "r"), str(tmp_path / "r.c")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode != 0 and "build it with gcc -m32" in proc.stderr
+    sixty_four = csource.generate([Program((FileRead("/proc/version", 5),))], AgentConfig())
+    assert "#define RIG_ABI 64" in sixty_four and "Build: gcc -static -O1" in sixty_four
+    with pytest.raises(BuildError, match="both ABIs"):
+        csource.generate([Program(), Program((), 32)], AgentConfig())
+    assert csource.build_command(32) == "gcc -m32 -static -O1 -o repro repro.c", "repro.md's"
