@@ -59,7 +59,7 @@ def test_probe_and_import_reproduce_the_committed_spec(
         "--overlay", "corpora/specs/boundary.overlay.yaml", "-o", str(out), cwd=REPO,
     )  # fmt: skip
     assert got.returncode == 0, got.stderr
-    assert "DWARF agrees on 4 structs" in got.stdout, got.stdout
+    assert "DWARF agrees on 5 structs" in got.stdout, got.stdout
     assert _body(out.read_text()) == _body(SPEC.read_text())
 
     # The policy arrays read from the .ko are what the loaded module dumps.
