@@ -48,7 +48,7 @@ def assemble(src: Sources, say: Callable[[str], None] = log.info) -> Spec:
         fams = tuple(import_module.genl_families(module))
         if fams:
             parts.append(Spec(name, families=fams))
-            sources.append(rel(module))
+            sources.append(module.name)  # a build cache's path means nothing elsewhere
             said = [f"{f.name} ({len(f.commands)} commands)" for f in fams]
             say(f"{module}: generic netlink families {', '.join(said)}")
     for h in src.headers:
@@ -83,7 +83,7 @@ def assemble(src: Sources, say: Callable[[str], None] = log.info) -> Spec:
         links = _links(module)
         if links:
             parts.append(Spec(name, links=links))
-            sources += [] if rel(module) in sources else [rel(module)]
+            sources += [] if module.name in sources else [module.name]
             said = [f"{k.kind} ({sum(len(s.attrs) for s in k.attr_sets)} attrs)" for k in links]
             say(f"{module}: rtnetlink link kinds {', '.join(said)}")
     if src.overlay is not None:
