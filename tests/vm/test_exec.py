@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import struct
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from rig.config import Home
 from rig.console.watcher import Ending
 from rig.crash.parse import parse_first
 from rig.guest.proglog import read_log
-from rig.guest.protocol import CallStatus, netlink_errors
+from rig.guest.protocol import CallStatus, ioctl_buffers, netlink_errors
 from rig.image.build import Image
 from rig.prog import text
 from rig.prog.program import (
@@ -30,6 +31,7 @@ from rig.prog.program import (
     Poll,
     Program,
     Read,
+    Reloc,
     Write,
 )
 from rig.session import Session
@@ -40,6 +42,7 @@ from tests.vm.conftest import SessionsOf
 pytestmark = pytest.mark.vm
 
 GET_INFO, SET_CONFIG, XFER = 0x8038B701, 0x4028B702, 0xC018B703
+PEEK32 = 0xC00CB708  # _IOWR(0xB7, 8, struct boundary_peek32): only its compat_ioctl knows it
 CMD_GET_STATUS, CMD_SET = 1, 2
 A_MODE, A_LABEL = 1, 2
 
@@ -118,6 +121,40 @@ def test_mmap_touch_and_poll_reach_the_driver(session: Session) -> None:
     assert (c[6].ret, c[6].errno) == (-1, errno.EINVAL)
     assert c[7].ret == 0
     assert c[8].ret == 0 and c[9].ret & 0x1, "a fault in the touch ends only the touch"
+
+
+def test_an_abi32_program_reaches_the_drivers_compat_ioctl(session: Session) -> None:
+    """The 32-bit PEEK exists only in boundary's compat_ioctl: it answers a 32-bit process only."""
+    assert session.agent is not None and session.agent.abi32, "the image has /bin/rig-agent32"
+    xfer = Buffer.of(  # struct boundary_xfer's addr is a __u64: an 8-byte pointer in both ABIs
+        struct.pack("<QIIII", 0, 5, 0, 0, 0), ptrs=(Reloc(0, Buffer.of(b"hello"), 8),)
+    )
+    peek = Buffer.of(  # struct boundary_peek32's buf is a compat_uptr_t: 4 bytes
+        struct.pack("<III", 0, 5, 0), ptrs=(Reloc(0, Buffer.of(size=8), 4),)
+    )
+    program = Program(
+        (
+            Open("/dev/boundary"),
+            Ioctl(0, SET_CONFIG, Buffer.of(struct.pack("<II32s", 0, 64, b"t"))),
+            Ioctl(0, XFER, xfer),
+            Ioctl(0, PEEK32, peek),
+            Close(0),
+        ),
+        abi=32,
+    )
+    result = session.run(program)
+    assert result is not None
+    c = result.calls
+    assert all(x.status == CallStatus.OK for x in c), c
+    assert (c[1].ret, c[2].ret, c[3].ret) == (0, 0, 5), c
+    head, peeked = ioctl_buffers(peek, c[3].output)
+    assert peeked[:5] == b"hello", "the driver copied to the 4-byte pointer's buffer"
+    assert struct.unpack_from("<I", head)[0] > 0, "the pointer the agent placed"
+    assert c[3].pcs, "coverage comes back from the 32-bit agent too"
+
+    as64 = session.run(replace(program, abi=64))
+    assert as64 is not None
+    assert (as64.calls[3].ret, as64.calls[3].errno) == (-1, errno.ENOTTY), "native: no such code"
 
 
 def test_malformed_netlink_gets_the_kernels_error(session: Session) -> None:

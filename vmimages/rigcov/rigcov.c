@@ -497,7 +497,13 @@ static int __init rigcov_init(void)
 	if (ret)
 		return ret;
 	rigcov_dir = debugfs_create_dir("rigcov", NULL);
-	debugfs_create_file("cov", 0600, rigcov_dir, NULL, &rigcov_fops);
+	/*
+	 * Unsafe, that is without debugfs's proxy: the proxy forwards no
+	 * compat_ioctl (6.1), and the 32-bit agent that runs abi-32 programs
+	 * needs RIGCOV_*. The removal the proxy guards against cannot happen
+	 * under an open fd: .owner keeps the module, and so the file.
+	 */
+	debugfs_create_file_unsafe("cov", 0600, rigcov_dir, NULL, &rigcov_fops);
 	pr_info("waiting for module %s\n", target);
 	return 0;
 }
