@@ -39,6 +39,7 @@ CASES = [
     ("ioctl_unconfigured", 2, 240),  # fatal oops
     ("debugfs_inject_warn", 1, 240),  # WARNING: the guest runs on
     ("ioctl_lock_leak", 4, 240),  # hang: the hung-task detector reports it
+    ("compat_peek_unchecked", 3, 240),  # a 32-bit program: replayed, minimised, C built -m32
 ]
 
 
@@ -79,6 +80,7 @@ def test_planted_bug_is_reproduced_minimised_and_its_c_reproducer_verified(
     for f in ("repro.prog", "repro.c", "repro.md"):
         assert (bdir / f).is_file()
     assert text.load(bdir / "repro.prog").program == res.programs[0]
+    assert res.programs[0].abi == trigger(name).abi, "minimising keeps the program's ABI"
     md = (bdir / "repro.md").read_text()
     assert bug.title in md and "**1 of 1**" in md
     out = rig(home, "crashes", "--json", timeout=60)
