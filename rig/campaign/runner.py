@@ -168,9 +168,7 @@ def prepare(
         image = verify(home.images / cd.current_image())  # a benchmark may have switched it
     else:
         cd.set_image(image.id)
-    if opts.abis is None:
-        abis, reason = abi_policy(image.module, compat_handlers(home, image))
-        opts = dataclasses.replace(opts, abis=abis, abi_reason=reason)
+    opts = fit_abis(opts, image, lambda: compat_handlers(home, image))
     camp = Campaign(ctx, cd, opts, image, elapsed_before=elapsed)
     cd.update_state(
         status="running", options=opts.to_json(), elapsed_s=elapsed, context=ctx.to_json()
@@ -226,6 +224,30 @@ def new_campaign(
         abis=abis,
     )
     return prepare(ctx, camp_dir, opts, {}, image=image)
+
+
+def fit_abis(
+    opts: CampaignOptions, image: Image, compat: Callable[[], list[str] | None]
+) -> CampaignOptions:
+    """The options with the ABIs their image can run: chosen by `abi_policy` when not given.
+
+    An image without the 32-bit agent (built before it existed) runs 64-bit
+    programs only: the policy says so, and an explicit --abi 32 is refused
+    before any VM boots.
+    """
+    if opts.abis is None:
+        abis, reason = abi_policy(image.module, compat())
+        if 32 in abis and not image.agent32:
+            abis = (64,)
+            reason = f"64-bit programs only: image {image.id} has no 32-bit guest agent"
+        return dataclasses.replace(opts, abis=abis, abi_reason=reason)
+    if 32 in opts.abis and not image.agent32:
+        raise ConfigError(
+            f"image {image.id} has no 32-bit guest agent (/bin/rig-agent32), so it cannot run"
+            " 32-bit programs: rebuild it with `rig image build` (gcc-multilib, see `rig doctor`)"
+            " or fuzz with --abi 64"
+        )
+    return opts
 
 
 def compat_handlers(home: Home, image: Image) -> list[str] | None:

@@ -85,6 +85,11 @@ class Image:
     def module(self) -> str:
         return str(self.manifest["module"]["name"])
 
+    @property
+    def agent32(self) -> bool:
+        """Whether it has /bin/rig-agent32, which abi-32 programs need (older images do not)."""
+        return bool(self.manifest.get("agent32", False))
+
 
 def _compat_ioctls(ko: Path) -> list[str] | None:
     """The module's compat_ioctl handlers; None when it has no DWARF to read them from."""
