@@ -2,13 +2,51 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
-from rig.guest.protocol import AgentConfig
+from rig.errors import ConfigError
+from rig.guest.protocol import MAX_ALLOW, AgentConfig
 from rig.spec.types import Spec
 
 # rigcov's file (vmimages/rigcov/rigcov.h): the same for every module.
 COVERAGE_PATH = "/sys/kernel/debug/rigcov/cov"
+# A directory allowed as a whole has at least this many components
+# (/sys/devices/virtual/net/gre0/ has 5): /sys/ or /proc/ never is.
+MIN_DIR_PARTS = 3
+
+
+def allowlist(paths: Iterable[str], limit: int = MAX_ALLOW) -> tuple[str, ...]:
+    """`paths` in at most `limit` entries: the fullest directories allowed as a whole.
+
+    A module with netdevs lists hundreds of sysfs attributes (ip_gre: 204,
+    three devices' worth); the agent takes 64 entries. Files are merged into
+    the directory holding most of them, deepest first, until the list fits;
+    a directory is never shallower than MIN_DIR_PARTS components.
+    """
+    given = tuple(dict.fromkeys(paths))
+    if len(given) <= limit:
+        return given
+    entries = set(given)
+    while len(entries) > limit:
+        under: Counter[str] = Counter()
+        for e in entries:
+            parent = e.rstrip("/").rsplit("/", 1)[0] + "/"
+            if parent.count("/") - 1 >= MIN_DIR_PARTS:
+                under[parent] += 1
+        best = max(
+            (d for d, n in under.items() if n > 1),
+            key=lambda d: (under[d], d.count("/")),
+            default=None,
+        )
+        if best is None:
+            raise ConfigError(
+                f"{len(entries)} paths to allow and no directory to merge them in "
+                f"(the agent takes {limit}): {', '.join(sorted(entries)[:5])}, ..."
+            )
+        entries = {e for e in entries if not e.startswith(best)} | {best}
+    return tuple(sorted(entries))
 
 
 def default_config(
@@ -39,7 +77,7 @@ def default_config(
 def spec_config(spec: Spec, call_timeout_s: float) -> AgentConfig:
     """What programs of a spec may touch: its files, devices and families, whatever they are named."""
     return AgentConfig(
-        allow_paths=spec.paths,
+        allow_paths=allowlist(spec.paths),
         allow_families=tuple(spec.family_names),
         call_timeout_s=call_timeout_s,
         coverage_path=COVERAGE_PATH,

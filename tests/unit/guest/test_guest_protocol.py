@@ -98,3 +98,24 @@ def test_a_spec_names_what_programs_may_touch_whatever_the_module_is_called() ->
     cfg = spec_config(Spec("uvcvideo", (Device("/dev/video0"),)), 2.0)
     assert "/dev/video0" in cfg.allow_paths and cfg.coverage_path == COVERAGE_PATH
     assert cfg.call_timeout_s == 2.0
+
+
+def test_a_long_listing_is_allowed_by_its_fullest_directories() -> None:
+    """ip_gre's probe lists 204 sysfs files of three netdevs; the agent takes 64 entries."""
+    from rig.guest.surface import allowlist
+
+    netdevs = [
+        f"/sys/devices/virtual/net/{dev}/{attr}"
+        for dev in ("gre0", "gretap0", "erspan0")
+        for attr in [f"a{i}" for i in range(60)] + [f"queues/rx-0/q{i}" for i in range(8)]
+    ]
+    paths = ["/dev/x", "/proc/x/ctl", *netdevs]
+    got = allowlist(paths)
+    assert len(got) <= 64
+    assert "/dev/x" in got and "/proc/x/ctl" in got, "files the list fits keep their own entry"
+    for p in paths:
+        assert p in got or any(d.endswith("/") and p.startswith(d) for d in got), p
+    assert all(d.count("/") - 1 >= 3 for d in got if d.endswith("/")), got
+    assert allowlist(["/dev/b", "/dev/a"]) == ("/dev/b", "/dev/a"), "a short list is kept as is"
+    with pytest.raises(ConfigError, match="no directory to merge"):
+        allowlist([f"/f{i}" for i in range(65)])
