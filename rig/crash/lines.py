@@ -18,8 +18,11 @@ MAX_LINE: Final = 1024  # printk's own limit; longer "lines" are cut for matchin
 # CSI sequences and two-character escapes: what the console watcher removes, so that the
 # parser sees the lines the watcher saw (rig.console.transcript.ANSI).
 ANSI: Final = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|[@-Z\\-_])")
+# What can share a kernel line's start on the console: a getty's "x login: " or a
+# shell's prompt ("/ # ", printed as a restored VM's shell comes back).
+_LEAD: Final = r"(?:[^\n]* login: |[^\n]*?[#$] )"
 _PREFIX: Final = re.compile(
-    r"(?:\*\* [0-9]+ printk messages dropped \*\* )?(?:.* login: )?(?:<[0-9]+>)?"
+    rf"(?:\*\* [0-9]+ printk messages dropped \*\* )?{_LEAD}?(?:<[0-9]+>)?"
     r"\[ *[0-9]+\.[0-9]+\](\[ *[CT][0-9]+\])? ",
     re.ASCII,
 )
@@ -38,10 +41,18 @@ def clean(text: str) -> str:
     return text
 
 
+_PROMPT_STAMP: Final = re.compile(r"[#$] (?:<[0-9]+>)?\[ *[0-9]+\.[0-9]+\]", re.ASCII)
+
+
+def has_prompt(text: str) -> bool:
+    """Whether a shell prompt sits before a kernel timestamp somewhere in `text`."""
+    return ("# [" in text or "$ [" in text or "# <" in text) and bool(_PROMPT_STAMP.search(text))
+
+
 def context(line: str) -> str:
     """The printk context of one line: "", "console" or the caller id."""
     m = _PREFIX_FAST.match(line)
-    if m is None and (" login: " in line or line.startswith("** ")):
+    if m is None and (" login: " in line or line.startswith("** ") or has_prompt(line)):
         m = _PREFIX.match(line)
     if m is None:
         return ""
@@ -70,7 +81,7 @@ def _line_pattern(kind: str, login: bool, first: bool = False) -> re.Pattern[str
     # (about twice as fast). `first` is the variant for a line at the start of the text.
     # Possessive quantifiers (no backtracking into them) where backtracking could not help
     # (what follows each cannot match what it gave back): a quarter faster.
-    lead = r"(?:\*\* [0-9]+ printk messages dropped \*\* )?(?:[^\n]* login: )?" if login else ""
+    lead = rf"(?:\*\* [0-9]+ printk messages dropped \*\* )?{_LEAD}?" if login else ""
     stamp = lead + r"(?:<[0-9]++>)?+\[ *+[0-9]++\.[0-9]++\]"
     nl = "" if first else "\n"
     if kind == "":

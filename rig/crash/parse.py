@@ -386,8 +386,10 @@ def _body(text: str, head: _Start, region: str, panicked: bool, dirty: bool) -> 
     first = L.clean(text[head.start : head.end]) if dirty else text[head.start : head.end]
     ctx = head.context
     # rfind() of "login:" is the fast test (its first character is the one compared).
-    login = (region.rfind("login:") != -1 and " login: " in region) or (
-        "printk messages dropped" in region
+    login = (
+        (region.rfind("login:") != -1 and " login: " in region)
+        or "printk messages dropped" in region
+        or L.has_prompt(region)
     )
     # findall() sees the (cleaned) first line too; it is the report's title line.
     title_line = L.strip_prefix(first, ctx)[: L.MAX_LINE]
