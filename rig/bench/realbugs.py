@@ -64,7 +64,7 @@ def spec_for(ctx: RunContext, bug: RealBug, image: Image, work: Path) -> Path:
     if spec.paths == () and not spec.families and not spec.links:
         raise ConfigError(f"{bug.name}: discovery found no door into {bug.module}")
     out = work / f"{bug.module}.yaml"
-    dump(out, spec, f"# rig bench realbugs: {bug.name}, from {bug.module}.ko and a live probe")
+    dump(out, spec, f"rig bench realbugs: {bug.name}, from {bug.module}.ko and a live probe")
     return out
 
 

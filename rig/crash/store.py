@@ -2,7 +2,8 @@
 
 On disk, under the rig's home:
 
-    crashes.db                 SQLite (WAL): buckets, crashes, schema version
+    crashes.db                 SQLite (WAL): buckets, crashes, nightly runs and their
+                               verdicts, schema version
     crashes/<bucket-id>/       one directory per bucket, named by the id (a hash)
         description            the bucket's title
         log0 .. log{N-1}       console logs of the newest N crashes (a ring)
@@ -45,14 +46,15 @@ from rig.errors import ConfigError, RigBug
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 APPLICATION_ID: Final = 0x72696743  # "rigC": marks the SQLite file as a rig crash store
 DEFAULT_RING: Final = 8
 BUSY_TIMEOUT_S: Final = StoreLimits().busy_timeout_s
 _TMP_PREFIX: Final = ".tmp-"
 _ORPHAN_AGE_S: Final = StoreLimits().orphan_age_s
 
-_SCHEMA: Final = """
+_SCHEMA: Final = (
+    """
 CREATE TABLE buckets (
     id TEXT PRIMARY KEY,
     title TEXT NOT NULL,
@@ -91,6 +93,38 @@ CREATE TABLE manifests (
     body TEXT NOT NULL
 );
 """
+    + """
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    config TEXT NOT NULL,
+    config_hash TEXT NOT NULL,
+    driver_rev TEXT NOT NULL,
+    image TEXT NOT NULL,
+    kernel TEXT NOT NULL,
+    campaign TEXT NOT NULL,
+    started REAL NOT NULL,
+    ended REAL,
+    execs INTEGER NOT NULL DEFAULT 0,
+    edges INTEGER NOT NULL DEFAULT 0,
+    buckets INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL DEFAULT 'running'
+);
+CREATE INDEX runs_by_config ON runs (config, id);
+CREATE TABLE run_verdicts (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    bucket_id TEXT NOT NULL REFERENCES buckets(id),
+    verdict TEXT NOT NULL,
+    seen INTEGER NOT NULL,
+    repro_ok INTEGER NOT NULL DEFAULT 0,
+    repro_tries INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (run_id, bucket_id)
+);
+"""
+)
+
+# Schema 3 adds nightly runs (one campaign each; its crashes name the same
+# campaign) and each run's verdict on every bucket it judged.
+_MIGRATE_2_TO_3: Final = _SCHEMA[_SCHEMA.index("CREATE TABLE runs") :]
 
 # Schema 1 kept each crash's image manifest (~2 KB) in its row: 80% of the
 # store's growth in a crash-heavy soak, for a handful of distinct images.
@@ -103,6 +137,38 @@ CREATE TABLE manifests (
 """
 
 REPRO_STATES: Final = ("none", "reproduced", "flaky", "failed")
+VERDICTS: Final = ("new", "still", "fixed", "regressed", "flaky")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One nightly run: a campaign on one image of a config's driver revision."""
+
+    id: int
+    config: str
+    config_hash: str
+    driver_rev: str
+    image: str
+    kernel: str
+    campaign: str
+    started: float
+    ended: float | None = None
+    execs: int = 0
+    edges: int = 0
+    buckets: int = 0
+    status: str = "running"
+
+
+@dataclass(frozen=True)
+class RunVerdict:
+    """What a run said of a bucket: new, still (open), fixed, regressed or flaky."""
+
+    run_id: int
+    bucket_id: str
+    verdict: str
+    seen: int  # crashes of the bucket in this run
+    repro_ok: int = 0  # reproducer runs on this run's image that crashed it ...
+    repro_tries: int = 0  # ... out of these
 
 
 @dataclass(frozen=True)
@@ -496,6 +562,91 @@ class CrashStore:
     def crash_count(self) -> int:
         return int(self._conn.execute("SELECT count(*) FROM crashes").fetchone()[0])
 
+    # --- nightly runs ------------------------------------------------------------------
+
+    def start_run(
+        self,
+        config: str,
+        config_hash: str,
+        driver_rev: str,
+        image: str,
+        kernel: str,
+        campaign: str,
+        when: float | None = None,
+    ) -> Run:
+        with self._write() as c:
+            cur = c.execute(
+                "INSERT INTO runs (config, config_hash, driver_rev, image, kernel, campaign,"
+                " started) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (config, config_hash, driver_rev, image, kernel, campaign, when or time.time()),
+            )
+            run_id = int(cur.lastrowid or 0)
+        run = self.run(run_id)
+        assert run is not None
+        return run
+
+    def finish_run(
+        self,
+        run_id: int,
+        status: str,
+        execs: int,
+        edges: int,
+        verdicts: Sequence[RunVerdict],
+        when: float | None = None,
+    ) -> None:
+        """End a run with its figures and its verdicts, in one transaction."""
+        bad = [v.verdict for v in verdicts if v.verdict not in VERDICTS]
+        if bad:
+            raise RigBug(f"unknown verdicts {bad}")
+        with self._write() as c:
+            c.execute("DELETE FROM run_verdicts WHERE run_id = ?", (run_id,))
+            c.executemany(
+                "INSERT INTO run_verdicts (run_id, bucket_id, verdict, seen, repro_ok,"
+                " repro_tries) VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (run_id, v.bucket_id, v.verdict, v.seen, v.repro_ok, v.repro_tries)
+                    for v in verdicts
+                ],
+            )
+            seen = sum(1 for v in verdicts if v.seen)
+            c.execute(
+                "UPDATE runs SET ended = ?, status = ?, execs = ?, edges = ?, buckets = ?"
+                " WHERE id = ?",
+                (when or time.time(), status, execs, edges, seen, run_id),
+            )
+
+    def run(self, run_id: int) -> Run | None:
+        r = self._conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,))
+        row = r.fetchone()
+        return Run(*row) if row else None
+
+    def runs(self, config: str | None = None) -> list[Run]:
+        """Runs, oldest first; only those of `config` when given."""
+        if config is None:
+            rows = self._conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY id")
+        else:
+            rows = self._conn.execute(
+                f"SELECT {_RUN_COLUMNS} FROM runs WHERE config = ? ORDER BY id", (config,)
+            )
+        return [Run(*r) for r in rows.fetchall()]
+
+    def run_verdicts(self, run_id: int) -> list[RunVerdict]:
+        rows = self._conn.execute(
+            "SELECT run_id, bucket_id, verdict, seen, repro_ok, repro_tries FROM run_verdicts"
+            " WHERE run_id = ? ORDER BY bucket_id",
+            (run_id,),
+        )
+        return [RunVerdict(*r) for r in rows.fetchall()]
+
+    def bucket_counts(self, campaign: str) -> dict[str, int]:
+        """Crashes recorded by `campaign`, per bucket (what a run saw)."""
+        rows = self._conn.execute(
+            "SELECT bucket_id, COUNT(*) FROM crashes WHERE campaign = ? AND pending IS NULL"
+            " GROUP BY bucket_id",
+            (campaign,),
+        )
+        return {str(b): int(n) for b, n in rows.fetchall()}
+
     def set_repro_status(self, bucket_id: str, status: ReproStatus) -> None:
         """Record how reproduction of a bucket went."""
         bid = self.resolve(bucket_id)
@@ -539,6 +690,12 @@ class CrashStore:
             kept=r[2] >= count - self.ring,
             log_sha256=r[14],
         )
+
+
+_RUN_COLUMNS: Final = (
+    "id, config, config_hash, driver_rev, image, kernel, campaign, started, ended, execs,"
+    " edges, buckets, status"
+)
 
 
 def _identity(conn: sqlite3.Connection) -> tuple[int, int, int]:
@@ -599,6 +756,9 @@ def _init_schema(conn: sqlite3.Connection, db: Path) -> None:
         raise ConfigError(f"{db}: crash store with unknown schema version {version}")
     if version == 1:
         _migrate_1_to_2(conn)
+        version = 2
+    if version == 2:
+        _migrate_2_to_3(conn)
 
 
 def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
@@ -618,6 +778,22 @@ def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
                 conn.execute("UPDATE crashes SET manifest = ? WHERE id = ?", (sha, crash_id))
             conn.execute("PRAGMA user_version = 2")
             log.info("crash store upgraded to schema 2 (%d crashes)", len(rows))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _migrate_2_to_3(conn: sqlite3.Connection) -> None:
+    """Add the nightly runs' tables; nothing else changes."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("PRAGMA user_version").fetchone()[0] == 2:
+            for stmt in _MIGRATE_2_TO_3.split(";"):
+                if stmt.strip():
+                    conn.execute(stmt)
+            conn.execute("PRAGMA user_version = 3")
+            log.info("crash store upgraded to schema 3 (nightly runs)")
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

@@ -163,9 +163,11 @@ def test_a_schema_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
             " (SELECT body FROM manifests WHERE sha256 = crashes.manifest)"
         )
         db.execute("DROP TABLE manifests")
+        db.execute("DROP TABLE run_verdicts")
+        db.execute("DROP TABLE runs")
         db.execute("PRAGMA user_version = 1")
     with CrashStore.open(tmp_path) as store:
-        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == 3
         assert store.image_ids() == {"img1"}
         b = store.bucket(store.buckets()[0].id)
         assert b is not None
@@ -302,3 +304,40 @@ def test_many_openers_of_a_new_store_agree_it_is_a_crash_store(tmp_path: Path) -
         for t in threads:
             t.join()
         assert errors == [], errors
+
+
+def test_runs_and_their_verdicts(tmp_path: Path) -> None:
+    """A nightly run: started, its crashes counted by campaign, finished with verdicts."""
+    from rig.crash.store import RunVerdict
+
+    report, log = golden("13")
+    with CrashStore.open(tmp_path) as store:
+        run = store.start_run("nightly", "cfg1", "abc123", "img1", "6.1.0-57-amd64", "n-1")
+        for _ in range(2):
+            got = store.record(report, log, None, campaign="n-1", vm="vm0")
+        store.record(report, log, None, campaign="other", vm="vm0")
+        assert store.bucket_counts("n-1") == {got.bucket_id: 2}
+        store.finish_run(
+            run.id, "finished", 1000, 42, [RunVerdict(run.id, got.bucket_id, "new", 2)]
+        )
+        (again,) = store.runs("nightly")
+        assert (again.status, again.execs, again.edges, again.buckets) == ("finished", 1000, 42, 1)
+        assert store.run_verdicts(run.id) == [RunVerdict(run.id, got.bucket_id, "new", 2)]
+        assert store.runs("elsewhere") == []
+        with pytest.raises(RigBug):
+            store.finish_run(
+                run.id, "finished", 0, 0, [RunVerdict(run.id, got.bucket_id, "gone", 0)]
+            )
+
+
+def test_a_schema_2_store_gets_the_runs_tables(tmp_path: Path) -> None:
+    report, log = golden("13")
+    with CrashStore.open(tmp_path) as store:
+        store.record(report, log, None, campaign="c", vm="vm0")
+    with sqlite3.connect(tmp_path / "crashes.db") as db:
+        db.execute("DROP TABLE run_verdicts")
+        db.execute("DROP TABLE runs")
+        db.execute("PRAGMA user_version = 2")
+    with CrashStore.open(tmp_path) as store:
+        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert store.runs() == [] and len(store.buckets()) == 1
