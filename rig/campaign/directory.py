@@ -104,6 +104,11 @@ def read_json(path: Path) -> dict[str, Any] | None:
         return None
 
 
+def door_edges_file(door: str) -> str:
+    """A worker's file of the edges reached by calls through one door."""
+    return f"edges-{door}.bin"
+
+
 def write_edges(path: Path, edges: set[int]) -> None:
     atomic_write(path, array("Q", sorted(edges)).tobytes())
 

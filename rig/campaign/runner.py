@@ -22,6 +22,7 @@ from rig.campaign.directory import (
     FORMAT,
     CampaignDir,
     append_jsonl,
+    door_edges_file,
     read_edges,
     read_json,
     write_json,
@@ -63,6 +64,7 @@ class Progress:
     warnings: list[str] = field(default_factory=list)  # said once each, kept in summary.json
     first_found_s: dict[str, float] = field(default_factory=dict)  # bucket id -> campaign time
     links: dict[str, int] = field(default_factory=dict)  # rtnetlink link requests acked, by op
+    doors: dict[str, dict[str, int]] = field(default_factory=dict)  # door -> calls, edges
 
     @property
     def boot_s(self) -> list[float]:
@@ -309,6 +311,7 @@ def collect(camp: Campaign, store: CrashStore) -> Progress:
     p.elapsed_s = camp.elapsed_before + (time.monotonic() - camp.started)
     p.remaining_s = max(0.0, camp.opts.duration_s - p.elapsed_s)
     edges: set[int] = set()
+    by_door: dict[str, set[int]] = {}
     for slot in range(camp.opts.vms):
         stats = read_json(camp.dir.worker(slot) / "stats.json") or {
             "slot": slot,
@@ -323,7 +326,14 @@ def collect(camp: Campaign, store: CrashStore) -> Progress:
         for op, n in (stats.get("links") or {}).items():
             p.links[op] = p.links.get(op, 0) + int(n)
         edges |= read_edges(camp.dir.worker(slot) / "edges.bin")
+        for door, n in (stats.get("door_calls") or {}).items():
+            p.doors.setdefault(door, {"calls": 0, "edges": 0})["calls"] += int(n)
+            by_door.setdefault(door, set()).update(
+                read_edges(camp.dir.worker(slot) / door_edges_file(door))
+            )
     p.edges = len(edges)
+    for door, got in by_door.items():
+        p.doors[door]["edges"] = len(got)
     p.buckets = store.campaign_buckets(camp.dir.name)
     return p
 
@@ -612,6 +622,7 @@ def write_summary(camp: Campaign, p: Progress) -> None:
             "vm_boots": p.boots,
             "infra_errors": p.infra_errors,
             "links": dict(sorted(p.links.items())),
+            "doors": dict(sorted(p.doors.items())),
             "ended": p.ended,
             "error": p.error,
             "warnings": p.warnings,

@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from typing import Any
 from rig.campaign.directory import (
     CampaignDir,
     append_jsonl,
+    door_edges_file,
     read_edges,
     read_json,
     write_edges,
@@ -39,6 +41,7 @@ from rig.context import RunContext
 from rig.crash.store import CrashStore
 from rig.errors import ConfigError, GuestProtocolError, InfraError, RigError, disk_full
 from rig.gen import rtnl
+from rig.gen.build import DOORS, door_of
 from rig.gen.engines import Engine, make_engine
 from rig.gen.feedback import Feedback
 from rig.gen.returned import OutputStructs
@@ -78,6 +81,7 @@ class WorkerStats:
     slowest_boot: dict[str, Any] = field(default_factory=dict)  # its seconds and stages
     corpus_skipped: list[str] = field(default_factory=list)  # "path: reason"
     links: dict[str, int] = field(default_factory=dict)  # rtnetlink link requests acked, by op
+    door_calls: dict[str, int] = field(default_factory=dict)  # calls run, by door
     updated: float = 0.0
 
 
@@ -102,6 +106,16 @@ def edge_ids(fb: Feedback) -> set[int]:
     return {(a << 32) | b for a, b in fb.edges()}
 
 
+def door_edges(program: Program, fb: Feedback) -> Iterator[tuple[str, set[int]]]:
+    """Each call's door and the edges the call reached (edges within a call start from 0)."""
+    for call, pcs in zip(program.calls, fb.call_pcs, strict=False):
+        prev, got = 0, set()
+        for pc in pcs:
+            got.add((prev << 32) | pc)
+            prev = pc
+        yield door_of(call), got
+
+
 class Worker:
     def __init__(
         self, camp: CampaignDir, slot: int, ctx: RunContext, timing: WorkerTiming | None = None
@@ -115,6 +129,9 @@ class Worker:
         self.stop = threading.Event()
         self.stats = WorkerStats(slot)
         self.edges: set[int] = read_edges(self.dir / "edges.bin")
+        self.doors: dict[str, set[int]] = {
+            d: read_edges(self.dir / door_edges_file(d)) for d in (*DOORS, "file")
+        }
         self._continue_counts()
         self._flushed = 0.0
         self._edges_flushed = 0.0
@@ -151,6 +168,9 @@ class Worker:
         if force or now - self._edges_flushed >= self.timing.edges_every_s:
             self._edges_flushed = now
             write_edges(self.dir / "edges.bin", self.edges)
+            for door, edges in self.doors.items():
+                if edges:
+                    write_edges(self.dir / door_edges_file(door), edges)
 
     def run(self, backend: Any = None) -> None:
         """Fuzz until told to stop; raises only for what retrying cannot fix.
@@ -270,6 +290,9 @@ class Worker:
                 fb = dataclasses.replace(fb, returned=output_structs.values(program, outputs))
                 engine.feedback(program, fb)
                 self.edges |= edge_ids(fb)
+                for door, edges in door_edges(program, fb):
+                    self.doors.setdefault(door, set()).update(edges)
+                    self.stats.door_calls[door] = self.stats.door_calls.get(door, 0) + 1
                 self.stats.execs += 1
                 self.stats.timeouts += int(result.status == ProgStatus.TIMED_OUT)
                 for op, n in acked_links(program, result).items():

@@ -64,6 +64,16 @@ MAP_OFFSETS = [PAGE, 2 * PAGE, 1 << 20, 1 << 32, (1 << 63) - PAGE, (1 << 64) - P
 POLL_MASKS = [0x1, 0x4, 0x5, 0x2, 0x41, 0x8]  # IN, OUT, IN|OUT, PRI, IN|RDNORM, ERR
 
 
+def door_of(call: Call) -> str:
+    """The door a call goes through: a device (ioctl and the calls beside it), netlink, a file."""
+    if isinstance(call, NlSocket | NlSend):
+        return "netlink"
+    if isinstance(call, FileWrite | FileRead):
+        kind = FileKind.of(call.path)
+        return kind.value if kind != FileKind.OTHER else "file"
+    return "ioctl"
+
+
 def check_doors(doors: Iterable[str]) -> tuple[str, ...]:
     out = tuple(doors)
     bad = [d for d in out if d not in DOORS]
