@@ -31,6 +31,8 @@ COMMANDS: dict[str, str] = {
     "soak": "A campaign that fails if the rig's memory, fds, domains or disk grow unbounded.",
     "crashes": "List and show crash buckets.",
     "repro": "Reproduce, minimise and export a crash.",
+    "bisect": "Name the first commit of a driver's history that brings a bucket's crash.",
+    "nightly": "A nightly run: fuzz a driver revision, judge its buckets against earlier runs.",
     "spec": "Import and check interface specs.",
     "bench": "Benchmarks that print their figures as JSON.",
 }
