@@ -40,6 +40,7 @@ from rig.crash.store import CrashStore
 from rig.errors import BootError, BuildError, ConfigError, InfraError, LibvirtGone
 from rig.guest.surface import config_for
 from rig.image import revision
+from rig.image.build import Image
 from rig.prog import text
 from rig.prog.program import Program
 from rig.repro import inputs
@@ -491,17 +492,34 @@ class VmTester:
     def cache(self) -> Path:
         return self.ctx.home.root / "cache"
 
+    def build(self, src: Path) -> Image:
+        """The image of `src` as the crash's was built; the crash's own when the sources match.
+
+        Images are keyed by the request, and `rig fuzz` and `rig image build`
+        name no module unless the driver builds several: asking for one by
+        name would build a second image of the same sources.
+        """
+        t = self.target
+
+        def build(module: str | None) -> Image:
+            return self.ctx.build_image(
+                src, module, t.params, kernel_version=t.kernel_version, coverage=t.coverage
+            )
+
+        try:
+            image = build(None)
+        except ConfigError:
+            if t.module is None:
+                raise
+            image = build(t.module)  # several modules, or none of that name: name it
+        if t.module is not None and image.module != t.module:
+            raise ConfigError(f"it builds module {image.module}, the crash ran {t.module}")
+        return image
+
     def test(self, rev: Revision) -> Trial:
         t0 = time.monotonic()
         try:
-            src = self.repo.export(rev, self.cache)
-            image = self.ctx.build_image(
-                src,
-                self.target.module,
-                self.target.params,
-                kernel_version=self.target.kernel_version,
-                coverage=self.target.coverage,
-            )
+            image = self.build(self.repo.export(rev, self.cache))
         except (BuildError, ConfigError) as e:
             log.info("%s does not build: %s", rev.short, e)
             return Trial(SKIP, reason=f"does not build: {e}", seconds=time.monotonic() - t0)

@@ -7,8 +7,9 @@ import json
 import os
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -18,6 +19,7 @@ from rig.cli.main import cli as rig_cli
 from rig.config import Home
 from rig.context import RunContext
 from rig.errors import BuildError, ConfigError
+from rig.image.build import Image
 from rig.prog import text
 from rig.prog.program import Buffer, Ioctl, Open, Program
 from rig.repro.bisect import (
@@ -29,7 +31,9 @@ from rig.repro.bisect import (
     Revision,
     Search,
     Trial,
+    VmTester,
     bisect,
+    load_target,
     search,
 )
 
@@ -399,3 +403,35 @@ def test_a_revision_without_the_driver_does_not_build(tmp_path: Path) -> None:
     r = DriverRepo.open(top / "drv")
     with pytest.raises(BuildError, match="has no files at"):
         r.export(r.revision(before, "--good"), tmp_path / "cache")
+
+
+def test_a_revision_is_built_as_the_crash_was_sharing_its_image(
+    home: Home, repo: tuple[Path, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No module named first (as `rig fuzz` builds), then by name; another module is refused."""
+    top, _ = repo
+    bid = bucket_with_reproducer(home)
+    calls: list[str | None] = []
+    several = True
+
+    def build_image(
+        self: RunContext, driver: Path, module: str | None, params: str, **kw: object
+    ) -> Image:
+        calls.append(module)
+        assert params in ("bugs=ioctl_unconfigured", "") and kw["coverage"] is True
+        if module is None and several:
+            raise ConfigError("builds several modules (boundary, other): pick one with --module")
+        return make_image(home, "img-" + str(module))
+
+    monkeypatch.setattr(RunContext, "build_image", build_image)
+    host: Any = None  # building needs no VM
+    tester = VmTester(
+        RunContext(home), host, DriverRepo.open(top / "drv"), load_target(home, bid), 1, "t"
+    )
+    assert tester.build(top / "drv").id == "img-boundary" and calls == [None, "boundary"]
+    several = False
+    calls.clear()
+    assert tester.build(top / "drv").id == "img-None" and calls == [None]
+    other = replace(tester.target, manifest={"module": {"name": "other", "params": []}})
+    with pytest.raises(ConfigError, match="builds module boundary, the crash ran other"):
+        replace(tester, target=other).build(top / "drv")
