@@ -32,7 +32,10 @@ COMMANDS: dict[str, str] = {
     "crashes": "List and show crash buckets.",
     "repro": "Reproduce, minimise and export a crash.",
     "bisect": "Name the first commit of a driver's history that brings a bucket's crash.",
+    "prune": "Apply nightly configurations' retention: old runs' files, overwritten crashes.",
     "nightly": "A nightly run: fuzz a driver revision, judge its buckets against earlier runs.",
+    "report": "Write one self-contained HTML report of a nightly run or a campaign.",
+    "serve": "Serve live report pages of the home's campaigns and runs (127.0.0.1 by default).",
     "spec": "Import and check interface specs.",
     "bench": "Benchmarks that print their figures as JSON.",
 }

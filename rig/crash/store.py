@@ -7,6 +7,7 @@ On disk, under the rig's home:
     crashes/<bucket-id>/       one directory per bucket, named by the id (a hash)
         description            the bucket's title
         log0 .. log{N-1}       console logs of the newest N crashes (a ring)
+        first-log, first-report  the bucket's first crash, kept when the ring moves on
         report0 ..             their parsed reports
         prog0 ..               the programs that ran before each crash
 
@@ -469,7 +470,13 @@ class CrashStore:
                 if not tmp.exists():
                     continue  # moved already by an earlier, interrupted attempt
                 if newest == seq:
-                    os.replace(tmp, bdir / f"{kind}{slot}")
+                    final = bdir / f"{kind}{slot}"
+                    os.replace(tmp, final)
+                    if seq == 0 and kind in ("log", "report"):
+                        # The ring overwrites slot 0 after `ring` crashes; a bucket's
+                        # first report stays, whatever retention removes later.
+                        with contextlib.suppress(FileExistsError):
+                            os.link(final, bdir / f"first-{kind}")
                 else:
                     tmp.unlink()
             if not (bdir / "description").exists():
@@ -637,6 +644,20 @@ class CrashStore:
             (run_id,),
         )
         return [RunVerdict(*r) for r in rows.fetchall()]
+
+    def forget_overwritten(self) -> int:
+        """Delete crash rows whose files the ring has overwritten, except each bucket's first.
+
+        What keeps the database bounded across many runs: a bucket keeps at most
+        ring + 1 rows (its first crash and the newest `ring`). Returns rows removed.
+        """
+        with self._write() as c:
+            cur = c.execute(
+                "DELETE FROM crashes WHERE seq > 0 AND pending IS NULL AND seq < "
+                "(SELECT b.count FROM buckets b WHERE b.id = crashes.bucket_id) - ?",
+                (self.ring,),
+            )
+            return int(cur.rowcount)
 
     def bucket_counts(self, campaign: str) -> dict[str, int]:
         """Crashes recorded by `campaign`, per bucket (what a run saw)."""

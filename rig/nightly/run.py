@@ -33,6 +33,7 @@ from rig.image.module import source_hash
 from rig.image.revision import export
 from rig.nightly import junit
 from rig.nightly.config import NightlyConfig
+from rig.nightly.retention import prune
 from rig.nightly.verdicts import Plan, decide, last_verdicts, plan
 from rig.prog import text
 from rig.repro.replay import VmReplayer
@@ -150,6 +151,9 @@ def run_nightly(
     result.failed_on = sorted({v.verdict for v in verdicts if v.verdict in cfg.fail_on})
     result.exit = 0 if p.execs and not result.failed_on and p.ended == "finished" else 1
     write_outputs(ctx, cfg, result, c.doors)
+    pruned = prune(home, cfg)
+    if pruned.runs:
+        say(f"retention: removed the files of runs {', '.join(map(str, pruned.runs))}")
     return result
 
 

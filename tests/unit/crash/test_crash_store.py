@@ -72,9 +72,11 @@ def test_record_ring_and_repro_status(tmp_path: Path) -> None:
         assert b.title == report.title
         names = sorted(p.name for p in b.directory.iterdir())
         assert names == [
-            "description", "log0", "log1", "log2", "prog0", "prog1", "prog2",
-            "report0", "report1", "report2",
+            "description", "first-log", "first-report", "log0", "log1", "log2",
+            "prog0", "prog1", "prog2", "report0", "report1", "report2",
         ]  # fmt: skip
+        first = (tmp_path / "crashes" / b.id / "first-report").read_text()
+        assert first == report.text, "the first crash's report outlives the ring"
         kept = [c.seq for c in b.crashes if c.kept]
         assert kept == [4, 3, 2]
         newest = b.crashes[0]
