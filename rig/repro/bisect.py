@@ -37,6 +37,7 @@ from rig.config import Home
 from rig.context import RunContext
 from rig.crash import bucket as B
 from rig.crash.store import CrashStore
+from rig.crash.title import printable
 from rig.errors import BootError, BuildError, ConfigError, InfraError, LibvirtGone
 from rig.guest.surface import config_for
 from rig.image import revision
@@ -219,15 +220,15 @@ def search(
         raise ConfigError("no commits between --good and --bad")
     result = Search("running")
 
-    def run(rev: Revision, role: str, left: int | None = None) -> Step:
-        step = Step(rev, role, tester.test(rev), left)
+    def run(rev: Revision, role: str) -> Step:
+        step = Step(rev, role, tester.test(rev))
         result.steps.append(step)
         if on_step is not None:
             on_step(step)
         return step
 
-    # The bad endpoint first: it is the cheaper one to be wrong about (its image is
-    # often the crash's own), and a reproducer that no longer crashes makes the rest moot.
+    # The bad endpoint first: its image is often the crash's own (built already), and
+    # if the reproducer does not crash there, no other revision is worth building.
     for rev, role in ((path[-1], BAD), (good, GOOD)):
         problem = _endpoint_problem(run(rev, role))
         if problem is not None:
@@ -427,7 +428,10 @@ class Target:
 
     def matches(self, title: str | None) -> bool:
         """The bucket's title, or one the store would file under the same bucket."""
-        return title is not None and B.bucket_id(title) == self.bucket_id
+        # As the store files a crash: by the printable form of its title.
+        return (
+            title is not None and B.bucket_id(printable(title) or "unknown crash") == self.bucket_id
+        )
 
 
 def load_target(home: Home, bucket: str) -> Target:
