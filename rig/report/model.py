@@ -208,7 +208,9 @@ def gather(home: Home, subject: Subject, store: CrashStore | None) -> ReportData
     manifest = image_manifest(home.root, image_id)
     verdicts = {v.bucket_id: v for v in store.run_verdicts(run.id)} if store and run else {}
     rows = _bucket_rows(subject, state, summary, store, verdicts)
-    header = _header(subject, state, summary, edges, manifest, image_id, len(rows))
+    header = _header(
+        subject, state, summary, edges, manifest, image_id, sum(1 for r in rows if r.count)
+    )
     details: tuple[BucketDetail, ...] = ()
     if store is not None:
         past = _past_runs(store, run)
@@ -313,10 +315,7 @@ def _header(
 ) -> Header:
     opts = state.get("options") if isinstance(state.get("options"), dict) else {}
     assert isinstance(opts, dict)
-    status = str(state.get("status") or ("finished" if summary else "unknown"))
-    ended_how = str(summary.get("ended") or "")
-    if status != "running" and ended_how:
-        status = ended_how
+    status = campaign_status(subject.campaign, state, summary)
     # A running campaign's figures are its workers'; an ended one's, its summary's.
     execs = int(summary.get("execs") or 0)
     live_execs = sum(int(w.get("execs") or 0) for w in _worker_stats(subject.campaign))
@@ -363,6 +362,21 @@ def _header(
         error=visible(str(summary.get("error") or state.get("error") or ""))[:2000],
         warnings=tuple(visible(str(w))[:2000] for w in summary.get("warnings") or [])[:20],
     )
+
+
+STALE_S: Final = 120.0  # a running campaign touches its files every few seconds
+
+
+def campaign_status(campaign: Path, state: dict[str, Any], summary: dict[str, Any]) -> str:
+    """running, or how it ended; "interrupted" when it says running but nothing moved for
+    STALE_S (its parent was killed before it could say so)."""
+    status = str(state.get("status") or ("finished" if summary else "unknown"))
+    if status != "running":
+        return str(summary.get("ended") or status)
+    files = [campaign / "campaign.json", campaign / "timeseries.jsonl"]
+    files += list(campaign.glob("workers/*/stats.json"))
+    newest = max((_mtime(f) or 0.0 for f in files), default=0.0)
+    return "running" if time.time() - newest < STALE_S else "interrupted"
 
 
 def _float(v: Any) -> float | None:
@@ -639,7 +653,10 @@ def campaign_rows(home: Home) -> tuple[list[CampaignRow], str]:
         summary = _json(camp.path / "summary.json")
         opts = state.get("options") if isinstance(state.get("options"), dict) else {}
         assert isinstance(opts, dict)
-        status = str(state.get("status") or "?")
+        image = str(summary.get("image") or "") or _current(camp)
+        module = image_manifest(home.root, image).get("module")
+        name = module.get("name") if isinstance(module, dict) else None
+        status = campaign_status(camp.path, state, summary)
         latest = summary if status != "running" and summary else _last_series(camp.path)
         buckets = summary.get("buckets") if status != "running" else None
         rows.append(
@@ -647,7 +664,7 @@ def campaign_rows(home: Home) -> tuple[list[CampaignRow], str]:
                 name=camp.name,
                 started=_float(state.get("created")),
                 status=visible_line(status),
-                module=visible_line(str(opts.get("module") or Path(str(opts.get("driver"))).name)),
+                module=visible_line(str(name or opts.get("module") or "?")),
                 engine=visible_line(str(opts.get("engine") or "?")),
                 execs=int(latest.get("execs") or 0),
                 edges=int(latest.get("edges") or 0),
