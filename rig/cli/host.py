@@ -30,10 +30,20 @@ def cli() -> None:
 @click.option(
     "--restart", is_flag=True, help="Restart libvirtd (e.g. to apply a new accel verdict)."
 )
+@click.option(
+    "--with-test",
+    is_flag=True,
+    help="Also what the test suite needs (chromium, for the browser tests).",
+)
 @uri_option
 @click.pass_context
 def setup(
-    ctx: click.Context, home: Path | None, accel: str | None, restart: bool, uri: str
+    ctx: click.Context,
+    home: Path | None,
+    accel: str | None,
+    restart: bool,
+    with_test: bool,
+    uri: str,
 ) -> None:
     """Idempotent: installs missing packages, starts virtlogd and libvirtd, saves the accel verdict.
 
@@ -44,7 +54,8 @@ def setup(
     started = time.monotonic()
     limits = HostLimits()
     h = home_of(ctx, home)
-    missing = packages.missing()
+    wanted = packages.DEBIAN_PACKAGES + (packages.TEST_PACKAGES if with_test else ())
+    missing = packages.missing(wanted)
     packages.install(missing)
     verdict = (
         accelmod.AccelVerdict(accelmod.parse_accel(accel), "set by --accel")

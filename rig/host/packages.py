@@ -29,6 +29,11 @@ DEBIAN_PACKAGES: tuple[str, ...] = (
     "tini",  # reaps libvirtd's QEMU processes at once (see rig.host.daemons)
 )
 
+# What the test suite needs beyond the rig itself (`rig host setup --with-test`, which
+# `make test` runs): Debian's chromium, which the browser tests drive through
+# playwright, so that no test downloads a browser of its own.
+TEST_PACKAGES: tuple[str, ...] = ("chromium",)
+
 
 def installed(packages: tuple[str, ...] | list[str]) -> set[str]:
     if not shutil.which("dpkg-query"):
