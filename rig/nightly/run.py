@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from rig.nightly.config import NightlyConfig
 from rig.nightly.retention import prune
 from rig.nightly.verdicts import Plan, decide, last_verdicts, plan
 from rig.prog import text
+from rig.repro.bisect import bisect
 from rig.repro.replay import VmReplayer
 from rig.repro.reproduce import reproduce
 from rig.smoke import campaign_name
@@ -65,6 +67,7 @@ SUMMARY_KEYS = (
     "verdicts",  # [{bucket, title, verdict, seen, repro: "k/n"}]
     "counts",  # verdict -> buckets
     "failed_on",  # verdicts of this run in output.fail_on
+    "bisected",  # new bucket -> first bad commit (null: not found; see its bisect.json)
     "exit",  # the exit status rig nightly gave
 )
 
@@ -77,8 +80,25 @@ class NightlyResult:
     progress: Progress
     out_dir: Path
     failed_on: list[str] = field(default_factory=list)
+    bisected: dict[str, str | None] = field(default_factory=dict)
     exit: int = 0
     report: Path | None = None
+
+
+SHA = re.compile(r"[0-9a-f]{40}")
+
+
+def bisect_targets(
+    verdicts: list[RunVerdict], has_repro: dict[str, bool], good: str | None, bad: str
+) -> list[str]:
+    """New buckets to bisect: each with a reproducer, when the last run's commit was good.
+
+    Only commits can be bisected, and only when the previous run built another
+    one: its buckets were judged, so a bucket new tonight was not in it.
+    """
+    if good is None or not SHA.fullmatch(good) or not SHA.fullmatch(bad) or good == bad:
+        return []
+    return [v.bucket_id for v in verdicts if v.verdict == "new" and has_repro.get(v.bucket_id)]
 
 
 def driver_at(ctx: RunContext, cfg: NightlyConfig) -> tuple[Path, str]:
@@ -132,6 +152,7 @@ def run_nightly(
             if r.id != this.id and r.ended is not None
         ]
         titles = {b.id: b.title for b in store.buckets()}
+        finished = [r for r in store.runs(cfg.name) if r.id != this.id and r.ended is not None]
     before = last_verdicts(earlier)
     first = {b.id: b.first_seen for b in p.buckets}
     has_repro = {b: (home.root / "crashes" / b / "repro.prog").is_file() for b in {*seen, *before}}
@@ -148,6 +169,10 @@ def run_nightly(
     assert done is not None
     out = cfg.output_dir / cfg.name / str(this.id)
     result = NightlyResult(done, verdicts, titles, p, out)
+    made = {b: (home.root / "crashes" / b / "repro.prog").is_file() for b in seen}
+    previous = finished[-1].driver_rev if finished else None
+    for b in bisect_targets(verdicts, made, previous, rev):
+        result.bisected[b] = bisect_new(ctx, cfg, b, str(previous), rev, say)
     result.failed_on = sorted({v.verdict for v in verdicts if v.verdict in cfg.fail_on})
     result.exit = 0 if p.execs and not result.failed_on and p.ended == "finished" else 1
     write_outputs(ctx, cfg, result, c.doors)
@@ -155,6 +180,26 @@ def run_nightly(
     if pruned.runs:
         say(f"retention: removed the files of runs {', '.join(map(str, pruned.runs))}")
     return result
+
+
+def bisect_new(
+    ctx: RunContext,
+    cfg: NightlyConfig,
+    bucket: str,
+    good: str,
+    bad: str,
+    say: Callable[[str], None],
+) -> str | None:
+    """The first bad commit of a new bucket between last night's commit and tonight's."""
+    say(f"bisecting new bucket {bucket[:12]} between {good[:12]} (last run) and {bad[:12]}")
+    try:
+        res = bisect(ctx, bucket, cfg.driver.dir, good, bad, runs=cfg.repro.runs)
+    except RigError as e:
+        say(f"  bisection of {bucket[:12]} stopped: {e}")
+        return None
+    first = res.search.first_bad
+    say(f"  first bad commit: {first.sha[:12] if first else 'none'} ({res.search.status})")
+    return first.sha if first else None
 
 
 def judge(
@@ -235,6 +280,7 @@ def summary(cfg: NightlyConfig, r: NightlyResult) -> dict[str, Any]:
         ],
         "counts": counts,
         "failed_on": r.failed_on,
+        "bisected": r.bisected,
         "exit": r.exit,
     }
     assert tuple(out) == SUMMARY_KEYS

@@ -151,3 +151,19 @@ def test_a_driver_revision_is_exported_without_touching_the_work_tree(tmp_path: 
         export(repo / "drv", "nosuch", tmp_path / "cache")
     with pytest.raises(ConfigError):
         export(tmp_path / "cache", "HEAD", tmp_path / "cache2")
+
+
+def test_new_buckets_are_bisected_only_between_two_commits() -> None:
+    from rig.nightly.run import bisect_targets
+
+    good, bad = "a" * 40, "b" * 40
+    vs = [
+        RunVerdict(2, "n1", "new", 1),
+        RunVerdict(2, "n2", "new", 1),
+        RunVerdict(2, "s", "still", 1),
+    ]
+    has = {"n1": True, "n2": False, "s": True}
+    assert bisect_targets(vs, has, good, bad) == ["n1"], "new, and with a reproducer"
+    assert bisect_targets(vs, has, None, bad) == [], "no earlier run"
+    assert bisect_targets(vs, has, bad, bad) == [], "the same commit"
+    assert bisect_targets(vs, has, "worktree:0123", bad) == [], "a work tree is no commit"
