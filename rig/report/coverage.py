@@ -24,6 +24,7 @@ from __future__ import annotations
 import bisect
 import io
 import logging
+import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,7 +140,9 @@ def analyse(elf_file: BinaryIO, pcs: set[int], module: str, source: str) -> Modu
                 at = int(rel["r_offset"])
                 tail = at > 0 and data[at - 1] == _JMP
                 sites.append(_Site(base[target] + at + 4, tail))
-    except ELFError as e:
+    # pyelftools reports a damaged file by more than ELFError (a short read is a
+    # struct.error, a bad index an IndexError): a page must still be made.
+    except (ELFError, ValueError, LookupError, struct.error) as e:
         raise ConfigError(f"{source}: not a readable module ({e})") from e
     return _tally(module, source, funcs, sites, pcs)
 

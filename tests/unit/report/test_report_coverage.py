@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
 from report_support import IMAGE, MODULE, Synthetic
 
+from rig.errors import ConfigError
 from rig.report.coverage import analyse, cpio_member, layout, module_coverage
 
 ALLOC_EXEC, ALLOC = 0x6, 0x2
@@ -72,3 +74,11 @@ def test_a_truncated_or_foreign_archive_is_no_module(tmp_path: Path) -> None:
     assert cpio_member(bad, "anything") is None
     bad.write_bytes(b"\x1f\x8b compressed")
     assert cpio_member(bad, "anything") is None
+
+
+def test_a_damaged_module_is_a_sentence_not_an_exception(synthetic: Synthetic) -> None:
+    ko = (synthetic.home.root / "tmp-tree" / "lib" / "modules" / f"{MODULE}.ko").read_bytes()
+    far = ko[:0x28] + (1 << 40).to_bytes(8, "little") + ko[0x30:]  # section headers elsewhere
+    for damaged in (ko[:200], far, b"\x7fELF" + b"\0" * 60):
+        with pytest.raises(ConfigError, match="not a readable module"):
+            analyse(io.BytesIO(damaged), set(), MODULE, "damaged")

@@ -143,3 +143,12 @@ def test_rig_report_command(synthetic: Synthetic, tmp_path: Path) -> None:
         rig_cli, ["--home", str(synthetic.home.root), "report", "12345", "-o", str(tmp_path)]
     )
     assert res.exit_code != 0 and "no run 12345" in str(res.exception)
+
+
+def test_a_run_whose_campaign_files_are_gone(synthetic: Synthetic, tmp_path: Path) -> None:
+    """Retention deletes old campaigns' files; their runs' pages come from the store."""
+    html, t = parsed(render_report(synthetic.home, str(synthetic.previous), tmp_path / "p"))
+    text = "".join(t.text)
+    assert "run 1 (fake-nightly)" in text and "the first run of config fake-nightly" in text
+    assert synthetic.quiet in html and "no progress recorded yet" in text
+    assert "500" in text  # the run's executions, from the store
