@@ -149,6 +149,7 @@ def index_page(home: Home, *, refresh_s: int = 0) -> str:
             home=str(home.root),
             runs=rows,
             campaigns=campaigns,
+            names={c.name for c in campaigns},
             campaigns_note=note,
             refresh_s=refresh_s,
             index_url="",
