@@ -107,8 +107,30 @@ class RealBug:
         return self.bug.name
 
     @property
+    def title(self) -> str:
+        return self.bug.title
+
+    @property
+    def pattern(self) -> str:
+        return self.bug.pattern
+
+    @property
+    def fatal(self) -> bool:
+        return self.bug.fatal
+
+    @property
     def driver(self) -> Path:
         return self.directory / "driver"
+
+    @property
+    def patch(self) -> Path:
+        """The revert of the upstream fix, against Debian's linux-source."""
+        return self.directory / "revert.patch"
+
+    @property
+    def program(self) -> Path:
+        """The trigger: proof that the reverted module crashes (never given to the fuzzer)."""
+        return self.directory / "trigger.prog"
 
 
 def load_real(root: Path) -> list[RealBug]:
@@ -137,6 +159,8 @@ def _real(path: Path) -> RealBug:
             fatal=bool(r["fatal"]),
             also=str(r.get("also", "")),
         )
+        if not isinstance(r["fatal"], bool) or not isinstance(r["sources"], list):
+            raise ConfigError(f"{path}: fatal must be a boolean and sources a list")
         real = RealBug(
             bug,
             path.parent,

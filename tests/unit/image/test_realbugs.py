@@ -52,7 +52,7 @@ def test_the_revert_patch_touches_one_source_file_of_the_module(bug: RealBug) ->
     patched = PATCHED_FILE.findall(bug.patch.read_text())
     assert len(patched) == 1, f"{bug.patch} patches {patched}, not one file"
     assert patched[0] in bug.sources or PurePosixPath(patched[0]).suffix == ".h"
-    assert re.fullmatch(r"[0-9a-f]{40}", bug.fix.commit), bug.fix.commit
+    assert re.fullmatch(r"[0-9a-f]{40}", bug.fix["commit"]), bug.fix["commit"]
 
 
 @pytest.mark.parametrize("bug", BUGS, ids=lambda b: b.name)
@@ -82,7 +82,7 @@ def test_driver_is_the_intree_fetch_with_the_fix_reverted(bug: RealBug, tmp_path
 @pytest.mark.parametrize("bug", BUGS, ids=lambda b: b.name)
 def test_the_recorded_crash_parses_to_the_expected_title(bug: RealBug) -> None:
     """console.txt is the serial console of the proof run (tests/vm/test_realbugs.py)."""
-    report = parse_first((bug.dir / "console.txt").read_text())
+    report = parse_first((bug.directory / "console.txt").read_text())
     assert report is not None
     assert report.title == bug.title
     assert re.search(bug.pattern, report.text.splitlines()[0]), report.text.splitlines()[0]
