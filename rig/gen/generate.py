@@ -72,6 +72,9 @@ class Corpus:
     header: text.Header = field(default_factory=text.Header)
     programs: list[Program] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # "path: reason", for the run's report
+    # Seeds of other drivers: left out quietly, since every campaign on a module
+    # that is not the bundled driver meets the bundled driver's seeds.
+    foreign: list[str] = field(default_factory=list)
     _seen: set[str] = field(default_factory=set)
 
     @staticmethod
@@ -98,8 +101,8 @@ class Corpus:
                     continue
                 foreign = outside(pf.program, spec) if spec is not None else None
                 if foreign:
-                    self.skipped.append(f"{path}: {foreign}")
-                    log.info("corpus entry skipped: %s: %s", path, foreign)
+                    self.foreign.append(f"{path}: {foreign}")
+                    log.debug("seed left out: %s: %s", path, foreign)
                     continue
                 self._add(pf.program)
         return self
