@@ -43,7 +43,10 @@ class NetlinkBuilder:
             attrs = self.attrs(fam, aset, aset.attrs, valid, 0)
             flags = nl.NLM_F_REQUEST | pick(c, [nl.NLM_F_ACK, nl.NLM_F_DUMP])
             return nl.nlmsg(0, flags, nl.genl(cmd_id, fam.version, attrs), seq)
-        cmd = pick(c, usable)
+        return self.request(fam, pick(c, usable), valid, seq)
+
+    def request(self, fam: NlFamily, cmd: NlCommand, valid: bool, seq: int = 1) -> bytes:
+        """One request of a given command (what a targeted property test sends)."""
         return nl.nlmsg(0, self._flags(cmd, valid), self._payload(fam, cmd, valid), seq)
 
     def _flags(self, cmd: NlCommand, valid: bool) -> int:
