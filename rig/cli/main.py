@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "nightly": "A nightly run: fuzz a driver revision, judge its buckets against earlier runs.",
     "report": "Write one self-contained HTML report of a nightly run or a campaign.",
     "serve": "Serve live report pages of the home's campaigns and runs (127.0.0.1 by default).",
+    "review": "Review a driver change: attack surface diff, rule findings, a focused campaign.",
     "spec": "Import and check interface specs.",
     "bench": "Benchmarks that print their figures as JSON.",
 }
