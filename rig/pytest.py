@@ -76,7 +76,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="boot every VM cold instead of restoring the image's snapshot",
     )
-    parser.addini("rig_snapshots", "restore VMs from snapshots (default: true)", type="bool")
+    parser.addini(
+        "rig_snapshots", "restore VMs from snapshots (default: true)", type="bool", default=True
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -116,9 +118,8 @@ class RigOptions:
             raise pytest.UsageError(f"rig_reset = {reset!r}: one of {', '.join(RESETS)}")
         if scope not in SCOPES:
             raise pytest.UsageError(f"rig_scope = {scope!r}: one of {', '.join(SCOPES)}")
-        snapshots_ini = config.getini("rig_snapshots")
-        snapshots = not config.getoption("rig_no_snapshot", default=False) and (
-            snapshots_ini in ("", None) or bool(snapshots_ini)
+        snapshots = bool(config.getini("rig_snapshots")) and not config.getoption(
+            "rig_no_snapshot", default=False
         )
         return cls(
             driver=driver,

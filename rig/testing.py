@@ -160,7 +160,7 @@ def as_program(p: ProgramLike) -> Program:
     return p if isinstance(p, Program) else Program(tuple(p))
 
 
-@dataclass
+@dataclass(repr=False)
 class RigVm:
     """Programs on one VM at a time; see the module doc for when it is replaced."""
 
@@ -171,11 +171,17 @@ class RigVm:
     boots: int = 0  # VMs started (snapshot restores included)
     crashes: int = 0
     runs: int = 0
-    _image: Image | None = None
+    built: Image | None = None  # the target's image once built (or given: tests of fakes)
+    config: AgentConfig | None = None  # what programs may touch; None: from the spec
     _spec: Spec | None = None
     _spec_loaded: bool = False
     _session: Session | None = None
     _used: bool = False
+
+    def __repr__(self) -> str:
+        # Short: hypothesis prints it in every falsifying example.
+        params = f" {self.target.params}" if self.target.params else ""
+        return f"<rig_vm {self.target.driver.name}{params}>"
 
     def __post_init__(self) -> None:
         if self.reset_policy not in RESETS:
@@ -192,7 +198,7 @@ class RigVm:
         if (target.driver, target.module, target.params) != (
             self.target.driver, self.target.module, self.target.params,
         ):  # fmt: skip
-            self._image = None
+            self.built = None
         self._spec, self._spec_loaded = None, False
         self.target = target
 
@@ -210,12 +216,12 @@ class RigVm:
     @property
     def image(self) -> Image:
         """The target's image, built (or found in the home's cache) on first use."""
-        if self._image is None:
+        if self.built is None:
             t = self.target
             t0 = time.monotonic()
-            self._image = self.host.ctx.build_image(t.driver, t.module, t.params)
-            log.info("rig_vm: image %s in %.1fs", self._image.id, time.monotonic() - t0)
-        return self._image
+            self.built = self.host.ctx.build_image(t.driver, t.module, t.params)
+            log.info("rig_vm: image %s in %.1fs", self.built.id, time.monotonic() - t0)
+        return self.built
 
     @property
     def spec(self) -> Spec | None:
@@ -228,6 +234,8 @@ class RigVm:
 
     def agent_config(self) -> AgentConfig:
         """What programs may touch: the spec's doors, else the paths named after the module."""
+        if self.config is not None:
+            return self.config
         call_s = self.limits.call_s
         spec = self.spec
         return (
