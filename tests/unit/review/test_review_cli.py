@@ -18,7 +18,9 @@ from rig.errors import ConfigError
 def git_driver(tmp: Path, commits: int = 2) -> Path:
     drv = tmp / "repo" / "drv"
     drv.mkdir(parents=True)
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid"}
+    # No GIT_* of the caller's (an index file, a work tree) may leak into this repository.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env |= {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid"}
     env |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
     subprocess.run(["git", "init", "-q", str(drv.parent)], check=True, env=env)
     for i in range(commits):
