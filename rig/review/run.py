@@ -280,7 +280,7 @@ def campaign(
     res.entries = count(camp.dir.path, spec, changes, p.doors, programs)
     for br in res.buckets:
         br.entries = [e.key for e in res.entries if br.id in e.crashes]
-        reproduce_bucket(ctx, br, opts, head_s, t0, say)
+        reproduce_bucket(ctx, br, opts, t0, say)
         if "prog" in br.files:  # the minimised program names the entry point best
             text = Path(br.files["prog"]).read_text(errors="replace")
             got = count_text(spec, changes, text)
@@ -299,7 +299,6 @@ def reproduce_bucket(
     ctx: RunContext,
     br: BucketResult,
     opts: ReviewOptions,
-    head_s: Surface,
     t0: float,
     say: Callable[[str], None],
 ) -> None:
@@ -307,7 +306,8 @@ def reproduce_bucket(
 
     budget = max(MIN_REPRO_S, opts.budget_s - (time.monotonic() - t0))
     say(f"reproducing {br.id[:12]} ({br.title}) within {budget:.0f}s")
-    r = reproduce(ctx, br.id, budget, runs=opts.repro_runs, campaign_ctx=True, spec=head_s.spec)
+    # No spec: the crash record keeps the agent configuration the campaign ran under.
+    r = reproduce(ctx, br.id, budget, runs=opts.repro_runs, campaign_ctx=True)
     br.repro = str(r.status)
     br.files = {k: str(v) for k, v in r.files.items()}
     br.message = r.message

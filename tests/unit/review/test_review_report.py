@@ -156,3 +156,26 @@ def test_json_is_written(tmp_path: Path) -> None:
     data = json.loads(paths["json"].read_text())
     assert data["changes"][0]["name"] == "DEMO_IOC_ECHO"
     assert data["findings"][1]["location"] == {"file": "demo.c", "line": 42}
+
+
+def test_locations_are_made_relative_to_the_driver_directory(tmp_path: Path) -> None:
+    from rig.review.run import relative
+
+    drv = tmp_path / "drv"
+    (drv / "sub").mkdir(parents=True)
+    (drv / "sub" / "x.c").write_text("")
+    f = Finding("ioctl-size", "high", "ioctl:X", "m", Location("/build/abc/sub/x.c", 3))
+    assert relative(f, drv).location == Location("sub/x.c", 3)
+    f = Finding("ioctl-size", "high", "ioctl:X", "m", Location("./sub/x.c", 3))
+    assert relative(f, drv).location == Location("sub/x.c", 3)
+    # A kernel header the module includes stays as DWARF names it.
+    f = Finding("ioctl-size", "high", "ioctl:X", "m", Location("/usr/src/linux/ioctl.h", 9))
+    assert relative(f, drv) == f
+
+
+def test_the_vendored_schema_is_the_official_one() -> None:
+    """tests/unit/review/data/sarif-schema-2.1.0.json: oasis-tcs/sarif-spec,
+    sarif-2.1/schema/sarif-schema-2.1.0.json at commit a560296ca8c9."""
+    schema = json.loads(SCHEMA.read_text())
+    assert schema["title"] == "Static Analysis Results Format (SARIF) Version 2.1.0 JSON Schema"
+    assert schema["id"].endswith("/sarif-schema-2.1.0.json")
