@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
 from rig.config import Home, Limits
 from rig.console.watcher import Ending
@@ -321,9 +321,9 @@ class RigVm:
             session.wait_for_report(limits.report_grace_s + 5)
         if session.alive and result is not None:
             return result
-        return self._crashed(session, mark, prog, fresh)
+        self._crashed(session, mark, prog, fresh)
 
-    def _crashed(self, session: Session, mark: int, prog: Program, fresh: bool) -> ProgramResult:
+    def _crashed(self, session: Session, mark: int, prog: Program, fresh: bool) -> NoReturn:
         ending = session.ending
         if ending is not None and ending.infra:
             self.discard()
