@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from rig.review.dwarf import Function, Location
 from rig.review.surface import GENL_ADMIN_PERM, GENL_UNS_ADMIN_PERM, Surface
-from rig.spec.types import Dir, Ioctl, Ptr, StructRef
+from rig.spec.types import Dir, Ioctl, Len, Ptr, StructRef, Type
 
 SEVERITIES = ("high", "medium", "low")
 
@@ -70,6 +70,13 @@ RULES: tuple[Rule, ...] = (
         "medium",
         "An ioctl code's type byte is not the magic the driver declares for its ioctls.",
         "check_ioctl_magic",
+    ),
+    Rule(
+        "ioctl-user-length",
+        "low",
+        "An ioctl argument carries a user pointer with a length the caller chooses: the handler "
+        "must bound it before it copies.",
+        "check_ioctl_user_length",
     ),
     Rule(
         "genl-no-policy",
@@ -197,6 +204,41 @@ def check_ioctl_magic(s: Surface) -> list[Finding]:
     ]
 
 
+def _user_lengths(s: Surface, t: Type | None, depth: int = 0) -> list[str]:
+    """Length fields (struct.field) of a user buffer inside an ioctl's argument, two levels deep."""
+    target = t.target if isinstance(t, Ptr) else t
+    if not isinstance(target, StructRef) or depth > 1:
+        return []
+    st = s.spec.struct(target.name)
+    if st is None:
+        return []
+    out = []
+    for f in st.fields:
+        if isinstance(f.type, Len):
+            out.append(f"{st.name}.{f.name}")
+        elif isinstance(f.type, Ptr):
+            out += _user_lengths(s, f.type, depth + 1)
+    return out
+
+
+def check_ioctl_user_length(s: Surface) -> list[Finding]:
+    out = []
+    for io in s.spec.ioctls:
+        lengths = _user_lengths(s, io.arg)
+        if lengths:
+            out.append(
+                _finding(
+                    "ioctl-user-length",
+                    f"ioctl:{io.name}",
+                    f"{io.name} passes a user buffer whose length the caller sets "
+                    f"({', '.join(lengths)}): check that its handler bounds it against the "
+                    "kernel buffer it copies to or from",
+                    s.define_at(io.name),
+                )
+            )
+    return out
+
+
 def _op_loc(s: Surface, var: str) -> Location | None:
     return s.dwarf.variables.get(var) if s.dwarf is not None else None
 
@@ -281,6 +323,7 @@ CHECKS: dict[str, Callable[[Surface], list[Finding]]] = {
         check_ioctl_size,
         check_ioctl_dir,
         check_ioctl_magic,
+        check_ioctl_user_length,
         check_genl_policy,
         check_nla_unbounded,
         check_genl_perm,

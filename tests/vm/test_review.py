@@ -145,6 +145,11 @@ def test_review_lists_flags_and_crashes_a_new_ioctl(
     echo2 = next(c for c in data["changes"] if c["name"] == "BOUNDARY_IOC_ECHO2")
     assert "struct boundary_echo2 (16 bytes" in echo2["after"]
 
+    # Flagged: a user buffer with a caller-chosen length, at the header's #define.
+    flagged = [f for f in data["findings"] if f["entry"] == "ioctl:BOUNDARY_IOC_ECHO2"]
+    assert [f["rule"] for f in flagged] == ["ioctl-user-length"], data["findings"]
+    assert flagged[0]["location"]["file"] == HEADER
+
     camp = data["campaign"]
     assert camp["doors"] == ["ioctl"]
     assert camp["execs"] > 0

@@ -23,6 +23,7 @@ FLAWS = {
     "ioctl-size": "FLAW_IOCTL_SIZE",
     "ioctl-dir": "FLAW_IOCTL_DIR",
     "ioctl-magic": "FLAW_IOCTL_MAGIC",
+    "ioctl-user-length": "FLAW_USER_LENGTH",
     "genl-no-policy": "FLAW_GENL_POLICY",
     "nla-unbounded": "FLAW_NLA_UNBOUNDED",
     "genl-no-perm": "FLAW_GENL_PERM",
@@ -118,6 +119,12 @@ def test_ioctl_dir_sees_copies_through_inlined_handlers(tmp_path: Path) -> None:
     f = _one(build(tmp_path, "FLAW_IOCTL_DIR", "-O2"), "ioctl-dir")
     assert f.entry == "ioctl:DEMO_IOC_GET_INFO"
     assert "only copies to user" in f.message
+
+
+def test_user_length_names_the_length_field(tmp_path: Path) -> None:
+    f = _one(build(tmp_path, "FLAW_USER_LENGTH"), "ioctl-user-length")
+    assert f.entry == "ioctl:DEMO_IOC_ECHO" and f.severity == "low"
+    assert "demo_buf.len" in f.message
 
 
 def test_genl_findings_point_at_the_ops_array(tmp_path: Path) -> None:

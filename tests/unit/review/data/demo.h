@@ -35,6 +35,16 @@ struct demo_config {
 #define DEMO_IOC_SET_CONFIG	_IOW(DEMO_IOC_MAGIC, 0x02, struct demo_config)
 #endif
 
+#ifdef FLAW_USER_LENGTH
+struct demo_buf {
+	__u64 addr;	/* user pointer: the bytes */
+	__u32 len;	/* bytes at addr */
+	__u32 reserved;	/* must be 0 */
+};
+
+#define DEMO_IOC_ECHO		_IOWR(DEMO_IOC_MAGIC, 0x04, struct demo_buf)
+#endif
+
 #ifdef FLAW_IOCTL_MAGIC
 #define DEMO_IOC_RESET		_IO('x', 0x03)
 #else
