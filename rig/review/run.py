@@ -108,8 +108,6 @@ class Review:
         d = asdict(self)
         for r in ("base", "head"):
             d[r]["dir"] = str(d[r]["dir"])
-        for f in d["findings"]:
-            f["location"] = None if f["location"] is None else f["location"]
         return d
 
     def failed(self, fail_on: tuple[str, ...]) -> list[str]:
@@ -240,7 +238,7 @@ def campaign(
     if not res.doors:
         res.skipped = "no entry point was added or changed"
         return res
-    spec_path = out_dir / "focus.yaml"
+    spec_path = (out_dir / "focus.yaml").resolve()  # workers read it from their own cwd
     out_dir.mkdir(parents=True, exist_ok=True)
     dump(spec_path, spec, "rig review: the head's added and changed entry points")
     res.spec = str(spec_path)
