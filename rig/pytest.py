@@ -76,6 +76,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="boot every VM cold instead of restoring the image's snapshot",
     )
+    group.addoption(
+        "--rig-record",
+        dest="rig_record",
+        action="store_true",
+        default=False,
+        help="put each crash (every failing example) into the home's crash store",
+    )
+    parser.addini("rig_record", "put crashes into the crash store (default: false)", type="bool")
     parser.addini(
         "rig_snapshots", "restore VMs from snapshots (default: true)", type="bool", default=True
     )
@@ -98,7 +106,8 @@ class RigOptions:
     reset: str
     scope: Scope
     snapshots: bool
-    base: Path  # what relative paths are relative to
+    base: Path
+    record: bool = False  # what relative paths are relative to
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> RigOptions:
@@ -132,6 +141,9 @@ class RigOptions:
             scope=scope,
             snapshots=snapshots,
             base=base,
+            record=bool(
+                config.getoption("rig_record", default=False) or config.getini("rig_record")
+            ),
         )
 
     def target(self, marker: pytest.Mark | None = None) -> VmTarget:
@@ -196,7 +208,9 @@ def rig_vm(
 ) -> Iterator[RigVm]:
     """A VM of the driver's image that runs programs; boots on the first one."""
     target = rig_options.target(request.node.get_closest_marker("rig"))
-    with RigVm(rig_host, target, rig_options.reset, campaign_name("pytest")) as vm:
+    vm = RigVm(rig_host, target, rig_options.reset, campaign_name("pytest"))
+    vm.record = rig_options.record
+    with vm:
         yield vm
 
 

@@ -26,7 +26,7 @@ from types import TracebackType
 from typing import Any, NoReturn
 
 from rig.config import Home, Limits
-from rig.console.watcher import Ending
+from rig.console.watcher import Ending, Outcome
 from rig.context import RunContext
 from rig.crash.bucket import bucket_id
 from rig.crash.kinds import VERDICT_TITLES, Kind
@@ -173,6 +173,7 @@ class RigVm:
     runs: int = 0
     built: Image | None = None  # the target's image once built (or given: tests of fakes)
     config: AgentConfig | None = None  # what programs may touch; None: from the spec
+    record: bool = False  # put each crash into the home's crash store, as a campaign does
     _spec: Spec | None = None
     _spec_loaded: bool = False
     _session: Session | None = None
@@ -332,10 +333,23 @@ class RigVm:
         detail = (
             "" if ending is None else f"{ending.ending.value}: {ending.first_line or ending.detail}"
         )
+        if self.record and ending is not None:
+            detail += self._record(session, ending)
         self.discard()
         self.crashes += 1
         log.info("rig_vm: %s after %d call(s)", title, len(prog.calls))
         raise KernelCrash(title, prog, fresh=fresh, report=report, detail=detail)
+
+    def _record(self, session: Session, ending: Outcome) -> str:
+        """Store the crash with the programs before it; a note for the message."""
+        from rig.campaign.record import record_ending
+        from rig.crash.store import CrashStore
+
+        with CrashStore.open(self.host.ctx.home.root) as store:
+            got = record_ending(store, session.instance, ending, self.campaign, self.agent_config())
+        if got is None:
+            return ""
+        return f" (recorded: rig crashes show {got.bucket_id})"
 
     def _fence(self, session: Session) -> None:
         """Wait until the console has shown the marker of an empty program run after `prog`."""

@@ -109,3 +109,19 @@ def test_retargeting_to_the_same_target_keeps_the_vm(tmp_path: Path, agent: Path
 def test_an_unknown_reset_policy_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="crash, test, run"):
         RigVm(lambda: None, VmTarget(driver=tmp_path), "sometimes")  # type: ignore[arg-type,return-value]
+
+
+def test_with_record_the_crash_goes_into_the_store_under_its_bucket(
+    tmp_path: Path, agent: Path
+) -> None:
+    from rig.crash.bucket import bucket_id
+    from rig.crash.store import CrashStore
+
+    vm = rig_vm(tmp_path, agent, [READY, 0.5, OOPS, 0.5, None])
+    vm.record = True
+    with vm, pytest.raises(KernelCrash) as e:
+        for _ in range(200):
+            vm.run(PROBE)
+    assert f"(recorded: rig crashes show {bucket_id(TITLE)})" in str(e.value)
+    with CrashStore.open(tmp_path) as store:
+        assert [b.title for b in store.buckets()] == [TITLE]
