@@ -111,8 +111,16 @@ class Review:
         return d
 
     def failed(self, fail_on: tuple[str, ...]) -> list[str]:
-        """Sentences for what `fail_on` (crash, high, medium, low) makes fail."""
+        """Sentences for what `fail_on` (crash, high, medium, low) makes fail.
+
+        A campaign that ran and did no work fails whatever `fail_on` says: no
+        crash from it means nothing then.
+        """
         out = []
+        c = self.campaign
+        idle = not c.execs and not c.buckets  # a first program that crashed is work done
+        if not c.skipped and (c.ended in ("infra", "error") or idle):
+            out.append(f"the focused campaign did no work ({c.ended}): {c.error or '0 executions'}")
         if "crash" in fail_on and self.campaign.buckets:
             out.append(f"{len(self.campaign.buckets)} crash bucket(s) in the focused campaign")
         for sev in ("high", "medium", "low"):

@@ -151,6 +151,14 @@ def test_failed_says_why_per_fail_on(tmp_path: Path) -> None:
     assert review(tmp_path, crash=False).failed(("crash",)) == []
 
 
+def test_a_campaign_without_work_fails_whatever_fail_on_says(tmp_path: Path) -> None:
+    r = review(tmp_path, crash=False)
+    r.campaign.ended, r.campaign.error, r.campaign.execs = "infra", "no VM became ready", 0
+    assert r.failed(()) == ["the focused campaign did no work (infra): no VM became ready"]
+    r.campaign.skipped = "--no-fuzz"
+    assert r.failed(()) == []
+
+
 def test_json_is_written(tmp_path: Path) -> None:
     paths = write_all(review(tmp_path), tmp_path / "out", "x.h", ())
     data = json.loads(paths["json"].read_text())
