@@ -91,7 +91,7 @@ def test_programs_shrink_to_the_calls_a_property_needs() -> None:
         lambda p: any(isinstance(c, Ioctl) and c.cmd == XFER.code for c in p.calls),
         settings=settings(database=None, max_examples=500),
     )
-    assert len(found.calls) == 2, text.format_calls(found)
+    assert len(found.calls) <= 2, text.format_calls(found)  # open + XFER, or XFER on badfd
 
 
 @pytest.mark.parametrize(
