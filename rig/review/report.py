@@ -209,7 +209,6 @@ def sarif(r: Review, fallback_uri: str) -> dict[str, Any]:
                     "driver": {
                         "name": "rig-review",
                         "version": rig.__version__,
-                        "informationUri": "https://example.invalid/rig",
                         "rules": rules,
                     }
                 },
