@@ -26,10 +26,9 @@ from pathlib import Path
 
 from hypothesis import strategies as st
 
-from rig.gen import strategies as gen
-from rig.gen.build import DOORS, Builder
+from rig.gen.build import DOORS, Builder, check_doors
 from rig.gen.choose import DrawChooser
-from rig.prog.program import FileWrite, Ioctl, NlSend, NlSocket, Open, Program
+from rig.prog.program import MAX_CALLS, Call, FileWrite, Ioctl, NlSend, NlSocket, Open, Program
 from rig.spec.load import load
 from rig.spec.types import Device, File, NlCommand, NlFamily, Spec
 from rig.spec.types import Ioctl as IoctlSpec
@@ -140,7 +139,35 @@ def programs(
     max_calls: int = 12,
     abis: Sequence[int] = (64,),
 ) -> st.SearchStrategy[Program]:
-    """Sequences of up to `max_calls` calls over `doors`, resources (fds, sockets) reused."""
-    return gen.programs(
-        resolve_spec(spec), malformed=malformed, doors=doors, max_calls=max_calls, abis=abis
-    )
+    """Sequences of 1..`max_calls` calls over `doors`, resources (fds, sockets) reused.
+
+    Each step (a call and any resource it needs first) is one hypothesis
+    span after a "more" decision, so the shrinker can delete a step from the
+    middle and the steps after it are rebuilt on what is left: a failing
+    program shrinks to the calls the failure needs, not just to a shorter tail.
+    """
+    s = resolve_spec(spec)
+    doors = check_doors(doors)
+    abis = tuple(abis) or (64,)
+    top = min(max_calls, MAX_CALLS - 2)
+
+    @st.composite
+    def step(draw: st.DrawFn, prefix: tuple[Call, ...], abi: int, first: bool) -> list[Call]:
+        # Go on 5 times in 6 (about 6 steps a program); 0, where draws shrink to, ends it.
+        if not first and draw(st.integers(0, 5)) == 0:
+            return []
+        b = Builder(s, DrawChooser(draw), doors, malformed, top, abis=abis)
+        return b.calls_for(prefix, abi)
+
+    @st.composite
+    def build(draw: st.DrawFn) -> Program:
+        abi = draw(st.sampled_from(abis)) if len(abis) > 1 else abis[0]
+        calls: tuple[Call, ...] = ()
+        while len(calls) < top:
+            more = draw(step(calls, abi, not calls))
+            if not more:
+                break
+            calls += tuple(more)
+        return Program(calls[:top], abi)
+
+    return build()
