@@ -242,7 +242,7 @@ def test_doctor_passes_on_a_ready_host_and_names_the_fix_for_a_failure(
     ready = rig(home, "doctor", "--driver", str(driver_dir))
     assert ready.returncode == 0, ready.stdout
     passed = [ln.split()[1] for ln in ready.stdout.splitlines() if ln.startswith("ok")]
-    assert passed == ["packages", "libvirtd", "accel", "kernel", "qemu", "image"]
+    assert passed == ["packages", "libvirtd", "accel", "kernel", "qemu", "gcc", "image"]
 
     down = "qemu:///system?socket=/nonexistent/libvirt-sock"
     broken = rig(home, "doctor", "--driver", str(driver_dir), "--uri", down)
