@@ -49,11 +49,21 @@ def has_prompt(text: str) -> bool:
     return ("# [" in text or "$ [" in text or "# <" in text) and bool(_PROMPT_STAMP.search(text))
 
 
+# A timestamp anywhere in a line: the kernel's line began after output that
+# ended without a newline (a flood cut off by `timeout`, a program's partial
+# line), as a report's first line sometimes does.
+_STAMP_IN_LINE: Final = re.compile(
+    r"(?:<[0-9]+>)?\[ *[0-9]+\.[0-9]+\](\[ *[CT][0-9]+\])? ", re.ASCII
+)
+
+
 def context(line: str) -> str:
     """The printk context of one line: "", "console" or the caller id."""
     m = _PREFIX_FAST.match(line)
     if m is None and (" login: " in line or line.startswith("** ") or has_prompt(line)):
         m = _PREFIX.match(line)
+    if m is None and "[" in line:
+        m = _STAMP_IN_LINE.search(line)
     if m is None:
         return ""
     return m.group(1) or CONSOLE
