@@ -184,6 +184,10 @@ class RigVm:
         params = f" {self.target.params}" if self.target.params else ""
         return f"<rig_vm {self.target.driver.name}{params}>"
 
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        # hypothesis' printer spells out every field of a dataclass unless told otherwise.
+        p.text(repr(self))
+
     def __post_init__(self) -> None:
         if self.reset_policy not in RESETS:
             raise ValueError(f"reset {self.reset_policy!r} is not one of {', '.join(RESETS)}")
