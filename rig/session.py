@@ -107,6 +107,28 @@ class Session:
             return result
         return None
 
+    def fence(self, timeout_s: float) -> bool:
+        """Run an empty program and wait until the console shows its marker.
+
+        Whatever the programs before it made the kernel print is then on the
+        console, so a WARNING printed just after a result is blamed on the
+        program that caused it, not on the next one. False if the VM ended or
+        the marker did not come within `timeout_s`.
+        """
+        watcher = self.instance.watcher
+        result = self.run(Program(()))
+        if result is None or watcher is None:
+            return False
+        until = Deadline(timeout_s)
+        while self.alive and not until.expired():
+            last = watcher.last_program
+            if last is not None and last >= result.seq:
+                return True
+            time.sleep(0.02)
+        if self.alive:
+            log.warning("no console marker for fence program %d in %.0fs", result.seq, timeout_s)
+        return False
+
     def run_many(self, programs: Iterator[Program] | list[Program]) -> Iterator[ProgramResult]:
         """Results in order, with up to `window` programs in flight; stops when the VM ends."""
         assert self.channel is not None and self.program_log is not None

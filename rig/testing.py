@@ -32,7 +32,6 @@ from rig.crash.bucket import bucket_id
 from rig.crash.kinds import VERDICT_TITLES, Kind
 from rig.crash.parse import contains_report, parse_first
 from rig.crash.title import printable
-from rig.deadline import Deadline
 from rig.errors import RigError
 from rig.guest.protocol import AgentConfig, CallResult, CallStatus, ProgramResult
 from rig.guest.surface import default_config, spec_config
@@ -321,7 +320,7 @@ class RigVm:
         if result is not None and session.alive and _timed_out(result):
             session.wait_for_report(limits.settle_s)  # a blocked call: the hang detector's turn
         if session.alive:
-            self._fence(session)
+            session.fence(self.limits.fence_s)
         if session.alive and contains_report(_since(session, mark)):
             session.wait_for_report(limits.report_grace_s + 5)
         if session.alive and result is not None:
@@ -354,19 +353,6 @@ class RigVm:
         if got is None:
             return ""
         return f" (recorded: rig crashes show {got.bucket_id})"
-
-    def _fence(self, session: Session) -> None:
-        """Wait until the console has shown the marker of an empty program run after `prog`."""
-        watcher = session.instance.watcher
-        result = session.run(Program(()))
-        if result is None or watcher is None:
-            return
-        until = Deadline(self.limits.fence_s)
-        while session.alive and not until.expired():
-            last = watcher.last_program
-            if last is not None and last >= result.seq:
-                return
-            time.sleep(0.02)
 
     # ------------------------------------------------------------ helpers
 

@@ -27,7 +27,6 @@ from rig.config import Limits
 from rig.console.watcher import Ending
 from rig.crash.kinds import VERDICT_TITLES, Kind
 from rig.crash.parse import contains_report, parse_first
-from rig.deadline import Deadline
 from rig.errors import BootError, GuestProtocolError, InfraError
 from rig.guest.protocol import AgentConfig, CallStatus, ExecStatus
 from rig.guest.surface import default_config
@@ -186,7 +185,7 @@ class VmReplayer:
     def _settle(self, session: Session, mark: int, fresh: bool, keep: bool) -> _Try:
         """Wait until the console has caught up with the candidate, then name what happened."""
         if session.alive:
-            self._fence(session)
+            session.fence(self.limits.fence_s)
         if session.alive and self._report_since(session, mark):
             session.wait_for_report(self.limits.report_grace_s + 5)
         if session.alive:
@@ -194,22 +193,6 @@ class VmReplayer:
         if not fresh:
             return _Try(inconclusive=True, detail="a kernel report on a used VM")
         return _Try(self._title(session, mark), keep_vm=False, detail=self._detail(session))
-
-    def _fence(self, session: Session) -> None:
-        watcher = session.instance.watcher
-        result = session.run(Program(()))
-        if result is None or watcher is None:
-            return
-        until = Deadline(self.limits.fence_s)
-        while session.alive and not until.expired():
-            last = watcher.last_program
-            if last is not None and last >= result.seq:
-                return
-            time.sleep(0.02)
-        if session.alive:
-            log.warning(
-                "no console marker for fence program %d in %.0fs", result.seq, self.limits.fence_s
-            )
 
     @staticmethod
     def _since(session: Session, mark: int) -> bytes:
