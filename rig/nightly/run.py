@@ -26,6 +26,7 @@ from typing import Any
 
 from rig.campaign.runner import Progress, new_campaign, run
 from rig.context import RunContext
+from rig.crash.bucket import bucket_id
 from rig.crash.store import CrashStore, Run, RunVerdict
 from rig.errors import RigError
 from rig.guest.surface import spec_config
@@ -227,15 +228,19 @@ def judge(
             say(f"  {res.status.state} {res.status.ok}/{res.status.tries}")
         config = spec_config(load_spec(Path(spec_path)), ctx.limits.call_s)
         for b in pl.verify:
-            out[b] = rerun(host, image, b, titles.get(b, ""), cfg.repro.runs, config)
+            out[b] = rerun(host, image, b, cfg.repro.runs, config)
             say(f"reproducer of {b[:12]} on this image: crashed {out[b][0]}/{out[b][1]}")
     return out
 
 
-def rerun(
-    host: VmHost, image: Image, bucket: str, title: str, runs: int, config: Any
-) -> tuple[int, int]:
-    """How many of `runs` tries of the bucket's reproducer crash `image` with its title."""
+def rerun(host: VmHost, image: Image, bucket: str, runs: int, config: Any) -> tuple[int, int]:
+    """How many of `runs` tries of the bucket's reproducer crash `image` into that bucket.
+
+    A crash counts when the store would file it under the bucket (its id, from
+    the title's signature), not only when the title is the same string: the
+    same bug's SLUB title carries taint flags that change from run to run, and
+    a reproducer that still crashes must never make a bucket "fixed".
+    """
     path = host.ctx.home.root / "crashes" / bucket / "repro.prog"
     programs = [text.load(path).program]
     replayer = VmReplayer(host, image, campaign=f"nightly-rerun-{bucket[:8]}", config=config)
@@ -243,7 +248,7 @@ def rerun(
     try:
         for _ in range(runs):
             v = replayer.replay(programs)
-            crashed += int(v.title == title)
+            crashed += int(v.title is not None and bucket_id(v.title) == bucket)
     finally:
         replayer.close()
     return crashed, runs
