@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from rig.gen.build import Builder
 from rig.gen.choose import Chooser, between, chance, pick
-from rig.gen.values import interesting, le
+from rig.gen.values import Extent, boundary_counts, interesting, le, sibling_strides
 from rig.prog.program import (
     BAD_FD,
     MAX_CALLS,
@@ -35,6 +35,7 @@ from rig.prog.program import (
     result_kind,
     with_ref,
 )
+from rig.spec.types import Len, Ptr, Struct, StructRef, type_size
 
 MAX_BLOB_GROWTH = 4096
 
@@ -150,8 +151,74 @@ class Mutator:
             return self.insert(p)
         i = self.c.below(len(p.calls))
         calls = list(p.calls)
-        calls[i] = self.tweak_call(calls[i])
+        call = calls[i]
+        typed = (
+            self.tweak_field(call, p.abi)
+            if isinstance(call, Ioctl) and chance(self.c, 50)
+            else None
+        )
+        calls[i] = typed or self.tweak_call(call)
         return repair(calls, p.abi)
+
+    def tweak_field(self, call: Ioctl, abi: int) -> Ioctl | None:
+        """`call` with one field of its argument struct made anew from the field's type.
+
+        The rest of the struct stays as it was, so a program that already gets
+        deep (a configured fd, a valid header) keeps doing so while one value
+        moves: a count takes the counts that trip the driver's arithmetic on
+        what it describes, an integer its own comparison hints. This is
+        syzkaller's typed argument mutation; byte tweaks cannot aim at a field.
+        None when the call's code or argument is not one the spec lays out.
+        """
+        buf = call.arg
+        if not isinstance(buf, Buffer):
+            return None
+        self.b.use_abi(abi)
+        vb = self.b.values
+        s = self._arg_struct(call.cmd)
+        fields = [f for f in s.fields if not isinstance(f.type, Ptr)] if s else []
+        if s is None or not fields:
+            return None
+        f = pick(self.c, fields)
+        end = f.offset + type_size(f.type, vb.spec)
+        if end > buf.visible:
+            return None  # the field lies past the mapped bytes: nothing the driver reads
+        data = bytearray(buf.data.ljust(end, b"\0"))
+        if isinstance(f.type, Len):
+            # A length is mutated to lie: restoring the true count undoes nothing useful.
+            e = self._extents(s, buf, data).get(f.type.of, Extent(0, 0))
+            if f.type.unit != "elements":
+                e = Extent(e.nbytes, e.nbytes, 1, e.declared_max * e.stride, e.strides)
+            raw = le(pick(self.c, boundary_counts(e, f.type.size)), f.type.size)
+            if chance(self.c, 50):
+                raw = bytes(vb.inline(f.type, False, 0, {f.type.of: e}).data)
+        else:
+            raw = bytes(vb.inline(f.type, self.b.valid(), 0, {}, key=f"{s.name}.{f.name}").data)
+        data[f.offset : end] = raw[: end - f.offset].ljust(end - f.offset, b"\0")
+        return replace(call, arg=replace(buf, data=bytes(data).rstrip(b"\0")))
+
+    def _arg_struct(self, cmd: int) -> Struct | None:
+        spec = self.b.spec
+        io = next((i for i in spec.ioctls if i.code == cmd), None)
+        if io is None or not isinstance(io.arg, Ptr) or not isinstance(io.arg.target, StructRef):
+            return None
+        s = spec.struct(io.arg.target.name)
+        return None if s is None or s.union else s
+
+    def _extents(self, s: Struct, buf: Buffer, data: bytearray) -> dict[str, Extent]:
+        """What each pointer field of `s` points to in `buf`, as length fields describe it."""
+        vb = self.b.values
+        out: dict[str, Extent] = {}
+        strides = sibling_strides(s, data)
+        for f in s.fields:
+            if not isinstance(f.type, Ptr):
+                continue
+            r = next((r for r in buf.ptrs if r.offset == f.offset), None)
+            n = r.target.size if r is not None and isinstance(r.target, Buffer) else 0
+            stride = max(vb.extent(f.type, n, n).stride, 1)
+            e = vb.extent(f.type, n, n // stride)
+            out[f.name] = replace(e, strides=strides)
+        return out
 
     def tweak_call(self, call: Call) -> Call:
         c = self.c

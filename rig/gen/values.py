@@ -9,7 +9,7 @@ outside (min - 1, max + 1, a missing terminator, a length that lies).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from rig.gen.choose import Chooser, between, chance, pick
 from rig.gen.hints import Hints
@@ -63,6 +63,9 @@ class Extent:
     nelem: int  # its elements
     stride: int = 1  # bytes per element
     declared_max: int = 0  # the spec's largest count (elements), 0 if none
+    # Sizes the struct's other integer fields hold: a driver that is told its
+    # element size multiplies the count by that field, not by the spec's stride.
+    strides: tuple[int, ...] = ()
 
 
 def boundary_counts(e: Extent, size: int) -> list[int]:
@@ -77,11 +80,25 @@ def boundary_counts(e: Extent, size: int) -> list[int]:
     out = [0, e.nelem + 1, top, top >> 1, (top >> 1) + 1]
     if e.declared_max:
         out += [e.declared_max, e.declared_max + 1]
-    stride = max(e.stride, 1)
-    for bits in (32, 64):
-        wrap = -(-(1 << bits) // stride)  # the smallest count with count * stride >= 2**bits
-        out += [wrap, wrap + 1]
+    for stride in dict.fromkeys((max(e.stride, 1), *e.strides)):
+        for bits in (32, 64):
+            wrap = -(-(1 << bits) // stride)  # the smallest count with count * stride >= 2**bits
+            out += [wrap, wrap + 1]
     return [v for v in dict.fromkeys(out) if 0 <= v <= top]
+
+
+MAX_STRIDE = 1 << 16  # a sibling value above this is no element size
+
+
+def sibling_strides(s: Struct, data: bytes | bytearray) -> tuple[int, ...]:
+    """Values of `s`'s plain integer fields in `data` that could be an element size (2..64 KiB)."""
+    out = []
+    for f in s.fields:
+        if isinstance(f.type, Int):  # bytes past `data` are zero, as in the buffer
+            v = int.from_bytes(data[f.offset : f.offset + f.type.size], "little")
+            if 2 <= v <= MAX_STRIDE:
+                out.append(v)
+    return tuple(dict.fromkeys(out))
 
 
 SMALL = 10  # 0..SMALL-1: counts, indices, modes and ids a driver takes first
@@ -213,11 +230,14 @@ class ValueBuilder:
                 ptr, nbytes, nelem = self.pointer(f.type, valid, depth)
                 mem.ptrs.append(Reloc(f.offset, ptr, f.type.size))
                 lengths[f.name] = self.extent(f.type, nbytes, nelem)
-        for f in s.fields:
-            if isinstance(f.type, Ptr):
-                continue
+        # Lengths last: their boundary counts depend on the sizes the other fields hold.
+        lens = [f for f in s.fields if isinstance(f.type, Len)]
+        for f in [f for f in s.fields if not isinstance(f.type, Ptr | Len)] + lens:
             if f.out and valid and not chance(self.c, 10):
                 continue
+            if isinstance(f.type, Len) and f.type.of in lengths:
+                strides = sibling_strides(s, mem.data)
+                lengths[f.type.of] = replace(lengths[f.type.of], strides=strides)
             mem_f = self.inline(f.type, valid, depth, lengths, key=f"{s.name}.{f.name}")
             mem.put(f.offset, bytes(mem_f.data))
             mem.ptrs += [Reloc(f.offset + r.offset, r.target, r.width) for r in mem_f.ptrs]
@@ -249,7 +269,7 @@ class ValueBuilder:
             v = e.nelem if t.unit == "elements" else e.nbytes
             if not valid and chance(c, 60):
                 if t.unit != "elements":
-                    e = Extent(e.nbytes, e.nbytes, 1, e.declared_max * e.stride)
+                    e = Extent(e.nbytes, e.nbytes, 1, e.declared_max * e.stride, e.strides)
                 v = pick(c, [v + 1, max(v - 1, 0), v * 2, c.uint(t.size), *interesting(t.size)])
                 if chance(c, 60):  # the counts a driver's own arithmetic trips on
                     v = pick(c, boundary_counts(e, t.size))

@@ -16,9 +16,20 @@ from rig.gen.mutate import Mutator
 from rig.gen.strategies import file_writes, ioctl_calls, netlink_messages, programs
 from rig.gen.values import Extent, ValueBuilder, boundary_counts
 from rig.prog import text, wire
-from rig.prog.program import BAD_FD, Buffer, FileWrite, Ioctl, NlSend, Open, Program, Special
+from rig.prog.program import (
+    BAD_FD,
+    Buffer,
+    FileWrite,
+    Ioctl,
+    NlSend,
+    Open,
+    Program,
+    Reloc,
+    Special,
+)
 from rig.spec import netlink as nl
-from rig.spec.types import Array, Field, Int, Len, Ptr, Spec, Struct, StructRef
+from rig.spec.types import Array, Device, Dir, Field, Int, Len, Ptr, Spec, Struct, StructRef
+from rig.spec.types import Ioctl as IoctlSpec
 
 SPEC = boundary_spec()
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
@@ -219,3 +230,55 @@ def test_devices_are_mapped_touched_unmapped_and_polled() -> None:
         for i, c in enumerate(p.calls):
             if isinstance(c, Munmap):
                 assert isinstance(p.calls[c.map], Mmap) and c.map < i
+
+
+def _sized_batch_spec() -> tuple[Spec, Struct]:
+    """Any driver's shape: records the caller sizes itself (a count and an element size)."""
+    rec = Struct(
+        "rec", 24, 8, (Field("a", 0, Int(8)), Field("b", 8, Int(8)), Field("c", 16, Int(8)))
+    )
+    batch = Struct(
+        "sized", 16, 8,
+        (Field("items", 0, Ptr(Array(StructRef("rec"), max=8))),
+         Field("count", 8, Len("items", 4, "elements")),
+         Field("elem_size", 12, Int(4, values=(40,)))),
+    )  # fmt: skip
+    io = IoctlSpec("SIZED", 0x4010AA01, Dir.IN, 0xAA, 1, 16, Ptr(StructRef("sized")))
+    spec = Spec("any", (Device("/dev/any", ("SIZED",)),), (io,), (rec, batch))
+    return spec, batch
+
+
+def test_count_fields_reach_the_counts_that_wrap_a_sibling_element_size() -> None:
+    """A count is multiplied by the size the caller states as often as by the record's own size."""
+    spec, batch = _sized_batch_spec()
+    builder = ValueBuilder(spec, RandomChooser(3))
+    seen = set()
+    for _ in range(3000):
+        data = builder.struct(batch, valid=False).data
+        count, elem = struct.unpack_from("<II", data, 8)
+        if elem == 40:
+            seen.add(count)
+    assert -(-(1 << 32) // 40) in seen and -(-(1 << 32) // 40) + 1 in seen
+
+
+def test_typed_mutation_moves_one_field_and_keeps_the_rest() -> None:
+    """Mutating an ioctl's struct argument field by field: a count reaches the wrapping
+    counts of the element size the caller states, and the fields not chosen stay as they were."""
+    spec, _ = _sized_batch_spec()
+    builder = Builder(spec, RandomChooser(11))
+    mutator = Mutator(builder)
+    items = Buffer(b"\x01" * 48, 48)
+    arg = Buffer(struct.pack("<QII", 0, 2, 40), 16, None, (Reloc(0, items, 8),))
+    call = Ioctl(0, 0x4010AA01, arg)
+    counts = set()
+    for _ in range(2000):
+        got = mutator.tweak_field(call, 64)
+        assert got is not None and isinstance(got.arg, Buffer)
+        assert got.arg.ptrs == arg.ptrs and got.arg.size == 16
+        count, elem = struct.unpack_from("<II", got.arg.data.ljust(16, b"\0"), 8)
+        assert count == 2 or elem == 40  # exactly one of the two moved
+        counts.add(count)
+    assert -(-(1 << 32) // 40) + 1 in counts  # the product wraps to 40: a tiny allocation
+    assert -(-(1 << 32) // 24) in counts  # and by the record's own size
+    unknown = Ioctl(0, 0x1234, arg)
+    assert mutator.tweak_field(unknown, 64) is None  # a code the spec does not lay out
