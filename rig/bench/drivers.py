@@ -24,6 +24,7 @@ from rig.cli.main import DURATION, home_of, home_option, uri_option
 from rig.context import RunContext
 from rig.errors import ConfigError, RigError
 from rig.gen.build import DOORS
+from rig.image import revision
 from rig.image.module import coverage_sites, find_built
 from rig.smoke import campaign_name
 
@@ -39,9 +40,24 @@ def parse_target(text: str) -> tuple[str, Path, Path]:
     return name, Path(driver).resolve(), Path(spec).resolve()
 
 
+# The bundled driver carried coverage hooks of its own until rigcov replaced
+# them; that commit's parent and the commit itself differ in the hooks alone.
+OWN_HOOKS_FILE = "driver/boundary_cov.c"
+OWN_COVERAGE_FILE = "/sys/kernel/debug/boundary/cov"
+
+
 def measure(
-    ctx: RunContext, name: str, driver: Path, spec: Path, seconds: float, vms: int, engine: str
+    ctx: RunContext,
+    name: str,
+    driver: Path,
+    spec: Path,
+    seconds: float,
+    vms: int,
+    engine: str,
+    own_hooks: bool = False,
 ) -> dict[str, Any]:
+    """One campaign on `driver`; `own_hooks`: built as it is, its own hooks export coverage."""
+    image = ctx.build_image(driver, None, "", coverage=not own_hooks)
     opts = CampaignOptions(
         driver=str(driver),
         module=None,
@@ -52,14 +68,17 @@ def measure(
         doors=DOORS,
         seed=0,
         spec=str(spec),
+        coverage_file=OWN_COVERAGE_FILE if own_hooks else "",
     )
-    camp = prepare(ctx, ctx.home.campaign(campaign_name(f"bench-drivers-{name}")), opts, {})
+    camp_dir = ctx.home.campaign(campaign_name(f"bench-drivers-{name}"))
+    camp = prepare(ctx, camp_dir, opts, {}, image=image)
     p: Progress = run(camp, lambda _p: None)
     pcs: set[int] = set()
     for slot in range(vms):
         pcs |= {e & 0xFFFFFFFF for e in read_edges(camp.dir.worker(slot) / "edges.bin")}
     module = str(camp.image.manifest["module"]["name"])
-    sites = coverage_sites(find_built(ctx.home.root / "cache" / "build", module))
+    ko_sha = camp.image.manifest["sha256"]["module.ko"]
+    sites = coverage_sites(find_built(ctx.home.root / "cache" / "build", module, ko_sha))
     return {
         "module": module,
         "campaign": str(camp.dir.path),
@@ -88,6 +107,12 @@ def measure(
 @click.option("--duration", type=DURATION, default="10m", show_default=True, help="Per target.")
 @click.option("--engine", default="atheris", show_default=True)
 @click.option("--vms", default=2, show_default=True)
+@click.option(
+    "--hooks/--no-hooks",
+    default=True,
+    show_default=True,
+    help="Also measure the bundled driver with its former private hooks against rigcov.",
+)
 @uri_option
 @click.option("--json", "as_json", is_flag=True, help="Only the JSON line.")
 @click.pass_context
@@ -98,6 +123,7 @@ def cli(
     duration: float,
     engine: str,
     vms: int,
+    hooks: bool,
     uri: str,
     as_json: bool,
 ) -> None:
@@ -119,5 +145,42 @@ def cli(
                 f"({r.get('block_coverage')}), {r.get('execs_per_s')} execs/s, "
                 f"{len(r.get('buckets', []))} bucket(s) {r.get('error', '')}"
             )
+    if hooks:
+        results["hooks"] = compare_hooks(rc, duration, vms, engine, as_json)
     results["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     click.echo(json.dumps(results, sort_keys=True))
+
+
+def compare_hooks(
+    ctx: RunContext, seconds: float, vms: int, engine: str, quiet: bool
+) -> dict[str, Any]:
+    """Edges of the bundled driver through its former private hooks and through rigcov.
+
+    The same driver code twice: the revision before the hooks were dropped,
+    built as it was (its own hooks, its own coverage file), and the revision
+    that dropped them, built with rigcov. Both run on that revision's spec.
+    """
+    cache = ctx.home.root / "cache"
+    try:
+        dropped = revision.last_change(REPO_DRIVER, OWN_HOOKS_FILE)
+        own_dir, own_sha = revision.export(REPO_DRIVER, f"{dropped}^", cache)
+        new_dir, _ = revision.export(REPO_DRIVER, dropped, cache)
+        spec = new_dir.parent / "corpora" / "specs" / "boundary.yaml"
+        spec.parent.mkdir(parents=True, exist_ok=True)
+        spec.write_text(revision.show(REPO_DRIVER, dropped, "corpora/specs/boundary.yaml"))
+    except RigError as e:
+        return {"error": str(e)}
+    out: dict[str, Any] = {"own_hooks_revision": own_sha, "rigcov_revision": dropped}
+    for key, driver, own in (("own_hooks", own_dir, True), ("rigcov", new_dir, False)):
+        if not quiet:
+            click.echo(f"boundary, {key.replace('_', ' ')}: {seconds:.0f}s of {engine} ({driver})")
+        try:
+            out[key] = measure(ctx, f"boundary-{key}", driver, spec, seconds, vms, engine, own)
+        except RigError as e:
+            out[key] = {"error": str(e)}
+    a, b = out["own_hooks"].get("edges"), out["rigcov"].get("edges")
+    if a and b is not None:
+        out["rigcov_over_own_hooks"] = round(b / a, 3)
+    if not quiet:
+        click.echo(f"  edges: own hooks {a}, rigcov {b} ({out.get('rigcov_over_own_hooks')})")
+    return out

@@ -83,6 +83,9 @@ class CampaignOptions:
     # image is known, which decides (`abi_policy`).
     abis: tuple[int, ...] | None = None
     abi_reason: str = ""  # why those, when the campaign chose them itself
+    # Where the guest exports coverage, in rigcov's protocol; "" is rigcov's own
+    # file. Another file only for a module that carries hooks of its own.
+    coverage_file: str = ""
 
     def __post_init__(self) -> None:
         # The image is built from `params` alone: bugs without them would fuzz a

@@ -263,6 +263,8 @@ class Worker:
         self.stats.status = "booting"
         self.flush(force=True, engine=engine)
         config = spec_config(spec, self.ctx.limits.call_s)
+        if self.opts.coverage_file:
+            config = dataclasses.replace(config, coverage_path=self.opts.coverage_file)
         output_structs = OutputStructs(spec)
         worked = False
         with host.session(

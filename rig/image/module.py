@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rig.errors import BuildError, ConfigError
+from rig.util import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -207,14 +208,18 @@ def build(
     return BuiltModule(ko.stem, ko, words, depends, coverage)
 
 
-def find_built(build_root: Path, name: str) -> Path:
-    """The newest NAME.ko `rig image build` left under `build_root` (a home's cache/build)."""
+def find_built(build_root: Path, name: str, sha256: str | None = None) -> Path:
+    """The newest NAME.ko `rig image build` left under `build_root` (a home's cache/build).
+
+    With `sha256` (an image manifest's "module.ko"), the very build an image holds.
+    """
     if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
         raise ConfigError(f"{name!r} is neither a .ko file nor a module name")
     found = [
         ko
         for ko in build_root.glob(f"*/{name}.ko")
-        if ko.parent.name.split("-")[0] != COVERAGE_MODULE or name == COVERAGE_MODULE
+        if (ko.parent.name.split("-")[0] != COVERAGE_MODULE or name == COVERAGE_MODULE)
+        and (sha256 is None or sha256_file(ko) == sha256)
     ]
     if not found:
         raise ConfigError(

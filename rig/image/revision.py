@@ -76,3 +76,16 @@ def export(driver: Path, revision: str, cache: Path) -> tuple[Path, str]:
         if not out.is_dir():  # another process exported it meanwhile: use theirs
             raise
     return out, sha
+
+
+def last_change(driver: Path, path: str) -> str:
+    """The newest commit (from HEAD) that touched `path`, relative to the work tree's top."""
+    sha = _git(toplevel(driver), "rev-list", "-1", "HEAD", "--", path)
+    if not sha:
+        raise ConfigError(f"no commit in the history of {toplevel(driver)} touched {path}")
+    return sha
+
+
+def show(driver: Path, revision: str, path: str) -> str:
+    """The text of `path` (relative to the work tree's top) at `revision`."""
+    return _git(toplevel(driver), "show", f"{revision}:{path}") + "\n"
