@@ -230,9 +230,12 @@ class ValueBuilder:
                 ptr, nbytes, nelem = self.pointer(f.type, valid, depth)
                 mem.ptrs.append(Reloc(f.offset, ptr, f.type.size))
                 lengths[f.name] = self.extent(f.type, nbytes, nelem)
-        # Lengths last: their boundary counts depend on the sizes the other fields hold.
-        lens = [f for f in s.fields if isinstance(f.type, Len)]
-        for f in [f for f in s.fields if not isinstance(f.type, Ptr | Len)] + lens:
+        # In declared order (hypothesis shrinks best when the draws keep their
+        # shape); a length sees the sizes its earlier siblings hold, and typed
+        # mutation (rig.gen.mutate) later offers those of all of them.
+        for f in s.fields:
+            if isinstance(f.type, Ptr):
+                continue
             if f.out and valid and not chance(self.c, 10):
                 continue
             if isinstance(f.type, Len) and f.type.of in lengths:

@@ -249,13 +249,19 @@ def _sized_batch_spec() -> tuple[Spec, Struct]:
 
 
 def test_count_fields_reach_the_counts_that_wrap_a_sibling_element_size() -> None:
-    """A count is multiplied by the size the caller states as often as by the record's own size."""
-    spec, batch = _sized_batch_spec()
-    builder = ValueBuilder(spec, RandomChooser(3))
+    """A count is multiplied by the size the caller states (a field before it) as often as
+    by the record's own size; for a size stated after it, typed mutation does (below)."""
+    rec = Struct("rec", 24, 8, (Field("a", 0, Int(8)),))
+    sized = Struct(
+        "sized_first", 16, 8,
+        (Field("items", 0, Ptr(Array(StructRef("rec"), max=8))),
+         Field("elem_size", 8, Int(4, values=(40,))),
+         Field("count", 12, Len("items", 4, "elements"))),
+    )  # fmt: skip
+    builder = ValueBuilder(Spec("any", structs=(rec, sized)), RandomChooser(3))
     seen = set()
     for _ in range(3000):
-        data = builder.struct(batch, valid=False).data
-        count, elem = struct.unpack_from("<II", data, 8)
+        elem, count = struct.unpack_from("<II", builder.struct(sized, valid=False).data, 8)
         if elem == 40:
             seen.add(count)
     assert -(-(1 << 32) // 40) in seen and -(-(1 << 32) // 40) + 1 in seen
