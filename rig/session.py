@@ -69,7 +69,7 @@ class Session:
             target=self._watch, name=f"watch-{self.instance.name}", daemon=True
         ).start()
         try:
-            self.channel = Channel.connect(self.instance.agent_socket, deadline)
+            self.channel = Channel(self.instance.open_agent(deadline))
             self.agent = self.channel.handshake(deadline)
             self.reply = self.channel.configure(self.config, deadline)
         except (GuestProtocolError, InfraError) as e:

@@ -118,7 +118,7 @@ class VmHost:
         self, image: Image, campaign: str, slot: int = 0, boots_dir: Path | None = None
     ) -> Instance:
         """A running guest of `image`, restored from its snapshot where one is good, else booted."""
-        if not self.ctx.snapshots:
+        if not self.ctx.snapshots or self.backend.remote:  # a remote host's files are not ours
             return self._cold(image, campaign, slot, boots_dir)
         key = self.snapshot_key(image)
         if key not in self._refused and self.snapshots.exists(key):

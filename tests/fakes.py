@@ -25,9 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rig.config import Home
+from rig.deadline import Deadline
 from rig.errors import InfraError
 from rig.fleet.backend import DomainInfo
 from rig.fleet.domain_xml import Owner, parse_owner
+from rig.guest.channel import connect_unix
 from rig.image.build import Image, verify
 
 LOST = "lost"  # a script step: someone destroys the domain behind the rig's back
@@ -135,8 +137,17 @@ class FakeBackend:
             elif isinstance(step, bytes):
                 os.write(dom.master, step)
 
-    def console_pty(self, name: str) -> str:
-        return self.doms[name].slave_path
+    remote = False
+    uri = "fake:///"
+
+    def place(self, files: dict[str, tuple[Path, str]]) -> dict[str, str]:
+        return {role: str(path) for role, (path, _) in files.items()}
+
+    def open_console(self, name: str, log_file: Path) -> int:
+        return os.open(self.doms[name].slave_path, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+
+    def open_agent(self, name: str, path: Path, deadline: Deadline) -> socket.socket:
+        return connect_unix(path, deadline)
 
     def resume(self, name: str) -> None:
         self.doms[name].resumed.set()

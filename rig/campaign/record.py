@@ -41,10 +41,11 @@ def record_ending(
     console = inst.watcher.transcript.data() if inst.watcher else b""
     programs = programs_before(inst.dir / "programs.log")
     manifest = {**inst.image.manifest, **({"agent": describe(agent)} if agent else {})}
+    host = inst.backend.uri
     if ending.ending is Ending.REPORT:
         report = parse_first(console)
         if report is not None:
-            return store.record(report, console, programs, campaign, inst.name, manifest)
+            return store.record(report, console, programs, campaign, inst.name, manifest, host=host)
         log.warning(
             "%s: the watcher saw %r but the parser found no report", inst.name, ending.first_line
         )
@@ -56,6 +57,7 @@ def record_ending(
             inst.name,
             manifest,
             detail=f"unparsed report: {ending.first_line}",
+            host=host,
         )
     if ending.ending is Ending.GONE:
         return store.record_verdict(
@@ -66,9 +68,11 @@ def record_ending(
             inst.name,
             manifest,
             detail=ending.detail,
+            host=host,
         )
     if ending.ending is Ending.NO_OUTPUT:
         return store.record_verdict(
-            Kind.NO_OUTPUT, console, programs, campaign, inst.name, manifest, detail=ending.detail
-        )
+            Kind.NO_OUTPUT, console, programs, campaign, inst.name, manifest,
+            detail=ending.detail, host=host,
+        )  # fmt: skip
     return None

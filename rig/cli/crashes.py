@@ -39,7 +39,7 @@ def _when(t: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
 
 
-def _bucket_json(b: Bucket) -> dict[str, Any]:
+def _bucket_json(b: Bucket, hosts: list[str] | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": b.id,
         "title": b.title,
@@ -51,6 +51,8 @@ def _bucket_json(b: Bucket) -> dict[str, Any]:
         "repro": str(b.repro),
         "directory": str(b.directory),
     }
+    if hosts is not None:
+        out["hosts"] = hosts
     files = _repro_files(b)
     if files:
         out["repro_files"] = {name: str(path) for name, path in files.items()}
@@ -71,6 +73,7 @@ def _crash_json(c: Crash) -> dict[str, Any]:
         "seq": c.seq,
         "campaign": c.campaign,
         "vm": c.vm,
+        "host": c.host,
         "time": c.time,
         "corrupted": c.corrupted,
         "truncated": c.truncated,
@@ -91,8 +94,9 @@ def _open(ctx: click.Context, home: Path | None) -> CrashStore:
 def _list(ctx: click.Context, home: Path | None, as_json: bool) -> None:
     with _open(ctx, home) as store:
         buckets = store.buckets()
+        hosts = store.hosts()
     if as_json:
-        click.echo(json.dumps([_bucket_json(b) for b in buckets], indent=None))
+        click.echo(json.dumps([_bucket_json(b, hosts.get(b.id, [])) for b in buckets]))
         return
     out = _console()
     if not buckets:
@@ -101,11 +105,16 @@ def _list(ctx: click.Context, home: Path | None, as_json: bool) -> None:
     table = Table()
     for name in ("id", "count", "last seen", "repro", "kind"):
         table.add_column(name, no_wrap=True)
+    # Only a store fed by campaigns over several libvirt hosts needs the column.
+    many = len({h for hs in hosts.values() for h in hs}) > 1
+    if many:
+        table.add_column("hosts")
     table.add_column("title", ratio=1)
     for b in buckets:
-        table.add_row(
-            b.id, str(b.count), _when(b.last_seen), str(b.repro), b.kind, _safe(printable(b.title))
-        )
+        cells = [b.id, str(b.count), _when(b.last_seen), str(b.repro), b.kind]
+        if many:
+            cells.append(_safe(", ".join(h or "(unnamed)" for h in hosts.get(b.id, []))))
+        table.add_row(*cells, _safe(printable(b.title)))
     out.print(table)
 
 
@@ -154,7 +163,10 @@ def show(ctx: click.Context, home: Path | None, as_json: bool, bucket_id: str) -
         flags = " corrupted" if c.corrupted else ""
         flags += " truncated" if c.truncated else ""
         where = _safe(str(c.console_log)) if c.kept else "(log rotated out)"
-        out.print(f"  #{c.seq} {_when(c.time)} {_safe(c.campaign)}/{_safe(c.vm)}{flags} {where}")
+        on = f" on {_safe(c.host)}" if c.host else ""
+        out.print(
+            f"  #{c.seq} {_when(c.time)} {_safe(c.campaign)}/{_safe(c.vm)}{on}{flags} {where}"
+        )
     newest = next((c for c in b.crashes if c.kept), None)
     if newest is None:
         return

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import enum
 import logging
-import os
 import re
 import secrets
 import time
@@ -94,11 +93,6 @@ class ConsoleWatcher:
         self.closed = False  # our end is released
         self._spawn = pexpect.fdpexpect.fdspawn(fd, timeout=1, maxread=CHUNK)
         self._patterns = [LINE_END, LONG_LINE, pexpect.EOF, pexpect.TIMEOUT]
-
-    @classmethod
-    def open_pty(cls, path: str, limits: Limits, log_file: Path | None = None) -> ConsoleWatcher:
-        fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
-        return cls(fd, limits, log_file)
 
     def close(self) -> None:
         if not self.closed:

@@ -47,7 +47,7 @@ from rig.errors import ConfigError, RigBug
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 APPLICATION_ID: Final = 0x72696743  # "rigC": marks the SQLite file as a rig crash store
 DEFAULT_RING: Final = 8
 BUSY_TIMEOUT_S: Final = StoreLimits().busy_timeout_s
@@ -86,6 +86,7 @@ CREATE TABLE crashes (
     log_sha256 TEXT NOT NULL,
     manifest TEXT NOT NULL REFERENCES manifests(sha256),
     pending TEXT,
+    host TEXT NOT NULL DEFAULT '',
     UNIQUE (bucket_id, seq)
 );
 CREATE INDEX crashes_by_slot ON crashes (bucket_id, slot, seq);
@@ -126,6 +127,10 @@ CREATE TABLE run_verdicts (
 # Schema 3 adds nightly runs (one campaign each; its crashes name the same
 # campaign) and each run's verdict on every bucket it judged.
 _MIGRATE_2_TO_3: Final = _SCHEMA[_SCHEMA.index("CREATE TABLE runs") :]
+
+# Schema 4 names the libvirt host each crash came from (its connection URI),
+# for campaigns spread over several; '' for crashes recorded before.
+_MIGRATE_3_TO_4: Final = "ALTER TABLE crashes ADD COLUMN host TEXT NOT NULL DEFAULT ''"
 
 # Schema 1 kept each crash's image manifest (~2 KB) in its row: 80% of the
 # store's growth in a crash-heavy soak, for a handful of distinct images.
@@ -212,6 +217,7 @@ class Crash:
     manifest: dict[str, Any]
     kept: bool  # its files are still on disk (not yet overwritten by newer crashes)
     log_sha256: str = ""
+    host: str = ""  # the libvirt URI of the host its VM ran on ('' before schema 4)
 
 
 @dataclass(frozen=True)
@@ -331,11 +337,13 @@ class CrashStore:
         manifest: dict[str, Any] | None = None,
         *,
         when: float | None = None,
+        host: str = "",
     ) -> RecordResult:
         """Store one crash: into its bucket's ring of files, then as a committed row.
 
         `programs` are what ran before the crash (files, or their text); `manifest`
-        describes the image (kernel, module, parameters, hashes); `when` defaults to now.
+        describes the image (kernel, module, parameters, hashes); `when` defaults to now;
+        `host` is the libvirt URI its VM ran on.
         """
         title = printable(report.title) or "unknown crash"
         bid = B.bucket_id(title)
@@ -386,7 +394,8 @@ class CrashStore:
                 cur = db.execute(
                     "INSERT INTO crashes (bucket_id, seq, slot, campaign, vm, time, title,"
                     " corrupted, truncated, console_log, report_file, program_log, log_sha256,"
-                    " manifest, pending) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " manifest, pending, host)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         bid,
                         seq,
@@ -403,6 +412,7 @@ class CrashStore:
                         hashlib.sha256(log_bytes).hexdigest(),
                         manifest_sha,
                         json.dumps({k: v.name for k, v in temps.items()}),
+                        host,
                     ),
                 )
                 crash_id = int(cur.lastrowid or 0)
@@ -425,6 +435,7 @@ class CrashStore:
         *,
         detail: str = "",
         when: float | None = None,
+        host: str = "",
     ) -> RecordResult:
         """Store a verdict of the rig itself (lost connection, no output) as a crash."""
         title = VERDICT_TITLES.get(kind)
@@ -442,7 +453,9 @@ class CrashStore:
             end=max(1, len(text)),
             type=crash_type(title),
         )
-        return self.record(report, console_log, programs, campaign, vm, manifest, when=when)
+        return self.record(
+            report, console_log, programs, campaign, vm, manifest, when=when, host=host
+        )
 
     def _finish(self, crash_id: int) -> None:
         """Move a committed crash's files into its ring slot (idempotent).
@@ -512,6 +525,15 @@ class CrashStore:
         ).fetchall()
         return [self._bucket(r) for r in rows]
 
+    def hosts(self) -> dict[str, list[str]]:
+        """Bucket id -> the libvirt hosts its crashes came from ('' for unnamed), sorted."""
+        out: dict[str, list[str]] = {}
+        for bid, host in self._conn.execute(
+            "SELECT DISTINCT bucket_id, host FROM crashes ORDER BY bucket_id, host"
+        ):
+            out.setdefault(bid, []).append(host)
+        return out
+
     def bucket(self, bucket_id: str) -> Bucket | None:
         """One bucket by id (or a unique prefix of one), with its crashes, newest first."""
         bid = self.resolve(bucket_id)
@@ -528,7 +550,7 @@ class CrashStore:
             for r in self._conn.execute(
                 "SELECT c.id, c.bucket_id, c.seq, c.slot, c.campaign, c.vm, c.time, c.title,"
                 " c.corrupted, c.truncated, c.console_log, c.report_file, c.program_log,"
-                " m.body, c.log_sha256 FROM crashes c"
+                " m.body, c.log_sha256, c.host FROM crashes c"
                 " LEFT JOIN manifests m ON m.sha256 = c.manifest"
                 " WHERE c.bucket_id = ? ORDER BY c.seq DESC",
                 (bid,),
@@ -710,6 +732,7 @@ class CrashStore:
             manifest=json.loads(r[13]) if r[13] else {},
             kept=r[2] >= count - self.ring,
             log_sha256=r[14],
+            host=r[15],
         )
 
 
@@ -780,6 +803,9 @@ def _init_schema(conn: sqlite3.Connection, db: Path) -> None:
         version = 2
     if version == 2:
         _migrate_2_to_3(conn)
+        version = 3
+    if version == 3:
+        _migrate_3_to_4(conn)
 
 
 def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
@@ -815,6 +841,20 @@ def _migrate_2_to_3(conn: sqlite3.Connection) -> None:
                     conn.execute(stmt)
             conn.execute("PRAGMA user_version = 3")
             log.info("crash store upgraded to schema 3 (nightly runs)")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _migrate_3_to_4(conn: sqlite3.Connection) -> None:
+    """Give crashes the host they came from; older ones get ''."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("PRAGMA user_version").fetchone()[0] == 3:
+            conn.execute(_MIGRATE_3_TO_4)
+            conn.execute("PRAGMA user_version = 4")
+            log.info("crash store upgraded to schema 4 (crash hosts)")
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

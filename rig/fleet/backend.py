@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeAlias
 
+from rig.deadline import Deadline
 from rig.fleet.domain_xml import Owner
+
+# Where a host finds the files a domain boots from: role ("kernel", "initrd") -> its path there.
+Placed: TypeAlias = dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -17,12 +22,24 @@ class DomainInfo:
 
 
 class Backend(Protocol):
-    def start_paused(self, xml: str) -> str:
-        """Create a transient domain, paused; returns its name."""
+    uri: str  # the libvirt connection, as crashes name the host they came from
+    # True when the host shares no files with us: no snapshots, no local paths.
+    remote: bool
+
+    def place(self, files: dict[str, tuple[Path, str]]) -> Placed:
+        """Where the host finds each file (role -> (local path, sha256)), uploading it if need be."""
         ...
 
-    def console_pty(self, name: str) -> str:
-        """Path of the pty behind the domain's serial console."""
+    def open_console(self, name: str, log_file: Path) -> int:
+        """A file descriptor reading the domain's serial console; the caller closes it."""
+        ...
+
+    def open_agent(self, name: str, path: Path, deadline: Deadline) -> socket.socket:
+        """A socket connected to the guest agent's channel (`path` is its local socket)."""
+        ...
+
+    def start_paused(self, xml: str) -> str:
+        """Create a transient domain, paused; returns its name."""
         ...
 
     def resume(self, name: str) -> None: ...

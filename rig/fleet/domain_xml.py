@@ -32,8 +32,8 @@ class Owner:
 @dataclass(frozen=True)
 class InstanceSpec:
     name: str
-    kernel: Path
-    initrd: Path
+    kernel: Path | str
+    initrd: Path | str
     cmdline: str
     console_log: Path
     agent_socket: Path
@@ -45,6 +45,9 @@ class InstanceSpec:
     uid: int = 0
     gid: int = 0
     firmware: Path | None = QBOOT
+    # False on a host that shares no files with us: kernel and initrd are paths
+    # there, the console log is kept by the rig, the channel's socket is libvirt's.
+    local: bool = True
 
 
 def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrib: str) -> ET.Element:
@@ -117,16 +120,21 @@ def render(spec: InstanceSpec) -> str:
         _sub(dom, "cpu", mode="host-passthrough")
     for event in ("on_poweroff", "on_reboot", "on_crash"):
         _sub(dom, event, "destroy")
-    # QEMU runs as the rig's own user, so it can read images under the rig's home.
-    sec = _sub(dom, "seclabel", type="static", model="dac", relabel="no")
-    _sub(sec, "label", f"+{spec.uid}:+{spec.gid}")
+    if spec.local:
+        # QEMU runs as the rig's own user, so it can read images under the rig's home.
+        sec = _sub(dom, "seclabel", type="static", model="dac", relabel="no")
+        _sub(sec, "label", f"+{spec.uid}:+{spec.gid}")
     dev = _sub(dom, "devices")
     _sub(dev, "controller", type="usb", model="none")
     serial = _sub(dev, "serial", type="pty")
-    _sub(serial, "log", file=str(spec.console_log), append="off")
+    if spec.local:
+        _sub(serial, "log", file=str(spec.console_log), append="off")
     _sub(serial, "target", port="0")
     chan = _sub(dev, "channel", type="unix")
-    _sub(chan, "source", mode="bind", path=str(spec.agent_socket))
+    if spec.local:
+        _sub(chan, "source", mode="bind", path=str(spec.agent_socket))
+    else:  # libvirt picks the socket's path on its host; we reach it by openChannel
+        _sub(chan, "source", mode="bind")
     _sub(chan, "target", type="virtio", name=AGENT_PORT)
     _sub(dev, "memballoon", model="none")
     return ET.tostring(dom, encoding="unicode")

@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import secrets
+import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -104,10 +105,16 @@ class Instance:
 
     def spec(self) -> InstanceSpec:
         m = self.image.manifest
+        placed = self.backend.place(
+            {
+                "kernel": (self.image.vmlinux, str(m["sha256"]["vmlinux"])),
+                "initrd": (self.image.initramfs, str(m["sha256"]["initramfs.cpio"])),
+            }
+        )
         return InstanceSpec(
             name=self.name,
-            kernel=self.image.vmlinux,
-            initrd=self.image.initramfs,
+            kernel=placed["kernel"],
+            initrd=placed["initrd"],
             cmdline=self.image.cmdline,
             console_log=self.console_log,
             agent_socket=self.agent_socket,
@@ -118,6 +125,7 @@ class Instance:
             machine=str(m["machine"]),
             uid=os.geteuid(),
             gid=os.getegid(),
+            local=not self.backend.remote,
         )
 
     def _name_new(self) -> None:
@@ -189,8 +197,8 @@ class Instance:
         try:
             t1 = time.monotonic()
             self.timing.define_s = t1 - t0
-            pty = self.backend.console_pty(self.name)
-            self.watcher = ConsoleWatcher.open_pty(pty, self.limits, self.console_log)
+            fd = self.backend.open_console(self.name, self.console_log)
+            self.watcher = ConsoleWatcher(fd, self.limits, self.console_log)
             t2 = time.monotonic()
             self.timing.attach_s = t2 - t1
             self.backend.resume(self.name)
@@ -199,6 +207,10 @@ class Instance:
             self.destroy()
             raise
         return t2
+
+    def open_agent(self, deadline: Deadline) -> socket.socket:
+        """A socket connected to this guest's agent, however its host carries the channel."""
+        return self.backend.open_agent(self.name, self.agent_socket, deadline)
 
     def save_to(self, path: Path) -> None:
         """Save this booted guest's state to `path`; the domain stops and this instance is done."""

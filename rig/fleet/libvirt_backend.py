@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
+import socket
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlparse
 
 import libvirt
 
 from rig.config import DEFAULT_URI
+from rig.deadline import Deadline
 from rig.errors import InfraError, LibvirtGone
-from rig.fleet.backend import DomainInfo
-from rig.fleet.domain_xml import OWNER_NS, parse_owner
+from rig.fleet.backend import DomainInfo, Placed
+from rig.fleet.domain_xml import AGENT_PORT, OWNER_NS, parse_owner
+from rig.fleet.streams import StreamBridge
+from rig.guest.channel import connect_unix
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -62,6 +68,21 @@ def _gone(e: libvirt.libvirtError) -> bool:
     return bool(e.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN)
 
 
+def is_remote(uri: str) -> bool:
+    """Whether `uri` names a libvirtd on another machine (qemu+ssh://host/..., qemu+tcp://...).
+
+    Such a host shares no files with us: images go into its storage pool,
+    the console and agent channel come over the connection. A URI without a
+    host part (qemu:///system) is this machine's libvirtd.
+    """
+    return bool(urlparse(uri).hostname)
+
+
+POOL = "rig"  # the storage pool images are uploaded into on a remote host
+POOL_PATH = "/var/lib/libvirt/images/rig"  # where that pool keeps them when the rig creates it
+UPLOAD_WAIT_S = 300.0  # how long to wait for another process' upload of the same volume
+
+
 class LibvirtBackend:
     """A libvirt connection; thread-safe for the calls the fleet makes.
 
@@ -74,6 +95,9 @@ class LibvirtBackend:
 
     def __init__(self, uri: str = DEFAULT_URI) -> None:
         self.uri = uri
+        self.remote = is_remote(uri)
+        self.bridges: list[StreamBridge] = []
+        self._placed: dict[str, str] = {}  # sha256 -> its volume's path on the remote host
         self._lock = threading.Lock()
         self._stops: OrderedDict[str, str] = OrderedDict()
         self._stops_changed = threading.Condition()
@@ -116,6 +140,8 @@ class LibvirtBackend:
             return self._stops.get(name)
 
     def close(self) -> None:
+        for bridge in self.bridges:
+            bridge.close()
         with contextlib.suppress(libvirt.libvirtError):
             self._conn.close()
 
@@ -168,6 +194,118 @@ class LibvirtBackend:
         if not m:
             raise InfraError(f"domain {name} has no pty serial console")
         return m.group(1)
+
+    def open_console(self, name: str, log_file: Path) -> int:
+        """A file descriptor reading the domain's serial console (ours to close).
+
+        Locally the pty itself (libvirt logs to `log_file`); on a remote host
+        a stream over the connection, copied to `log_file` as it passes.
+        """
+        if not self.remote:
+            return os.open(self.console_pty(name), os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+        stream = self._call("newStream", lambda: self._conn.newStream(0))
+        flags = libvirt.VIR_DOMAIN_CONSOLE_FORCE
+        self._call(
+            f"openConsole {name}", lambda: self._lookup(name).openConsole(None, stream, flags)
+        )
+        bridge = self._bridge(stream, f"console-{name}", log_file)
+        fd = os.dup(bridge.outside.fileno())
+        bridge.outside.close()
+        return fd
+
+    def open_agent(self, name: str, path: Path, deadline: Deadline) -> socket.socket:
+        """A connected socket to the guest agent's channel: the unix socket at `path`
+        locally, a stream over the connection on a remote host."""
+        if not self.remote:
+            return connect_unix(path, deadline)
+        stream = self._call("newStream", lambda: self._conn.newStream(0))
+        self._call(
+            f"openChannel {name}", lambda: self._lookup(name).openChannel(AGENT_PORT, stream, 0)
+        )
+        return self._bridge(stream, f"agent-{name}", None).outside
+
+    def _bridge(self, stream: Any, what: str, tee: Path | None) -> StreamBridge:
+        bridge = StreamBridge(stream, what, writable=tee is None, tee=tee)
+        with self._lock:
+            self.bridges = [b for b in self.bridges if not b.closed] + [bridge]
+        return bridge
+
+    def place(self, files: dict[str, tuple[Path, str]]) -> Placed:
+        """Where the host finds each of `files` (role -> (local path, sha256)).
+
+        Locally the files themselves. On a remote host, volumes of the
+        storage pool named by content, uploaded once per host: a volume is
+        used only once its `.ok` marker exists, so an upload cut short is
+        redone, and a process that finds another one uploading waits for it.
+        """
+        if not self.remote:
+            return {role: str(path) for role, (path, _) in files.items()}
+        out = {}
+        for role, (path, sha) in files.items():
+            if sha not in self._placed:
+                self._placed[sha] = self._volume(self._pool(), path, sha)
+            out[role] = self._placed[sha]
+        return out
+
+    def _pool(self) -> Any:
+        def find() -> Any:
+            try:
+                return self._conn.storagePoolLookupByName(POOL)
+            except libvirt.libvirtError as e:
+                if e.get_error_code() != libvirt.VIR_ERR_NO_STORAGE_POOL:
+                    raise
+            xml = (
+                f"<pool type='dir'><name>{POOL}</name>"
+                f"<target><path>{POOL_PATH}</path></target></pool>"
+            )
+            try:
+                pool = self._conn.storagePoolDefineXML(xml, 0)
+                pool.build(0)
+            except libvirt.libvirtError:
+                pool = self._conn.storagePoolLookupByName(POOL)  # defined meanwhile
+            return pool
+
+        pool = self._call(f"storage pool {POOL}", find)
+        if not self._call("pool isActive", pool.isActive):
+            with contextlib.suppress(libvirt.libvirtError):  # another process may start it first
+                pool.create(0)
+            self._call(f"start pool {POOL}", pool.refresh)
+        return pool
+
+    def _volume(self, pool: Any, path: Path, sha: str) -> str:
+        name = f"{sha[:32]}-{path.name}"
+        end = time.monotonic() + UPLOAD_WAIT_S
+        while True:
+            vols = set(self._call("listVolumes", pool.listVolumes))
+            if f"{name}.ok" in vols:
+                return str(self._call("vol path", lambda: pool.storageVolLookupByName(name).path()))
+            if name not in vols or time.monotonic() > end:
+                break
+            time.sleep(0.5)  # another process is uploading it
+        if name in vols:  # a stale upload, cut short: redo it
+            with contextlib.suppress(libvirt.libvirtError):
+                pool.storageVolLookupByName(name).delete(0)
+        size = path.stat().st_size
+        started = time.monotonic()
+        vol = self._call(f"create volume {name}", lambda: pool.createXML(_vol_xml(name, size), 0))
+        try:
+            stream = self._call("newStream", lambda: self._conn.newStream(0))
+            self._call(f"upload {name}", lambda: vol.upload(stream, 0, size, 0))
+            with path.open("rb") as f:
+                self._call(
+                    f"upload {name}", lambda: stream.sendAll(lambda _s, n, fh: fh.read(n), f)
+                )
+            self._call(f"upload {name}", stream.finish)
+            self._call(f"mark {name}", lambda: pool.createXML(_vol_xml(f"{name}.ok", 0), 0))
+        except BaseException:
+            with contextlib.suppress(Exception):
+                vol.delete(0)
+            raise
+        log.info(
+            "uploaded %s to %s (%d bytes in %.1fs)", path.name, self.uri, size,
+            time.monotonic() - started,
+        )  # fmt: skip
+        return str(vol.path())
 
     def save(self, name: str, path: Path) -> None:
         """Save a running domain's state to `path`; the domain stops (libvirt's virDomainSave)."""
@@ -228,3 +366,10 @@ class LibvirtBackend:
         start = time.monotonic()
         self._call("getCapabilities", lambda: self._conn.getCapabilities())
         return time.monotonic() - start
+
+
+def _vol_xml(name: str, size: int) -> str:
+    return (
+        f"<volume><name>{name}</name><capacity unit='bytes'>{size}</capacity>"
+        "<target><format type='raw'/></target></volume>"
+    )

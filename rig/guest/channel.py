@@ -111,6 +111,24 @@ def _helper_s(program: Program, config: AgentConfig) -> float:
     return HELPER_SLACK_S + 2.0 + FAMILY_LOOKUP_S * len(config.allow_families)
 
 
+def connect_unix(path: Path, deadline: Deadline) -> socket.socket:
+    """Connect to a unix socket, waiting for it to appear until the deadline."""
+    while True:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(max(0.05, deadline.remaining()))
+            sock.connect(str(path))
+            return sock
+        except (FileNotFoundError, ConnectionRefusedError, TimeoutError) as e:
+            sock.close()
+            if deadline.expired():
+                raise InfraError(f"cannot connect to the agent at {path}: {e}") from None
+            time.sleep(min(0.05, deadline.remaining()))
+        except OSError:
+            sock.close()
+            raise
+
+
 class Channel:
     """One connection to one agent; not thread-safe."""
 
@@ -135,20 +153,7 @@ class Channel:
         cls, path: Path, deadline: Deadline, limits: ChannelLimits | None = None
     ) -> Channel:
         """Connect to the agent's unix socket, waiting for it to appear until the deadline."""
-        while True:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                sock.settimeout(max(0.05, deadline.remaining()))
-                sock.connect(str(path))
-                return cls(sock, limits)
-            except (FileNotFoundError, ConnectionRefusedError, TimeoutError) as e:
-                sock.close()
-                if deadline.expired():
-                    raise InfraError(f"cannot connect to the agent at {path}: {e}") from None
-                time.sleep(min(0.05, deadline.remaining()))
-            except OSError:
-                sock.close()
-                raise
+        return cls(connect_unix(path, deadline), limits)
 
     def close(self) -> None:
         self._broken = self._broken or "closed"

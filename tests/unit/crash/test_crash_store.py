@@ -167,9 +167,10 @@ def test_a_schema_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
         db.execute("DROP TABLE manifests")
         db.execute("DROP TABLE run_verdicts")
         db.execute("DROP TABLE runs")
+        db.execute("ALTER TABLE crashes DROP COLUMN host")
         db.execute("PRAGMA user_version = 1")
     with CrashStore.open(tmp_path) as store:
-        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == 4
         assert store.image_ids() == {"img1"}
         b = store.bucket(store.buckets()[0].id)
         assert b is not None
@@ -339,7 +340,23 @@ def test_a_schema_2_store_gets_the_runs_tables(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "crashes.db") as db:
         db.execute("DROP TABLE run_verdicts")
         db.execute("DROP TABLE runs")
+        db.execute("ALTER TABLE crashes DROP COLUMN host")
         db.execute("PRAGMA user_version = 2")
     with CrashStore.open(tmp_path) as store:
-        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == 4
         assert store.runs() == [] and len(store.buckets()) == 1
+
+
+def test_a_schema_3_store_gets_crash_hosts_and_records_them(tmp_path: Path) -> None:
+    report, log = golden("13")
+    with CrashStore.open(tmp_path) as store:
+        store.record(report, log, None, campaign="c", vm="vm0")
+    with sqlite3.connect(tmp_path / "crashes.db") as db:
+        db.execute("ALTER TABLE crashes DROP COLUMN host")
+        db.execute("PRAGMA user_version = 3")
+    with CrashStore.open(tmp_path) as store:
+        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == 4
+        store.record(report, log, None, campaign="c", vm="vm1", host="qemu+tcp://h2/system")
+        b = store.bucket(store.buckets()[0].id)
+        assert b is not None
+        assert [c.host for c in b.crashes] == ["qemu+tcp://h2/system", ""]
