@@ -9,6 +9,7 @@ from typing import Any
 
 from rig.duration import parse_duration
 from rig.errors import ConfigError, RigBug
+from rig.fleet.hosts import Host
 from rig.gen.build import DOORS
 from rig.gen.engines import ALIASES, ENGINES
 
@@ -86,17 +87,23 @@ class CampaignOptions:
     # Where the guest exports coverage, in rigcov's protocol; "" is rigcov's own
     # file. Another file only for a module that carries hooks of its own.
     coverage_file: str = ""
+    # The libvirt hosts the VMs are spread over (slots in this order); empty:
+    # all `vms` on the run context's URI.
+    hosts: tuple[Host, ...] = ()
 
     def __post_init__(self) -> None:
         # The image is built from `params` alone: bugs without them would fuzz a
         # clean driver and find nothing (a benchmark once did, 0/12 in 15 minutes).
         if self.bugs and not self.params:
             raise RigBug(f"campaign options name bugs {self.bugs!r} but no module parameters")
+        if self.hosts and sum(h.vms for h in self.hosts) != self.vms:
+            raise RigBug(f"campaign options: {self.vms} VMs but hosts {self.hosts} hold another")
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["doors"] = list(self.doors)
         d["abis"] = None if self.abis is None else list(self.abis)
+        d["hosts"] = [h.to_json() for h in self.hosts]
         return d
 
     @classmethod
@@ -107,6 +114,7 @@ class CampaignOptions:
             # Saved before 32-bit programs existed: 64-bit ones only.
             abis = d.get("abis", (64,))
             values["abis"] = None if abis is None else tuple(abis)
+            values["hosts"] = tuple(Host(str(h["uri"]), int(h["vms"])) for h in d.get("hosts", []))
             if "params" not in d and d.get("bugs"):  # saved before params were an option
                 values["params"] = f"bugs={d['bugs']}"
             return cls(**values)

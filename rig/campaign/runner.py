@@ -33,6 +33,7 @@ from rig.context import RunContext
 from rig.crash.store import CampaignBucket, CrashStore
 from rig.errors import ConfigError, InfraError, RigError, disk_full
 from rig.fleet.backend import Backend
+from rig.fleet.hosts import Host, slot_uris
 from rig.image.build import REPO, Image, verify
 from rig.image.module import find_built, source_hash
 from rig.spec.import_module import compat_ioctls
@@ -194,6 +195,7 @@ def new_campaign(
     params: str = "",
     image_id: str | None = None,
     abis: tuple[int, ...] | None = None,
+    hosts: tuple[Host, ...] = (),
 ) -> Campaign:
     """A new campaign on `driver` (default: the bundled one) with its spec (default: corpora/specs/MODULE.yaml).
 
@@ -216,7 +218,7 @@ def new_campaign(
         driver=str(drv),
         module=module,
         bugs=bugs,
-        vms=vms,
+        vms=sum(h.vms for h in hosts) if hosts else vms,
         duration_s=duration_s,
         engine=engine,
         doors=doors,
@@ -224,6 +226,7 @@ def new_campaign(
         spec=str(spec_path.resolve()),
         params=full,
         abis=abis,
+        hosts=hosts,
     )
     return prepare(ctx, camp_dir, opts, {}, image=image)
 
@@ -351,8 +354,10 @@ def run(
     it: see `error`) or `error`. `verdict()` turns that into the exit.
     `backend` replaces libvirt for the orphan sweep (tests' fakes).
     """
-    with camp.ctx.open(backend):  # reaps dead rigs' domains; fails at once without libvirtd
-        pass
+    uris = slot_uris(camp.opts.hosts, camp.ctx.uri, camp.opts.vms)
+    for uri in dict.fromkeys(uris):  # reaps dead rigs' domains; fails at once without libvirtd
+        with dataclasses.replace(camp.ctx, uri=uri).open(backend):
+            pass
     stop = {"asked": False}
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -374,11 +379,14 @@ def run(
             time.sleep(t.tick_s)
             progress = collect(camp, store)
             progress.warnings = warnings
-            if not warnings:
+            if not any(w.startswith(BLIND) for w in warnings):
                 blind = blind_coverage(progress, t, camp.image.manifest)
                 if blind:
                     log.warning("%s", blind)
                     warnings.append(blind)
+            for lost in lost_hosts(progress, warnings):
+                log.warning("%s", lost)
+                warnings.append(lost)
             now = time.monotonic()
             rate_window.append((now, progress.execs))
             t0, e0 = rate_window[0]
@@ -437,6 +445,25 @@ def run(
     return progress
 
 
+BLIND = "0 coverage edges"
+
+
+def lost_hosts(p: Progress, said: list[str]) -> list[str]:
+    """A sentence for each VM slot whose host failed it for good while others run on."""
+    running = [w for w in p.workers if w.get("status") != "failed"]
+    out = []
+    for w in p.workers:
+        if w.get("status") != "failed" or w.get("error_kind") != "infra" or not running:
+            continue
+        text = (
+            f"vm {w.get('slot')} lost its host {w.get('host') or '(default)'}: "
+            f"{w.get('error')}; the campaign goes on with {len(running)} VM(s)"
+        )
+        if not any(s.startswith(f"vm {w.get('slot')} lost its host") for s in said):
+            out.append(text)
+    return out
+
+
 def blind_coverage(p: Progress, timing: CampaignTiming, manifest: dict[str, Any]) -> str:
     """A sentence if programs have run for `blind_after_s` and no PC was ever recorded."""
     if p.edges or not p.execs or p.elapsed_s < timing.blind_after_s:
@@ -454,10 +481,7 @@ def blind_coverage(p: Progress, timing: CampaignTiming, manifest: dict[str, Any]
             f"`modinfo -F depends` of its .ko names rigcov), or no program reached its code "
             f"(check the spec's paths and families)"
         )
-    return (
-        f"0 coverage edges after {p.execs} executions in {p.elapsed_s:.0f}s: the search is "
-        f"blind because the {why}"
-    )
+    return f"{BLIND} after {p.execs} executions in {p.elapsed_s:.0f}s: the search is blind because the {why}"
 
 
 def first_found(

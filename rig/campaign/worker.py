@@ -40,6 +40,7 @@ from rig.config import Home, WorkerTiming
 from rig.context import RunContext
 from rig.crash.store import CrashStore
 from rig.errors import ConfigError, GuestProtocolError, InfraError, RigError, disk_full
+from rig.fleet.hosts import slot_uris
 from rig.gen import rtnl
 from rig.gen.build import DOORS, door_of
 from rig.gen.engines import Engine, make_engine
@@ -64,6 +65,7 @@ RECENT_BOOTS = 20  # boot timings kept in stats.json for the campaign's verdict
 @dataclass
 class WorkerStats:
     slot: int
+    host: str = ""  # the libvirt URI this slot's VMs run on
     pid: int = field(default_factory=os.getpid)
     status: str = "starting"
     vm: str = ""
@@ -126,8 +128,11 @@ class Worker:
         self.timing = timing or WorkerTiming()
         self.dir = camp.worker(slot)
         self.opts = camp.options()
+        uris = slot_uris(self.opts.hosts, ctx.uri, self.opts.vms)
+        if slot < len(uris):  # this slot's host: every libvirt call goes to its connection
+            self.ctx = dataclasses.replace(ctx, uri=uris[slot])
         self.stop = threading.Event()
-        self.stats = WorkerStats(slot)
+        self.stats = WorkerStats(slot, host=self.ctx.uri)
         self.edges: set[int] = read_edges(self.dir / "edges.bin")
         self.doors: dict[str, set[int]] = {
             d: read_edges(self.dir / door_edges_file(d)) for d in (*DOORS, "file")

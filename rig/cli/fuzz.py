@@ -18,6 +18,8 @@ from rig.cli.main import DURATION, home_of, home_option, snapshot_option, uri_op
 from rig.context import RunContext
 from rig.crash.store import CampaignBucket
 from rig.errors import ConfigError
+from rig.fleet.hosts import Host, host_option
+from rig.fleet.hosts import check as check_hosts
 from rig.gen.build import DOORS
 from rig.repro.background import BackgroundReproducer
 from rig.smoke import campaign_name
@@ -137,6 +139,7 @@ def summary_table(p: Progress) -> Table:
 )
 @uri_option
 @snapshot_option
+@host_option
 @click.pass_context
 def cli(
     ctx: click.Context,
@@ -160,9 +163,18 @@ def cli(
     min_buckets: int,
     uri: str,
     no_snapshot: bool,
+    hosts: tuple[Host, ...],
 ) -> None:
     """Fuzz a driver on a fleet of VMs until the duration ends or Ctrl-C; then stop cleanly."""
     h = home_of(ctx, home).ensure()
+    hosts = check_hosts(hosts)
+    if hosts and vms is not None and vms != sum(x.vms for x in hosts):
+        raise ConfigError(
+            f"--vms {vms} and --host ({sum(x.vms for x in hosts)} VMs) disagree: give the VM "
+            "count of each host as URI=VMS and drop --vms"
+        )
+    if hosts and resume is not None:
+        raise ConfigError("a resumed campaign keeps its hosts: drop --host")
     duration_s = duration
     engine_name = parse_engine(engine) if engine is not None else None
     door_list = parse_doors(doors) if doors is not None else None
@@ -203,12 +215,15 @@ def cli(
             params=params or "",
             image_id=image_id,
             abis=parse_abi(abi) if abi else None,
+            hosts=hosts,
         )
     out = Console(highlight=False)
     out.print(
         f"campaign {escape(str(camp.dir.path))}: {camp.opts.engine} on {camp.opts.vms} VM(s), "
         f"image {camp.image.id}, {camp.image.module} {escape(camp.opts.params) or '(no parameters)'}"
     )
+    for host in camp.opts.hosts:
+        out.print(f"host {escape(host.uri)}: {host.vms} VM(s)")
     if camp.opts.abi_reason:
         out.print(f"abi: {escape(camp.opts.abi_reason)} (choose with --abi)")
     elif camp.opts.abis and camp.opts.abis != (64,):

@@ -12,6 +12,7 @@ from rich.table import Table
 from rig.cli.main import home_of, home_option, uri_option
 from rig.context import RunContext
 from rig.errors import ConfigError
+from rig.fleet.hosts import Host, host_option
 from rig.nightly import config as nconfig
 from rig.nightly.run import NightlyResult, run_nightly
 
@@ -43,6 +44,7 @@ def _table(r: NightlyResult) -> Table:
     "[default: the configuration's output.fail_on].",
 )
 @uri_option
+@host_option
 @click.pass_context
 def cli(
     ctx: click.Context,
@@ -51,6 +53,7 @@ def cli(
     init: bool,
     fail_on: str | None,
     uri: str,
+    hosts: tuple[Host, ...],
 ) -> None:
     """Build the configured driver revision, fuzz it, reproduce new buckets, and give each
     bucket a verdict against the configuration's earlier runs: new, still, fixed (its
@@ -68,6 +71,7 @@ def cli(
     cfg = nconfig.load(path)
     if fail_on is not None:
         cfg = nconfig.with_fail_on(cfg, fail_on)
+    cfg = nconfig.with_hosts(cfg, hosts)
     rc = RunContext.create(home_of(ctx, home).ensure(), uri=uri)
     out = Console(highlight=False)
     r = run_nightly(rc, cfg, say=lambda s: out.print(escape(s)))

@@ -13,13 +13,16 @@ import dataclasses
 import hashlib
 import json
 import tomllib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from rig.campaign.options import ABI_CHOICES, parse_doors, parse_engine
 from rig.duration import parse_duration
 from rig.errors import ConfigError
+from rig.fleet.hosts import Host
+from rig.fleet.hosts import check as check_hosts
+from rig.fleet.hosts import from_table as hosts_from_table
 from rig.gen.build import DOORS
 
 VERSION = 1
@@ -59,6 +62,12 @@ fail_on = ["new", "regressed"]   # verdicts that fail the run; ["any"] or [] (ne
 [retention]
 runs = 30               # newest runs whose campaign files and output are kept
 crash_logs = 8          # console logs kept per bucket (the first report always is)
+
+# Spread the VMs over libvirt hosts instead of campaign.vms on --uri (repeat
+# the table per host; `rig nightly --host URI=VMS` does the same):
+# [[hosts]]
+# uri = "qemu+ssh://fuzz1.example.org/system"
+# vms = 2
 """
 
 
@@ -80,6 +89,7 @@ class CampaignConfig:
     spec: Path | None = None
     kernel: str = ""
     seed: int = 0
+    hosts: tuple[Host, ...] = ()  # [[hosts]]: where the VMs run, when not all on --uri
 
     @property
     def abis(self) -> tuple[int, ...] | None:
@@ -150,9 +160,25 @@ def load(path: Path) -> NightlyConfig:
     return parse(data, path)
 
 
+def _rows(value: Any, path: Path) -> list[Any]:
+    if not isinstance(value, list):
+        raise ConfigError(f"{path}: hosts must be an array of tables ([[hosts]])")
+    return value
+
+
+def with_hosts(cfg: NightlyConfig, hosts: tuple[Host, ...]) -> NightlyConfig:
+    """`cfg` with its VMs on `hosts` (the command line's --host wins over [[hosts]])."""
+    if not hosts:
+        return cfg
+    c = replace(cfg.campaign, hosts=check_hosts(hosts), vms=sum(h.vms for h in hosts))
+    return replace(cfg, campaign=c)
+
+
 def parse(data: dict[str, Any], path: Path) -> NightlyConfig:
     r = _Reader(path)
-    r.keys(data, "", ("version", "name", "driver", "campaign", "repro", "output", "retention"))
+    r.keys(
+        data, "", ("version", "name", "driver", "campaign", "repro", "output", "retention", "hosts")
+    )
     version = r.integer(data, "version", VERSION, 1, VERSION)
     if version != VERSION:
         raise ConfigError(f"{path}: version {version} is not {VERSION}")
@@ -186,7 +212,10 @@ def parse(data: dict[str, Any], path: Path) -> NightlyConfig:
             (base / spec).resolve() if spec else None,
             r.text(c, "kernel", ""),
             r.integer(c, "seed", 0, 0, 2**31),
+            hosts_from_table(_rows(data.get("hosts", []), path), str(path)),
         )
+        if campaign.hosts:  # the hosts' counts are the VMs
+            campaign = replace(campaign, vms=sum(h.vms for h in campaign.hosts))
         rp = r.table(data, "repro")
         r.keys(rp, "repro", ("budget", "max_new", "runs"))
         repro = ReproConfig(

@@ -139,6 +139,7 @@ def run_nightly(
         spec=c.spec,
         image_id=image.id,
         abis=c.abis,
+        hosts=c.hosts,
     )
     kernel = str(image.manifest["kernel"]["version"])
     with CrashStore.open(home.root) as store:
