@@ -143,6 +143,9 @@ class FakeBackend:
     def place(self, files: dict[str, tuple[Path, str]]) -> dict[str, str]:
         return {role: str(path) for role, (path, _) in files.items()}
 
+    def reachable(self) -> bool:
+        return self.fail_start is None
+
     def open_console(self, name: str, log_file: Path) -> int:
         return os.open(self.doms[name].slave_path, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
 

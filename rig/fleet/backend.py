@@ -30,6 +30,10 @@ class Backend(Protocol):
         """Where the host finds each file (role -> (local path, sha256)), uploading it if need be."""
         ...
 
+    def reachable(self) -> bool:
+        """Whether libvirtd answers now (a remote console ends when its connection does)."""
+        ...
+
     def open_console(self, name: str, log_file: Path) -> int:
         """A file descriptor reading the domain's serial console; the caller closes it."""
         ...

@@ -240,6 +240,15 @@ class Instance:
         if self.watcher is None:
             raise BootError(f"{self.name} was not booted")
         outcome = self.watcher.watch(deadline)
+        # A remote console is a stream on the connection: it ends with libvirtd
+        # too, while the guest may live on. That is the host's failure, not a crash.
+        gone = outcome.ending is Ending.GONE and not self.destroyed
+        if gone and self.backend.remote and not self.backend.reachable():
+            return Outcome(
+                Ending.LOST_VM,
+                last_program=outcome.last_program,
+                detail=f"lost the connection to {self.backend.uri}",
+            )
         if outcome.ending is Ending.GONE and not self.destroyed:
             why = self.backend.stop_reason(self.name, wait_s=self.limits.stop_event_s)
             if why == "destroyed" and not self.destroyed:

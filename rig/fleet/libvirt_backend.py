@@ -151,6 +151,13 @@ class LibvirtBackend:
         except libvirt.libvirtError:
             return False
 
+    def reachable(self) -> bool:
+        try:
+            self._raw(lambda: self._conn.getLibVersion())
+            return True
+        except (libvirt.libvirtError, InfraError):
+            return False
+
     def _reconnect(self) -> None:
         with self._lock:
             if self._alive():

@@ -120,7 +120,7 @@ def wanted_views(accel: Accel) -> tuple[KvmView, ...]:
     return (KvmView.MASKED, KvmView.ABSENT)
 
 
-def _need(binary: str) -> str:
+def need_binary(binary: str) -> str:
     path = shutil.which(binary) or shutil.which(binary, path="/usr/sbin:/sbin")
     if not path:
         raise InfraError(f"{binary} not found: run `rig host setup`")
@@ -217,7 +217,7 @@ def cut_off(pid: int) -> bool:
 
 def start_libvirtd(accel: Accel, runtime: Path, limits: HostLimits) -> str:
     """Start libvirtd under tini (masked under TCG); returns a sentence for the user."""
-    libvirtd = f"{_need('tini')} -s -- {_need('libvirtd')}"
+    libvirtd = f"{need_binary('tini')} -s -- {need_binary('libvirtd')}"
     for d in ("/var/log/libvirt", "/var/run/libvirt", "/var/lib/libvirt"):
         Path(d).mkdir(parents=True, exist_ok=True)
     if accel == "tcg" and KVM.exists():
@@ -266,7 +266,7 @@ def ensure(accel: Accel, runtime: Path, limits: HostLimits) -> list[str]:
         return done
     if running("virtlogd") is None:
         Path("/var/log/libvirt").mkdir(parents=True, exist_ok=True)
-        subprocess.run([_need("virtlogd"), "-d"], check=True, capture_output=True)
+        subprocess.run([need_binary("virtlogd"), "-d"], check=True, capture_output=True)
         _wait_socket(Path("/var/run/libvirt/virtlogd-sock"), limits.daemon_start_s)
         done.append("started virtlogd")
     pid = running("libvirtd")
@@ -338,7 +338,7 @@ def capability_check(uri: str, limits: HostLimits, calls: int = 2) -> Capability
         finally:
             backend.close()
         return CapabilityCheck(seconds, limits.capability_call_s, "libvirt API")
-    virsh = _need("virsh")
+    virsh = need_binary("virsh")
     out = []
     for _ in range(calls):
         t0 = time.monotonic()

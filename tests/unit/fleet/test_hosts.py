@@ -87,3 +87,18 @@ def test_nightly_hosts_table_and_command_line(tmp_path: Path) -> None:
     cfg.write_text(nconfig.EXAMPLE + "\n[[hosts]]\nvms = 2\n")
     with pytest.raises(ConfigError, match="needs a uri"):
         nconfig.load(cfg)
+
+
+def test_host_options_are_checked_before_anything_runs(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from rig.cli.fuzz import cli
+
+    home = ["--home", str(tmp_path / "home")]
+    res = CliRunner().invoke(cli, [*home, "--host", "fuzz1=2"])
+    assert res.exit_code == 2 and "expected a libvirt URI" in res.output
+    res = CliRunner().invoke(cli, [*home, "--host", "qemu:///system=2", "--vms", "3"])
+    assert isinstance(res.exception, ConfigError) and "disagree" in str(res.exception)
+    twice = ["--host", TCP, "--host", f"{TCP}=2"]
+    res = CliRunner().invoke(cli, [*home, *twice])
+    assert isinstance(res.exception, ConfigError) and "named twice" in str(res.exception)
