@@ -802,10 +802,10 @@ def _init_schema(conn: sqlite3.Connection, db: Path) -> None:
         _migrate_1_to_2(conn)
         version = 2
     if version == 2:
-        _migrate_2_to_3(conn)
+        _migrate_statements(conn, 2, _MIGRATE_2_TO_3, "nightly runs")
         version = 3
     if version == 3:
-        _migrate_3_to_4(conn)
+        _migrate_statements(conn, 3, _MIGRATE_3_TO_4, "crash hosts")
 
 
 def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
@@ -831,30 +831,16 @@ def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
         raise
 
 
-def _migrate_2_to_3(conn: sqlite3.Connection) -> None:
-    """Add the nightly runs' tables; nothing else changes."""
+def _migrate_statements(conn: sqlite3.Connection, version: int, statements: str, what: str) -> None:
+    """Take a store from `version` to the next by running `statements`, in one transaction."""
     conn.execute("BEGIN IMMEDIATE")
     try:
-        if conn.execute("PRAGMA user_version").fetchone()[0] == 2:
-            for stmt in _MIGRATE_2_TO_3.split(";"):
+        if conn.execute("PRAGMA user_version").fetchone()[0] == version:  # not done meanwhile
+            for stmt in statements.split(";"):
                 if stmt.strip():
                     conn.execute(stmt)
-            conn.execute("PRAGMA user_version = 3")
-            log.info("crash store upgraded to schema 3 (nightly runs)")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-
-
-def _migrate_3_to_4(conn: sqlite3.Connection) -> None:
-    """Give crashes the host they came from; older ones get ''."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        if conn.execute("PRAGMA user_version").fetchone()[0] == 3:
-            conn.execute(_MIGRATE_3_TO_4)
-            conn.execute("PRAGMA user_version = 4")
-            log.info("crash store upgraded to schema 4 (crash hosts)")
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+            log.info("crash store upgraded to schema %d (%s)", version + 1, what)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
