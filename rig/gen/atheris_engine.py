@@ -50,7 +50,7 @@ import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -132,6 +132,42 @@ def decode(
     except ProgramError:
         return Program()
     return p
+
+
+TYPED_MUTATIONS = 20  # percent of libFuzzer's mutations that are the rig's typed ones
+
+
+def typed_mutator(
+    spec: Spec,
+    doors: Sequence[str],
+    malformed: int,
+    hints: Hints,
+    abis: Sequence[int],
+    fallback: Callable[[bytes, int], bytes],
+    percent: int = TYPED_MUTATIONS,
+) -> Callable[[bytes, int, int], bytes]:
+    """libFuzzer's custom mutator: now and then the rig's typed mutation, else libFuzzer's own.
+
+    Byte mutations of a decoded input move every later decision, so they
+    cannot change one field of a struct and keep the rest. Here the input
+    is decoded, mutated as a program (`rig.gen.mutate`: one field anew from
+    its type, calls inserted, removed, spliced) and spelled as text behind
+    SEED_MAGIC, which decodes to exactly that program. Deterministic in
+    libFuzzer's `seed`, as libFuzzer wants.
+    """
+    gen = Generator(spec, 0, doors, malformed, hints=hints, abis=abis)
+
+    def mutate(data: bytes, max_size: int, seed: int) -> bytes:
+        if seed % 100 < percent:
+            program = decode(spec, data, doors, malformed, hints=hints, abis=abis)
+            if program.calls:
+                gen.rng.seed(seed)
+                out = seed_input(gen.mutate(program))
+                if len(out) <= max_size:
+                    return out
+        return fallback(data, max_size)
+
+    return mutate
 
 
 def _mix(a: int, b: int = 0) -> int:
@@ -271,7 +307,11 @@ def _child_main(conn: Connection) -> None:
         f"-artifact_prefix={workdir}/",
         *args.extra_args,
     ]
-    atheris.Setup(argv, one_input)
+    # atheris.Mutate is looked up at each call: until Fuzz() runs it is a stub that refuses.
+    mutator = typed_mutator(
+        args.spec, args.doors, args.malformed, hints, args.abis, lambda d, n: atheris.Mutate(d, n)
+    )
+    atheris.Setup(argv, one_input, custom_mutator=mutator)
     atheris.Fuzz()
     os._exit(0)
 

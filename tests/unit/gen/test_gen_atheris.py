@@ -261,3 +261,35 @@ def test_a_spec_with_nothing_for_a_dictionary_still_fuzzes(tmp_path: Path) -> No
         assert engine.stats()["restarts"] == 0
     finally:
         engine.close()
+
+
+def test_typed_mutations_are_spelled_programs_and_the_rest_is_libfuzzers() -> None:
+    """The custom mutator: a typed mutation decodes to exactly the program it made, the same
+    libFuzzer seed gives the same bytes, and the other seeds go to libFuzzer's own mutator."""
+    from rig.gen.atheris_engine import SEED_MAGIC, typed_mutator
+    from rig.gen.build import DOORS
+    from rig.gen.hints import Hints
+
+    fell_back: list[bytes] = []
+
+    def fallback(data: bytes, max_size: int) -> bytes:
+        fell_back.append(data)
+        return data[::-1]
+
+    mutate = typed_mutator(SPEC, DOORS, 30, Hints(), (64,), fallback, percent=50)
+    rng = random.Random(9)
+    typed = 0
+    for seed in range(200):
+        data = rng.randbytes(300)
+        out = mutate(data, 4096, seed)
+        if seed % 100 >= 50:
+            assert out == data[::-1]
+            continue
+        if not out.startswith(SEED_MAGIC):
+            continue  # an empty program or too long: libFuzzer's mutation instead
+        typed += 1
+        p = decode(SPEC, out)
+        p.validate()
+        assert decode(SPEC, out) == p and p.calls
+        assert mutate(data, 4096, seed) == out, "deterministic in libFuzzer's seed"
+    assert typed > 50 and len(fell_back) >= 100
