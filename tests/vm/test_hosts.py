@@ -61,7 +61,7 @@ def test_a_remote_session_uploads_its_image_once_and_runs_programs(
 def test_a_campaign_over_two_hosts_finds_what_a_local_one_finds(
     home: Home, ctx: RunContext, second: ExtraLibvirtd
 ) -> None:
-    common = ("--duration", "60s", "--seed", "1", "--driver-bugs", BUG, "--min-buckets", "1")
+    common = ("--duration", "40s", "--seed", "1", "--driver-bugs", BUG, "--min-buckets", "1")
     local = fuzz(home, *common, "--vms", "2", "--campaign", "hosts-local")
     assert local.returncode == 0, local.stderr
     both = fuzz(
