@@ -160,9 +160,10 @@ class Session:
         if self._watched.wait(window):
             self.ending = self._outcome
             return
-        self.ending = Outcome(
+        last = self.instance.watcher.last_program if self.instance.watcher else None
+        self.ending = self.instance.host_lost(last) or Outcome(
             Ending.NO_OUTPUT,
-            last_program=self.instance.watcher.last_program if self.instance.watcher else None,
+            last_program=last,
             detail=f"{why}; no kernel report within {window:.0f}s",
         )
 

@@ -449,17 +449,23 @@ BLIND = "0 coverage edges"
 
 
 def lost_hosts(p: Progress, said: list[str]) -> list[str]:
-    """A sentence for each VM slot whose host failed it for good while others run on."""
+    """Sentences for VM slots whose host fails them while others run on: once when the
+    retries start, once when the worker gives the host up."""
     running = [w for w in p.workers if w.get("status") != "failed"]
-    out = []
+    out: list[str] = []
     for w in p.workers:
-        if w.get("status") != "failed" or w.get("error_kind") != "infra" or not running:
+        slot, host = w.get("slot"), w.get("host") or "(default)"
+        if w.get("status") == "infra-retry" and len(running) > 1:
+            head = f"vm {slot} cannot reach its host"
+            text = f"{head} {host}: {w.get('last_infra')}; retrying, the other VMs go on"
+        elif w.get("status") == "failed" and w.get("error_kind") == "infra" and running:
+            head = f"vm {slot} lost its host"
+            text = (
+                f"{head} {host}: {w.get('error')}; the campaign goes on with {len(running)} VM(s)"
+            )
+        else:
             continue
-        text = (
-            f"vm {w.get('slot')} lost its host {w.get('host') or '(default)'}: "
-            f"{w.get('error')}; the campaign goes on with {len(running)} VM(s)"
-        )
-        if not any(s.startswith(f"vm {w.get('slot')} lost its host") for s in said):
+        if not any(s.startswith(head) for s in [*said, *out]):
             out.append(text)
     return out
 

@@ -240,15 +240,10 @@ class Instance:
         if self.watcher is None:
             raise BootError(f"{self.name} was not booted")
         outcome = self.watcher.watch(deadline)
-        # A remote console is a stream on the connection: it ends with libvirtd
-        # too, while the guest may live on. That is the host's failure, not a crash.
-        gone = outcome.ending is Ending.GONE and not self.destroyed
-        if gone and self.backend.remote and not self.backend.reachable():
-            return Outcome(
-                Ending.LOST_VM,
-                last_program=outcome.last_program,
-                detail=f"lost the connection to {self.backend.uri}",
-            )
+        if outcome.ending in (Ending.GONE, Ending.NO_OUTPUT) and not self.destroyed:
+            lost = self.host_lost(outcome.last_program)
+            if lost is not None:
+                return lost
         if outcome.ending is Ending.GONE and not self.destroyed:
             why = self.backend.stop_reason(self.name, wait_s=self.limits.stop_event_s)
             if why == "destroyed" and not self.destroyed:
@@ -260,6 +255,21 @@ class Instance:
             if why is not None:
                 outcome.detail = f"libvirt: {why}; {outcome.detail}".strip("; ")
         return outcome
+
+    def host_lost(self, last_program: int | None) -> Outcome | None:
+        """LOST_VM if this guest's host is remote and its libvirtd no longer answers.
+
+        A remote console and agent channel are streams on the connection: they
+        end, or fall silent, with libvirtd or the network while the guest may
+        live on. That is the host's failure, never a crash of the driver.
+        """
+        if not self.backend.remote or self.backend.reachable():
+            return None
+        return Outcome(
+            Ending.LOST_VM,
+            last_program=last_program,
+            detail=f"lost the connection to {self.backend.uri}",
+        )
 
     def console_text(self) -> str:
         return self.watcher.transcript.text() if self.watcher else ""

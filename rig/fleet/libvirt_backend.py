@@ -20,6 +20,7 @@ import libvirt
 from rig.config import DEFAULT_URI
 from rig.deadline import Deadline
 from rig.errors import InfraError, LibvirtGone
+from rig.fleet import streams
 from rig.fleet.backend import DomainInfo, Placed
 from rig.fleet.domain_xml import AGENT_PORT, OWNER_NS, parse_owner
 from rig.fleet.streams import StreamBridge
@@ -62,6 +63,37 @@ def _start_event_loop() -> None:
 
         threading.Thread(target=run, name="libvirt-events", daemon=True).start()
         _events_started = True
+
+
+# The stream bridges name libvirt's event bits without importing libvirt.
+assert (
+    (streams.READABLE, streams.WRITABLE, streams.ERROR, streams.HANGUP)
+    == (
+        libvirt.VIR_EVENT_HANDLE_READABLE,
+        libvirt.VIR_EVENT_HANDLE_WRITABLE,
+        libvirt.VIR_EVENT_HANDLE_ERROR,
+        libvirt.VIR_EVENT_HANDLE_HANGUP,
+    )
+    == (
+        libvirt.VIR_STREAM_EVENT_READABLE,
+        libvirt.VIR_STREAM_EVENT_WRITABLE,
+        libvirt.VIR_STREAM_EVENT_ERROR,
+        libvirt.VIR_STREAM_EVENT_HANGUP,
+    )
+)
+
+
+class _EventLoop:
+    """libvirt's default event loop (running in its own thread) as the bridges' EventLoop."""
+
+    def add_handle(self, fd: int, events: int, cb: Callable[[int], None]) -> int:
+        return int(libvirt.virEventAddHandle(fd, events, lambda _w, _fd, ev, _o: cb(ev), None))
+
+    def update_handle(self, watch: int, events: int) -> None:
+        libvirt.virEventUpdateHandle(watch, events)
+
+    def remove_handle(self, watch: int) -> None:
+        libvirt.virEventRemoveHandle(watch)
 
 
 def _gone(e: libvirt.libvirtError) -> bool:
@@ -119,7 +151,15 @@ class LibvirtBackend:
             )
         except libvirt.libvirtError as e:  # no events: stops are then simply unexplained
             log.warning("no lifecycle events from %s: %s", self.uri, e.get_error_message())
+        if self.remote:  # its streams die with it: end their bridges so readers see EOF
+            with contextlib.suppress(libvirt.libvirtError):
+                conn.registerCloseCallback(self._on_close, None)
         return conn
+
+    def _on_close(self, _conn: Any, reason: int, _opaque: Any) -> None:
+        log.warning("the connection to %s closed (reason %d)", self.uri, reason)
+        for bridge in list(self.bridges):
+            bridge.close()
 
     def _on_lifecycle(self, _conn: Any, dom: Any, event: int, detail: int, _opaque: Any) -> None:
         if event != libvirt.VIR_DOMAIN_EVENT_STOPPED:
@@ -210,7 +250,7 @@ class LibvirtBackend:
         """
         if not self.remote:
             return os.open(self.console_pty(name), os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
-        stream = self._call("newStream", lambda: self._conn.newStream(0))
+        stream = self._call("newStream", lambda: self._conn.newStream(libvirt.VIR_STREAM_NONBLOCK))
         flags = libvirt.VIR_DOMAIN_CONSOLE_FORCE
         self._call(
             f"openConsole {name}", lambda: self._lookup(name).openConsole(None, stream, flags)
@@ -225,14 +265,17 @@ class LibvirtBackend:
         locally, a stream over the connection on a remote host."""
         if not self.remote:
             return connect_unix(path, deadline)
-        stream = self._call("newStream", lambda: self._conn.newStream(0))
+        stream = self._call("newStream", lambda: self._conn.newStream(libvirt.VIR_STREAM_NONBLOCK))
         self._call(
             f"openChannel {name}", lambda: self._lookup(name).openChannel(AGENT_PORT, stream, 0)
         )
         return self._bridge(stream, f"agent-{name}", None).outside
 
     def _bridge(self, stream: Any, what: str, tee: Path | None) -> StreamBridge:
-        bridge = StreamBridge(stream, what, writable=tee is None, tee=tee)
+        bridge = self._call(
+            f"stream events {what}",
+            lambda: StreamBridge(stream, what, _EventLoop(), writable=tee is None, tee=tee),
+        )
         with self._lock:
             self.bridges = [b for b in self.bridges if not b.closed] + [bridge]
         return bridge

@@ -5,15 +5,20 @@ both opened by path. A remote libvirtd's paths are on another machine, so
 there libvirt carries the bytes: `virDomainOpenConsole` and
 `virDomainOpenChannel` give a stream on the connection. The rest of the rig
 reads file descriptors (pexpect on the console, a socket for the channel),
-so each stream is bridged to one end of a socketpair by two small threads:
-the callers keep the other end and never know the difference.
+so each stream is bridged to one end of a socketpair; callers keep the
+other end and never know the difference.
 
-The stream side is libvirt's blocking API in threads of their own; a
-stream that fails or ends (the domain was destroyed, the connection
+All of a bridge's work happens in libvirt's event loop thread: the stream
+is non-blocking with an event callback, and our end of the socketpair is
+an event handle of the same loop. A stream used from two threads at once
+(one blocked receiving while another sends) corrupted the agent's frames
+as soon as requests grew past a few dozen KiB, so nothing here touches a
+stream outside those callbacks. Each direction holds at most BUFFER bytes:
+past that the bridge stops reading the side that produces them, so a
+guest that floods its console waits on libvirt, never grows our memory.
+A stream that ends or fails (the domain was destroyed, the connection
 dropped) closes the socket end, which the console watcher sees as EOF and
 the channel as a broken connection, exactly as with a pty or a socket.
-Bytes are bounded by the socket buffers: a guest that floods its console
-waits on the stream, it never grows our memory.
 """
 
 from __future__ import annotations
@@ -24,101 +29,184 @@ import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Protocol
 
 log = logging.getLogger(__name__)
 
+# libvirt's VIR_EVENT_HANDLE_* and VIR_STREAM_EVENT_* (the two sets are equal;
+# rig.fleet.libvirt_backend checks that against the libvirt module).
+READABLE, WRITABLE, ERROR, HANGUP = 1, 2, 4, 8
 CHUNK = 64 * 1024
+BUFFER = 1 << 20  # bytes held per direction before the producing side is paused
 TEE_ROTATE = 2 << 20  # as virtlogd does a console log: a flood never fills the disk
 
 
+class EventLoop(Protocol):
+    """The event loop libvirt runs its callbacks in (libvirt's default implementation)."""
+
+    def add_handle(self, fd: int, events: int, cb: Callable[[int], None]) -> int: ...
+
+    def update_handle(self, watch: int, events: int) -> None: ...
+
+    def remove_handle(self, watch: int) -> None: ...
+
+
 class StreamBridge:
-    """One libvirt stream joined to a socket; `outside` is the end callers use."""
+    """One non-blocking libvirt stream joined to a socket; `outside` is the end callers use."""
 
     def __init__(
         self,
         stream: Any,
         what: str,
+        loop: EventLoop,
         *,
         writable: bool,
         tee: Path | None = None,
-        on_close: Callable[[], None] | None = None,
     ) -> None:
         self.what = what
         self._stream = stream
+        self._loop = loop
+        self._writable = writable
         self._tee = tee
-        self._on_close = on_close
+        self._tee_out: IO[bytes] | None = tee.open("ab") if tee is not None else None
         self.outside, self._inside = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._closed = threading.Event()
-        self._lock = threading.Lock()
+        self._inside.setblocking(False)
+        self._up = bytearray()  # from our socket, for the stream (to the guest)
+        self._down = bytearray()  # from the stream, for our socket (from the guest)
+        self._eof = False
+        self._lock = threading.RLock()  # callbacks run in the loop's thread; close() anywhere
+        self._closed = False
         self.bytes_in = self.bytes_out = 0
-        threading.Thread(target=self._from_stream, name=f"stream-in-{what}", daemon=True).start()
-        if writable:
-            threading.Thread(target=self._to_stream, name=f"stream-out-{what}", daemon=True).start()
-
-    def _from_stream(self) -> None:
-        out = None
-        try:
-            out = self._tee.open("ab") if self._tee is not None else None
-            while not self._closed.is_set():
-                data = self._stream.recv(CHUNK)
-                if not isinstance(data, bytes) or not data:
-                    break  # end of stream (-2, "would block", cannot happen when blocking)
-                self.bytes_in += len(data)
-                if out is not None:  # the local copy libvirt's <log> keeps on a local host
-                    out = self._write_tee(out, data)
-                self._inside.sendall(data)
-        except Exception as e:  # libvirtError, or our end closed: the stream is over
-            if not self._closed.is_set():
-                log.debug("%s: stream ended: %s", self.what, e)
-        finally:
-            if out is not None:
-                out.close()
-            self.close()
-
-    def _write_tee(self, out: Any, data: bytes) -> Any:
-        assert self._tee is not None
-        if out.tell() + len(data) > TEE_ROTATE:
-            out.close()
-            self._tee.replace(self._tee.with_name(self._tee.name + ".1"))
-            out = self._tee.open("ab")
-        out.write(data)
-        out.flush()
-        return out
-
-    def _to_stream(self) -> None:
-        try:
-            while not self._closed.is_set():
-                data = self._inside.recv(CHUNK)
-                if not data:
-                    break
-                view = memoryview(data)
-                while view:
-                    sent = self._stream.send(bytes(view))
-                    if sent < 0:
-                        raise OSError(f"stream send returned {sent}")
-                    view = view[sent:]
-                self.bytes_out += len(data)
-        except Exception as e:
-            if not self._closed.is_set():
-                log.debug("%s: stream write ended: %s", self.what, e)
-        finally:
-            self.close()
+        with self._lock:
+            self._watch = loop.add_handle(self._inside.fileno(), 0, self._on_socket)
+            stream.eventAddCallback(READABLE | ERROR | HANGUP, self._on_stream, None)
+            self._update()
 
     @property
     def closed(self) -> bool:
-        return self._closed.is_set()
+        return self._closed
+
+    # ------------------------------------------------------------ loop callbacks
+
+    def _on_stream(self, _stream: Any, events: int, _opaque: Any) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                if events & (READABLE | ERROR | HANGUP):
+                    self._read_stream()
+                if events & WRITABLE:
+                    self._write_stream()
+                self._write_socket()
+            except Exception as e:  # libvirtError, OSError: this bridge is over
+                log.debug("%s: stream ended: %s", self.what, e)
+                self.close()
+                return
+            self._update()
+
+    def _on_socket(self, events: int) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                if events & READABLE:
+                    self._read_socket()
+                    self._write_stream()
+                if events & WRITABLE:
+                    self._write_socket()
+                if events & (ERROR | HANGUP) and not events & READABLE:
+                    self.close()
+                    return
+            except Exception as e:
+                log.debug("%s: socket side ended: %s", self.what, e)
+                self.close()
+                return
+            self._update()
+
+    # ------------------------------------------------------------ moving bytes
+
+    def _read_stream(self) -> None:
+        while len(self._down) < BUFFER:
+            data = self._stream.recv(CHUNK)
+            if isinstance(data, int):  # -2: nothing more for now
+                return
+            if not data:
+                self._eof = True
+                return
+            self.bytes_in += len(data)
+            self._down += data
+            if self._tee_out is not None:  # the local copy libvirt's <log> keeps on a local host
+                self._write_tee(data)
+
+    def _write_stream(self) -> None:
+        while self._up:
+            sent = self._stream.send(bytes(self._up[:CHUNK]))
+            if sent < 0:  # -2: libvirt's buffer is full; WRITABLE comes later
+                return
+            del self._up[:sent]
+            self.bytes_out += sent
+
+    def _read_socket(self) -> None:
+        while len(self._up) < BUFFER:
+            try:
+                data = self._inside.recv(CHUNK)
+            except BlockingIOError:
+                return
+            if not data:  # the caller closed its end
+                raise EOFError("the socket's other end closed")
+            self._up += data
+
+    def _write_socket(self) -> None:
+        while self._down:
+            try:
+                sent = self._inside.send(self._down[:CHUNK])
+            except BlockingIOError:
+                return
+            del self._down[:sent]
+        if self._eof:
+            self.close()
+
+    def _write_tee(self, data: bytes) -> None:
+        assert self._tee is not None and self._tee_out is not None
+        if self._tee_out.tell() + len(data) > TEE_ROTATE:
+            self._tee_out.close()
+            self._tee.replace(self._tee.with_name(self._tee.name + ".1"))
+            self._tee_out = self._tee.open("ab")
+        self._tee_out.write(data)
+        self._tee_out.flush()
+
+    def _update(self) -> None:
+        """Ask the loop for what each side can take now: flow control both ways."""
+        if self._closed:
+            return
+        stream = ERROR | HANGUP
+        if len(self._down) < BUFFER and not self._eof:
+            stream |= READABLE
+        if self._up:
+            stream |= WRITABLE
+        sock = WRITABLE if self._down else 0
+        if self._writable and len(self._up) < BUFFER:
+            sock |= READABLE
+        self._stream.eventUpdateCallback(stream)
+        self._loop.update_handle(self._watch, sock)
+
+    # ------------------------------------------------------------ end
 
     def close(self) -> None:
         with self._lock:
-            if self._closed.is_set():
+            if self._closed:
                 return
-            self._closed.set()
+            self._closed = True
+        with contextlib.suppress(Exception):
+            self._loop.remove_handle(self._watch)
+        with contextlib.suppress(Exception):
+            self._stream.eventRemoveCallback()
+        with contextlib.suppress(Exception):
+            self._stream.abort()
         with contextlib.suppress(OSError):
             self._inside.shutdown(socket.SHUT_RDWR)
         with contextlib.suppress(OSError):
             self._inside.close()
-        with contextlib.suppress(Exception):
-            self._stream.abort()
-        if self._on_close is not None:
-            self._on_close()
+        if self._tee_out is not None:
+            with contextlib.suppress(OSError):
+                self._tee_out.close()

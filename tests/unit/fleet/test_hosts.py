@@ -64,10 +64,20 @@ def test_a_lost_host_is_said_once_while_others_run() -> None:
     p = Progress()
     p.workers = [
         {"slot": 0, "status": "running", "host": "qemu:///system"},
-        {"slot": 1, "status": "failed", "error_kind": "infra", "host": TCP, "error": "gone"},
+        {"slot": 1, "status": "infra-retry", "host": TCP, "last_infra": "refused"},
     ]
     said = lost_hosts(p, [])
-    assert said == [f"vm 1 lost its host {TCP}: gone; the campaign goes on with 1 VM(s)"]
+    assert said == [f"vm 1 cannot reach its host {TCP}: refused; retrying, the other VMs go on"]
+    assert lost_hosts(p, said) == []
+    p.workers[1] = {
+        "slot": 1,
+        "status": "failed",
+        "error_kind": "infra",
+        "host": TCP,
+        "error": "gone",
+    }
+    said += lost_hosts(p, said)
+    assert said[1:] == [f"vm 1 lost its host {TCP}: gone; the campaign goes on with 1 VM(s)"]
     assert lost_hosts(p, said) == []
     p.workers[0]["status"] = "failed"  # all gone: the campaign ends, said by workers_ended
     assert lost_hosts(p, []) == []
