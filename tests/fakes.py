@@ -139,6 +139,7 @@ class FakeBackend:
 
     remote = False
     uri = "fake:///"
+    epoch = 0
 
     def place(self, files: dict[str, tuple[Path, str]]) -> dict[str, str]:
         return {role: str(path) for role, (path, _) in files.items()}

@@ -146,6 +146,11 @@ def prepare(
         else:
             elapsed = float(state.get("elapsed_s", 0.0))
         if asked.get("vms"):
+            if opts.hosts:
+                raise ConfigError(
+                    f"{camp_dir} spreads its VMs over hosts ({', '.join(h.uri for h in opts.hosts)}): "
+                    "a resume keeps them; drop --vms"
+                )
             opts = CampaignOptions.from_json({**opts.to_json(), "vms": asked["vms"]})
         cd.stop_file.unlink(missing_ok=True)
     else:
@@ -384,7 +389,7 @@ def run(
                 if blind:
                     log.warning("%s", blind)
                     warnings.append(blind)
-            for lost in lost_hosts(progress, warnings):
+            for lost in lost_hosts(progress, warnings) if camp.opts.hosts else ():
                 log.warning("%s", lost)
                 warnings.append(lost)
             now = time.monotonic()

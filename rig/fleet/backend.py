@@ -25,6 +25,7 @@ class Backend(Protocol):
     uri: str  # the libvirt connection, as crashes name the host they came from
     # True when the host shares no files with us: no snapshots, no local paths.
     remote: bool
+    epoch: int  # counts lost connections; a stream opened under an older one is gone
 
     def place(self, files: dict[str, tuple[Path, str]]) -> Placed:
         """Where the host finds each file (role -> (local path, sha256)), uploading it if need be."""

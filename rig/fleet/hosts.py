@@ -32,7 +32,11 @@ class Host:
 def parse_host(text: str) -> Host:
     """`URI[=VMS]`; the count defaults to 1. An '=' inside the URI's query is the URI's own."""
     uri, eq, count = text.rpartition("=")
-    if not eq or not count.strip().lstrip("-").isdigit():
+    # `...?no_verify=1` is the URI's own parameter: a count follows a whole URI,
+    # whose query (if any) ends in a key=value pair.
+    query = uri.partition("?")[2]
+    own = bool(query) and "=" not in query.rsplit("&", 1)[-1]
+    if not eq or own or not count.strip().lstrip("-").isdigit():
         uri, count = text, ""
     uri = uri.strip()
     if "://" not in uri:

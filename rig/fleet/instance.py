@@ -94,6 +94,7 @@ class Instance:
     timing: BootTiming = field(default_factory=BootTiming)
     destroyed: bool = False
     snapshot_key: str | None = None  # set when this guest was restored from a snapshot
+    epoch: int = 0  # the backend's connection epoch when its console was opened
 
     @property
     def console_log(self) -> Path:
@@ -197,6 +198,7 @@ class Instance:
         try:
             t1 = time.monotonic()
             self.timing.define_s = t1 - t0
+            self.epoch = self.backend.epoch
             fd = self.backend.open_console(self.name, self.console_log)
             self.watcher = ConsoleWatcher(fd, self.limits, self.console_log)
             t2 = time.monotonic()
@@ -263,7 +265,11 @@ class Instance:
         end, or fall silent, with libvirtd or the network while the guest may
         live on. That is the host's failure, never a crash of the driver.
         """
-        if not self.backend.remote or self.backend.reachable():
+        if not self.backend.remote:
+            return None
+        # Asked after the fact, a reconnect may already have succeeded: the epoch says
+        # whether the connection our streams were on was lost meanwhile.
+        if self.backend.epoch == self.epoch and self.backend.reachable():
             return None
         return Outcome(
             Ending.LOST_VM,

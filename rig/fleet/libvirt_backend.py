@@ -84,16 +84,36 @@ assert (
 
 
 class _EventLoop:
-    """libvirt's default event loop (running in its own thread) as the bridges' EventLoop."""
+    """libvirt's default event loop (running in its own thread) as the bridges' EventLoop.
+
+    libvirt-python never frees what a handle callback holds, even once the
+    handle is removed; so libvirt gets one trampoline that finds the bridge's
+    callback by watch, and removing the handle drops the bridge for good.
+    """
+
+    def __init__(self) -> None:
+        self._cbs: dict[int, Callable[[int], None]] = {}
+
+    def _dispatch(self, watch: int, _fd: int, events: int, _opaque: Any) -> None:
+        cb = self._cbs.get(watch)
+        if cb is not None:
+            cb(events)
 
     def add_handle(self, fd: int, events: int, cb: Callable[[int], None]) -> int:
-        return int(libvirt.virEventAddHandle(fd, events, lambda _w, _fd, ev, _o: cb(ev), None))
+        watch = int(libvirt.virEventAddHandle(fd, events, self._dispatch, None))
+        self._cbs[watch] = cb
+        return watch
 
     def update_handle(self, watch: int, events: int) -> None:
         libvirt.virEventUpdateHandle(watch, events)
 
     def remove_handle(self, watch: int) -> None:
+        self._cbs.pop(watch, None)
         libvirt.virEventRemoveHandle(watch)
+
+
+EVENTS = _EventLoop()  # the one loop of the process (see _start_event_loop)
+KEEPALIVE_S, KEEPALIVE_COUNT = 5, 3  # a silent remote host is given up after ~20 s
 
 
 def _gone(e: libvirt.libvirtError) -> bool:
@@ -128,6 +148,9 @@ class LibvirtBackend:
     def __init__(self, uri: str = DEFAULT_URI) -> None:
         self.uri = uri
         self.remote = is_remote(uri)
+        # Bumped whenever the connection is lost: a guest whose streams opened under
+        # an older epoch lost them, even if a reconnect has succeeded since.
+        self.epoch = 0
         self.bridges: list[StreamBridge] = []
         self._placed: dict[str, str] = {}  # sha256 -> its volume's path on the remote host
         self._lock = threading.Lock()
@@ -151,13 +174,19 @@ class LibvirtBackend:
             )
         except libvirt.libvirtError as e:  # no events: stops are then simply unexplained
             log.warning("no lifecycle events from %s: %s", self.uri, e.get_error_message())
-        if self.remote:  # its streams die with it: end their bridges so readers see EOF
+        if self.remote:
             with contextlib.suppress(libvirt.libvirtError):
+                # Without keepalives a host that goes silent (no TCP reset) blocks every
+                # call for TCP's own minutes; with them the connection closes in ~20 s.
+                conn.setKeepAlive(KEEPALIVE_S, KEEPALIVE_COUNT)
+            with contextlib.suppress(libvirt.libvirtError):
+                # Its streams die with it: end their bridges so readers see EOF.
                 conn.registerCloseCallback(self._on_close, None)
         return conn
 
     def _on_close(self, _conn: Any, reason: int, _opaque: Any) -> None:
         log.warning("the connection to %s closed (reason %d)", self.uri, reason)
+        self.epoch += 1
         for bridge in list(self.bridges):
             bridge.close()
 
@@ -203,6 +232,7 @@ class LibvirtBackend:
             if self._alive():
                 return  # another thread reconnected first
             log.warning("lost the connection to libvirtd at %s; reconnecting", self.uri)
+            self.epoch += 1
             self.close()
             self._conn = self._open()
             pending, self._undestroyed = self._undestroyed, set()
@@ -250,12 +280,21 @@ class LibvirtBackend:
         """
         if not self.remote:
             return os.open(self.console_pty(name), os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
-        stream = self._call("newStream", lambda: self._conn.newStream(libvirt.VIR_STREAM_NONBLOCK))
-        flags = libvirt.VIR_DOMAIN_CONSOLE_FORCE
-        self._call(
-            f"openConsole {name}", lambda: self._lookup(name).openConsole(None, stream, flags)
+
+        def opened() -> Any:  # one call: a retry after a reconnect gets a stream of the new one
+            stream = self._conn.newStream(libvirt.VIR_STREAM_NONBLOCK)
+            try:
+                dom = self._conn.lookupByName(name)
+                dom.openConsole(None, stream, libvirt.VIR_DOMAIN_CONSOLE_FORCE)
+            except BaseException:
+                with contextlib.suppress(libvirt.libvirtError):
+                    stream.abort()
+                raise
+            return stream
+
+        bridge = self._bridge(
+            self._call(f"openConsole {name}", opened), f"console-{name}", log_file
         )
-        bridge = self._bridge(stream, f"console-{name}", log_file)
         fd = os.dup(bridge.outside.fileno())
         bridge.outside.close()
         return fd
@@ -265,17 +304,28 @@ class LibvirtBackend:
         locally, a stream over the connection on a remote host."""
         if not self.remote:
             return connect_unix(path, deadline)
-        stream = self._call("newStream", lambda: self._conn.newStream(libvirt.VIR_STREAM_NONBLOCK))
-        self._call(
-            f"openChannel {name}", lambda: self._lookup(name).openChannel(AGENT_PORT, stream, 0)
-        )
-        return self._bridge(stream, f"agent-{name}", None).outside
+
+        def opened() -> Any:
+            stream = self._conn.newStream(libvirt.VIR_STREAM_NONBLOCK)
+            try:
+                self._conn.lookupByName(name).openChannel(AGENT_PORT, stream, 0)
+            except BaseException:
+                with contextlib.suppress(libvirt.libvirtError):
+                    stream.abort()
+                raise
+            return stream
+
+        return self._bridge(
+            self._call(f"openChannel {name}", opened), f"agent-{name}", None
+        ).outside
 
     def _bridge(self, stream: Any, what: str, tee: Path | None) -> StreamBridge:
-        bridge = self._call(
-            f"stream events {what}",
-            lambda: StreamBridge(stream, what, _EventLoop(), writable=tee is None, tee=tee),
-        )
+        try:  # not retried: the stream belongs to the connection it was opened on
+            bridge = StreamBridge(stream, what, EVENTS, writable=True, tee=tee)
+        except libvirt.libvirtError as e:
+            raise InfraError(
+                f"libvirt stream events for {what} failed: {e.get_error_message()}"
+            ) from e
         with self._lock:
             self.bridges = [b for b in self.bridges if not b.closed] + [bridge]
         return bridge
@@ -329,26 +379,38 @@ class LibvirtBackend:
             vols = set(self._call("listVolumes", pool.listVolumes))
             if f"{name}.ok" in vols:
                 return str(self._call("vol path", lambda: pool.storageVolLookupByName(name).path()))
-            if name not in vols or time.monotonic() > end:
-                break
-            time.sleep(0.5)  # another process is uploading it
-        if name in vols:  # a stale upload, cut short: redo it
-            with contextlib.suppress(libvirt.libvirtError):
-                pool.storageVolLookupByName(name).delete(0)
-        size = path.stat().st_size
-        started = time.monotonic()
-        vol = self._call(f"create volume {name}", lambda: pool.createXML(_vol_xml(name, size), 0))
+            if name in vols and time.monotonic() < end:
+                time.sleep(0.5)  # another process is uploading it
+                continue
+            if name in vols:  # a stale upload, cut short long ago: redo it
+                with contextlib.suppress(libvirt.libvirtError):
+                    pool.storageVolLookupByName(name).delete(0)
+            try:
+                vol = pool.createXML(_vol_xml(name, path.stat().st_size), 0)
+            except libvirt.libvirtError as e:
+                if e.get_error_code() == libvirt.VIR_ERR_STORAGE_VOL_EXIST:
+                    end = time.monotonic() + UPLOAD_WAIT_S
+                    continue  # another process started it this instant: wait for it
+                raise InfraError(f"libvirt create volume {name}: {e.get_error_message()}") from e
+            return self._upload(pool, vol, name, path)
+
+    def _upload(self, pool: Any, vol: Any, name: str, path: Path) -> str:
+        """Fill a new volume from `path`, then mark it good; not retried on a reconnect
+        (the stream is the old connection's): the next boot starts over."""
+        size, started = path.stat().st_size, time.monotonic()
         try:
-            stream = self._call("newStream", lambda: self._conn.newStream(0))
-            self._call(f"upload {name}", lambda: vol.upload(stream, 0, size, 0))
+            stream = self._conn.newStream(0)
+            vol.upload(stream, 0, size, 0)
             with path.open("rb") as f:
-                self._call(
-                    f"upload {name}", lambda: stream.sendAll(lambda _s, n, fh: fh.read(n), f)
-                )
-            self._call(f"upload {name}", stream.finish)
-            self._call(f"mark {name}", lambda: pool.createXML(_vol_xml(f"{name}.ok", 0), 0))
+                stream.sendAll(lambda _s, n, fh: fh.read(n), f)
+            stream.finish()
+            pool.createXML(_vol_xml(f"{name}.ok", 0), 0)
+        except libvirt.libvirtError as e:
+            with contextlib.suppress(libvirt.libvirtError):
+                vol.delete(0)
+            raise InfraError(f"libvirt upload of {name} failed: {e.get_error_message()}") from e
         except BaseException:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(libvirt.libvirtError):
                 vol.delete(0)
             raise
         log.info(

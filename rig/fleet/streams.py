@@ -73,14 +73,20 @@ class StreamBridge:
         self._inside.setblocking(False)
         self._up = bytearray()  # from our socket, for the stream (to the guest)
         self._down = bytearray()  # from the stream, for our socket (from the guest)
-        self._eof = False
+        self._eof = False  # the stream ended: deliver what is left, then close
+        self._hung_up = False  # our socket's other end closed: send what is left, then close
         self._lock = threading.RLock()  # callbacks run in the loop's thread; close() anywhere
         self._closed = False
+        self._watch: int | None = None
         self.bytes_in = self.bytes_out = 0
-        with self._lock:
-            self._watch = loop.add_handle(self._inside.fileno(), 0, self._on_socket)
-            stream.eventAddCallback(READABLE | ERROR | HANGUP, self._on_stream, None)
-            self._update()
+        try:
+            with self._lock:
+                self._watch = loop.add_handle(self._inside.fileno(), 0, self._on_socket)
+                stream.eventAddCallback(READABLE | ERROR | HANGUP, self._on_stream, None)
+                self._update()
+        except BaseException:
+            self.close()
+            raise
 
     @property
     def closed(self) -> bool:
@@ -98,11 +104,10 @@ class StreamBridge:
                 if events & WRITABLE:
                     self._write_stream()
                 self._write_socket()
+                self._update()
             except Exception as e:  # libvirtError, OSError: this bridge is over
                 log.debug("%s: stream ended: %s", self.what, e)
                 self.close()
-                return
-            self._update()
 
     def _on_socket(self, events: int) -> None:
         with self._lock:
@@ -115,19 +120,25 @@ class StreamBridge:
                 if events & WRITABLE:
                     self._write_socket()
                 if events & (ERROR | HANGUP) and not events & READABLE:
+                    self._hung_up = True
+                if self._hung_up and not self._up:
                     self.close()
                     return
+                self._update()
             except Exception as e:
                 log.debug("%s: socket side ended: %s", self.what, e)
                 self.close()
-                return
-            self._update()
 
     # ------------------------------------------------------------ moving bytes
 
     def _read_stream(self) -> None:
         while len(self._down) < BUFFER:
-            data = self._stream.recv(CHUNK)
+            try:
+                data = self._stream.recv(CHUNK)
+            except Exception as e:  # a stream that fails has ended: what came before still counts
+                log.debug("%s: stream failed: %s", self.what, e)
+                self._eof = True
+                return
             if isinstance(data, int):  # -2: nothing more for now
                 return
             if not data:
@@ -152,8 +163,9 @@ class StreamBridge:
                 data = self._inside.recv(CHUNK)
             except BlockingIOError:
                 return
-            if not data:  # the caller closed its end
-                raise EOFError("the socket's other end closed")
+            if not data:  # the caller closed its end: what it sent before still goes
+                self._hung_up = True
+                return
             self._up += data
 
     def _write_socket(self) -> None:
@@ -185,10 +197,11 @@ class StreamBridge:
         if self._up:
             stream |= WRITABLE
         sock = WRITABLE if self._down else 0
-        if self._writable and len(self._up) < BUFFER:
+        if self._writable and len(self._up) < BUFFER and not self._hung_up:
             sock |= READABLE
         self._stream.eventUpdateCallback(stream)
-        self._loop.update_handle(self._watch, sock)
+        if self._watch is not None:
+            self._loop.update_handle(self._watch, sock)
 
     # ------------------------------------------------------------ end
 
@@ -197,12 +210,15 @@ class StreamBridge:
             if self._closed:
                 return
             self._closed = True
-        with contextlib.suppress(Exception):
-            self._loop.remove_handle(self._watch)
+        if self._watch is not None:
+            with contextlib.suppress(Exception):
+                self._loop.remove_handle(self._watch)
         with contextlib.suppress(Exception):
             self._stream.eventRemoveCallback()
         with contextlib.suppress(Exception):
             self._stream.abort()
+        self._up.clear()
+        self._down.clear()
         with contextlib.suppress(OSError):
             self._inside.shutdown(socket.SHUT_RDWR)
         with contextlib.suppress(OSError):

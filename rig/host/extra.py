@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -52,6 +53,17 @@ auth_tcp = "none"
 """
 
 
+QEMU_CONF = '\nstdio_handler = "file"\n'
+
+
+def _without(conf: str, ours: str) -> str:
+    """`conf` without the lines that set a key `ours` sets."""
+    keys = {line.split("=")[0].strip() for line in ours.splitlines() if "=" in line}
+    return "".join(
+        line for line in conf.splitlines(keepends=True) if line.split("=")[0].strip() not in keys
+    )
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -67,6 +79,7 @@ class ExtraLibvirtd:
     port: int = field(default_factory=free_port)
     start_s: float = 30.0
     proc: subprocess.Popen[bytes] | None = None
+    namespace: int | None = None  # inode of its mount namespace, once it listens
 
     @property
     def uri(self) -> str:
@@ -79,25 +92,25 @@ class ExtraLibvirtd:
             (self.root / d).mkdir(parents=True, exist_ok=True)
         etc, host = self.root / "etc", Path("/etc/libvirt")
         shutil.copytree(host, etc, dirs_exist_ok=True)  # fresh each start: the port changes
+        # libvirt takes a key's first setting, so the host's own ones are dropped first.
         (etc / "libvirtd.conf").write_text(
-            (host / "libvirtd.conf").read_text() + CONF.format(port=self.port)
+            _without((host / "libvirtd.conf").read_text(), CONF) + CONF.format(port=self.port)
         )
         (etc / "qemu.conf").write_text(
-            (host / "qemu.conf").read_text() + '\nstdio_handler = "file"\n'
+            _without((host / "qemu.conf").read_text(), QEMU_CONF) + QEMU_CONF
         )
         binary = self.root / NAME
         binary.unlink(missing_ok=True)
         binary.symlink_to(need_binary("libvirtd"))
-        binds = [f"mount --bind {self.root / d} {target}" for d, target in BOUND.items()]
+        q = shlex.quote
+        binds = [f"mount --bind {q(str(self.root / d))} {target}" for d, target in BOUND.items()]
         if self.accel == "tcg" and KVM.exists():
             mask = self.root / "kvm-mask"
             ensure_mask(mask)
-            binds.append(f"mount --bind {mask} {KVM}")
+            binds.append(f"mount --bind {q(str(mask))} {KVM}")
+        tini = q(need_binary("tini"))
         script = " && ".join(
-            [
-                *binds,
-                f"exec {need_binary('tini')} -s -- {binary} --listen --pid-file /run/libvirt/x.pid",
-            ]
+            [*binds, f"exec {tini} -s -- {q(str(binary))} --listen --pid-file /run/libvirt/x.pid"]
         )
         with (self.root / "daemon.log").open("ab") as out:
             self.proc = subprocess.Popen(
@@ -109,6 +122,12 @@ class ExtraLibvirtd:
             )
         try:
             self._wait_listening()
+            # Its namespace, recorded once: after a kill() tini is gone, but the QEMUs
+            # it left are still in there for stop() to find.
+            ns = os.stat(f"/proc/{self.proc.pid}/ns/mnt").st_ino
+            if ns == os.stat("/proc/self/ns/mnt").st_ino:
+                raise InfraError("the second libvirtd is not in a mount namespace of its own")
+            self.namespace = ns
         except BaseException:
             self.stop()
             raise
@@ -131,11 +150,8 @@ class ExtraLibvirtd:
 
     def namespace_pids(self) -> list[int]:
         """Processes in the daemon's mount namespace: it, tini, and its QEMUs."""
-        if self.proc is None:
-            return []
-        try:
-            ns = os.stat(f"/proc/{self.proc.pid}/ns/mnt").st_ino
-        except OSError:
+        ns = self.namespace
+        if ns is None:
             return []
         out = []
         for p in Path("/proc").iterdir():
@@ -162,6 +178,13 @@ class ExtraLibvirtd:
         """Stop the daemon (tini reaps it), then anything left in its namespace (its QEMUs)."""
         if self.proc is None:
             return
+        if self.namespace is None:  # it never got its namespace: only our child to end
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(10)
+            self.proc = None
+            return
         leftover = self.namespace_pids()
         daemon = self.daemon_pid()
         if daemon is not None:
@@ -175,6 +198,7 @@ class ExtraLibvirtd:
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(5)
         self.proc = None
+        self.namespace = None
 
     def __enter__(self) -> ExtraLibvirtd:
         return self.start()

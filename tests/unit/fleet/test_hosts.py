@@ -23,6 +23,8 @@ TCP = "qemu+tcp://127.0.0.1:16599/system"
         (f"{TCP}=2", Host(TCP, 2)),
         ("qemu+ssh://u@h/system?keyfile=/k=3", Host("qemu+ssh://u@h/system?keyfile=/k", 3)),
         ("qemu+ssh://u@h/system?keyfile=/k", Host("qemu+ssh://u@h/system?keyfile=/k", 1)),
+        ("qemu+ssh://h/system?no_verify=1", Host("qemu+ssh://h/system?no_verify=1", 1)),
+        ("qemu+ssh://h/system?no_verify=1=2", Host("qemu+ssh://h/system?no_verify=1", 2)),
     ],
 )
 def test_host_is_a_uri_and_an_optional_vm_count(text: str, want: Host) -> None:
