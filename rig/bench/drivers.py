@@ -16,17 +16,14 @@ from typing import Any
 
 import click
 
+from rig.bench import clean_campaign
 from rig.campaign.directory import read_edges
-from rig.campaign.options import CampaignOptions
-from rig.campaign.runner import Progress, prepare, run
 from rig.cli.image import REPO_DRIVER
 from rig.cli.main import DURATION, home_of, home_option, uri_option
 from rig.context import RunContext
 from rig.errors import ConfigError, RigError
-from rig.gen.build import DOORS
 from rig.image import revision
 from rig.image.module import coverage_sites, find_built
-from rig.smoke import campaign_name
 
 BUNDLED = f"boundary={REPO_DRIVER}:{REPO_DRIVER.parent / 'corpora' / 'specs' / 'boundary.yaml'}"
 
@@ -58,21 +55,10 @@ def measure(
 ) -> dict[str, Any]:
     """One campaign on `driver`; `own_hooks`: built as it is, its own hooks export coverage."""
     image = ctx.build_image(driver, None, "", coverage=not own_hooks)
-    opts = CampaignOptions(
-        driver=str(driver),
-        module=None,
-        bugs="",
-        vms=vms,
-        duration_s=seconds,
-        engine=engine,
-        doors=DOORS,
-        seed=0,
-        spec=str(spec),
-        coverage_file=OWN_COVERAGE_FILE if own_hooks else "",
-    )
-    camp_dir = ctx.home.campaign(campaign_name(f"bench-drivers-{name}"))
-    camp = prepare(ctx, camp_dir, opts, {}, image=image)
-    p: Progress = run(camp, lambda _p: None)
+    camp, p = clean_campaign(
+        ctx, f"bench-drivers-{name}", driver, spec, image, vms=vms, seconds=seconds,
+        engine=engine, coverage_file=OWN_COVERAGE_FILE if own_hooks else "",
+    )  # fmt: skip
     pcs: set[int] = set()
     for slot in range(vms):
         pcs |= {e & 0xFFFFFFFF for e in read_edges(camp.dir.worker(slot) / "edges.bin")}

@@ -27,14 +27,12 @@ from typing import Any
 
 import click
 
-from rig.campaign.options import CampaignOptions
-from rig.campaign.runner import Progress, prepare, run
+from rig.bench import clean_campaign
 from rig.cli.image import REPO_DRIVER
 from rig.cli.main import DURATION, home_of, home_option, uri_option
 from rig.context import RunContext
 from rig.errors import RigError
 from rig.fleet.hosts import Host
-from rig.gen.build import DOORS
 from rig.guest.surface import default_config
 from rig.host.extra import ExtraLibvirtd
 from rig.image.build import Image
@@ -55,29 +53,16 @@ def campaign(
     ctx: RunContext, name: str, hosts: tuple[Host, ...], seconds: float, engine: str, image: Image
 ) -> dict[str, Any]:
     vms = sum(h.vms for h in hosts)
-    opts = CampaignOptions(
-        driver=str(REPO_DRIVER),
-        module=None,
-        bugs="",
-        vms=vms,
-        duration_s=seconds,
-        engine=engine,
-        doors=DOORS,
-        seed=0,
-        spec=str(SPEC),
-        hosts=hosts,
-    )
-    camp = prepare(
-        ctx, ctx.home.campaign(campaign_name(f"bench-fleet-{name}")), opts, {}, image=image
-    )
     cpu0, t0 = _cpu_s(), time.monotonic()
-    p: Progress = run(camp, lambda _p: None)
+    _camp, p = clean_campaign(
+        ctx, f"bench-fleet-{name}", REPO_DRIVER, SPEC, image, vms=vms, seconds=seconds,
+        engine=engine, hosts=hosts,
+    )  # fmt: skip
     wall, cpu = time.monotonic() - t0, _cpu_s() - cpu0
     per_host: dict[str, int] = {}
     for w in p.workers:
-        per_host[str(w.get("host", ""))] = per_host.get(str(w.get("host", "")), 0) + int(
-            w.get("execs", 0)
-        )
+        host = str(w.get("host", ""))
+        per_host[host] = per_host.get(host, 0) + int(w.get("execs", 0))
     return {
         "vms": vms,
         "hosts": {h.uri: h.vms for h in hosts},
